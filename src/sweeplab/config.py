@@ -1,0 +1,139 @@
+"""Typed schemas for every config group, so a typo or a wrong type fails at compose time."""
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING, OmegaConf
+
+
+@dataclass
+class DataConfig:
+    name: str = MISSING  # demo | kaggle
+    root: str | None = None  # competition folder; the demo materialises into the cache when unset
+    img_size: int = 48
+    val_fraction: float = 0.2
+    split_seed: int = 0  # separate from trainer.seed so a seed sweep keeps one validation set
+    num_workers: int = 2  # decoding threads, used once when the image cache is built
+    cache: bool = True
+    cache_dir: str = "~/.cache/sweeplab"
+    max_corrupt_fraction: float = 0.05
+
+
+@dataclass
+class SeedCNNConfig:
+    name: str = "seed_cnn"
+    channels: list[int] = field(default_factory=lambda: [8, 16, 32, 64, 128, 256])
+    kernel_size: int = 5
+    fc: list[int] = field(default_factory=lambda: [1000, 500, 100])
+    dropout: float = 0.0
+
+
+@dataclass
+class ResNetConfig:
+    name: str = MISSING  # resnet18 | resnet50 | resnet101
+    pretrained: bool = False
+    weights_path: str | None = None  # None: the torch hub cache's file for the ImageNet weights
+    freeze_backbone: bool = False
+
+
+@dataclass
+class AdamConfig:
+    _target_: str = "torch.optim.Adam"
+    lr: float = 1e-4
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    weight_decay: float = 0.0
+
+
+@dataclass
+class SGDConfig:
+    _target_: str = "torch.optim.SGD"
+    lr: float = 0.01
+    momentum: float = 0.9
+    nesterov: bool = False
+    weight_decay: float = 0.0
+
+
+@dataclass
+class SchedulerConfig:
+    _target_: str | None = None  # None: constant learning rate
+
+
+@dataclass
+class CosineSchedulerConfig:
+    _target_: str = "torch.optim.lr_scheduler.CosineAnnealingLR"
+    T_max: int = MISSING
+    eta_min: float = 0.0
+
+
+@dataclass
+class StepSchedulerConfig:
+    _target_: str = "torch.optim.lr_scheduler.StepLR"
+    step_size: int = 1
+    gamma: float = 0.5
+
+
+@dataclass
+class AugmentationConfig:
+    hflip: float = 0.0  # probability per image
+    vflip: float = 0.0
+    crop_scale_min: float = 1.0  # random resized crop keeps this..1.0 of the area; 1.0 turns it off
+    crop_ratio: list[float] = field(default_factory=lambda: [3 / 4, 4 / 3])
+    normalize: str = "none"  # none | dataset | imagenet
+    transforms: list[Any] = field(default_factory=list)  # extra torchvision.transforms.v2, per image
+
+
+@dataclass
+class TrainerConfig:
+    epochs: int = 3
+    batch_size: int = 100
+    eval_batch_size: int | None = None  # None: 2 x batch_size (no gradients, so twice fits)
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    amp: bool = False  # bf16 autocast on CUDA
+    channels_last: bool = False
+    deterministic: bool | None = None  # None: on for CPU, off for CUDA
+    progress: bool = True
+
+
+@dataclass
+class TrackingConfig:
+    uri: str | None = None  # None: $MLFLOW_TRACKING_URI, else the SQLite store in ./mlruns/
+    experiment: str | None = None  # None: the job's `name`
+    log_model: bool = True
+
+
+@dataclass
+class ObjectiveConfig:
+    metric: str = "val/acc"
+    mode: str = "max"  # max | min | last: which epoch's value the job returns
+
+
+SCHEMAS: dict[str, dict[str, type]] = {
+    "data": {"base_data": DataConfig},
+    "model": {"base_seed_cnn": SeedCNNConfig, "base_resnet": ResNetConfig},
+    "optimizer": {"base_adam": AdamConfig, "base_sgd": SGDConfig},
+    "scheduler": {
+        "base_scheduler": SchedulerConfig,
+        "base_cosine": CosineSchedulerConfig,
+        "base_step": StepSchedulerConfig,
+    },
+    "augmentation": {"base_augmentation": AugmentationConfig},
+    "trainer": {"base_trainer": TrainerConfig},
+    "tracking": {"base_tracking": TrackingConfig},
+    "objective": {"base_objective": ObjectiveConfig},
+}
+
+
+def register_configs(experiments_dir: Path | None = None) -> None:
+    """Store the group schemas and the named experiments (selectable as `experiment=NAME`)."""
+    cs = ConfigStore.instance()
+    for group, schemas in SCHEMAS.items():
+        for name, node in schemas.items():
+            cs.store(group=group, name=name, node=node)
+    if experiments_dir is None:
+        return
+    # experiments/ sits beside conf/, not inside it, so it is not a search-path group of its own.
+    for path in sorted(Path(experiments_dir).glob("*.yaml")):
+        cs.store(group="experiment", name=path.stem, node=OmegaConf.load(path), package="_global_")

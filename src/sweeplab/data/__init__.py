@@ -1,0 +1,110 @@
+"""The `data` config group: a competition folder turned into cached uint8 tensors and a split."""
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from sweeplab.data.competition import Competition, read_competition
+from sweeplab.data.demo import materialise_demo
+from sweeplab.data.images import fingerprint, load_images
+from sweeplab.errors import ConfigError, DataError
+
+
+@dataclass(frozen=True)
+class ImageData:
+    competition: Competition
+    images: np.ndarray  # (N, 3, S, S) uint8 train images, memory-mapped
+    labels: np.ndarray  # (N,) int64
+    train_index: np.ndarray  # rows of `images` used for training
+    val_index: np.ndarray  # rows held out for validation (stratified)
+    test_images: np.ndarray  # (M, 3, S, S) uint8, in submission order
+    fingerprint: str  # of every train and test file (paths, sizes, mtimes)
+    cache_keys: tuple[str, str]
+    corrupt: list[Path]
+
+    @property
+    def classes(self) -> list[str]:
+        return self.competition.classes
+
+
+def competition_root(cfg) -> Path:
+    if cfg.name == "demo":
+        root = cfg.root or Path(cfg.cache_dir).expanduser() / "competitions" / "digits"
+        return materialise_demo(Path(root))
+    if not cfg.root:
+        raise ConfigError(
+            "data.root is not set: pass data.root=/path/to/competition (a folder with train/ and test/)"
+        )
+    return Path(cfg.root)
+
+
+def stratified_split(labels: np.ndarray, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Hold out val_fraction of every class (at least one image of classes with two or more)."""
+    if not 0.0 < val_fraction < 1.0:
+        raise ConfigError(f"data.val_fraction={val_fraction} must be between 0 and 1 (exclusive), e.g. 0.2")
+    rng = np.random.default_rng(seed)
+    val = []
+    for label in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == label))
+        n_val = round(len(members) * val_fraction)
+        if len(members) >= 2:
+            n_val = min(max(n_val, 1), len(members) - 1)
+        val.append(members[:n_val])
+    val_index = np.sort(np.concatenate(val))
+    train_index = np.setdiff1d(np.arange(len(labels)), val_index)
+    return train_index, val_index
+
+
+def _check_corrupt(kind: str, files: list[Path], corrupt: list[Path], max_fraction: float) -> None:
+    if not corrupt:
+        return
+    share = len(corrupt) / len(files)
+    first = ", ".join(str(p) for p in corrupt[:3])
+    if share > max_fraction:
+        raise DataError(
+            f"{len(corrupt)} of {len(files)} {kind} images ({share:.0%}) cannot be decoded "
+            f"(first: {first}), more than data.max_corrupt_fraction={max_fraction}; fix or remove them"
+        )
+    what = "skipped" if kind == "train" else "predicted from a blank image"
+    warnings.warn(
+        f"{len(corrupt)} of {len(files)} {kind} images cannot be decoded and are {what} (first: {first})",
+        stacklevel=2,
+    )
+
+
+def load_data(cfg) -> ImageData:
+    """Read the competition in cfg.data, decode it (or reuse its cache) and split it."""
+    competition = read_competition(competition_root(cfg))
+    if cfg.img_size < 1:
+        raise ConfigError(f"data.img_size={cfg.img_size} must be a positive number of pixels")
+    cache_dir = Path(cfg.cache_dir).expanduser() if cfg.cache else None
+    train = load_images(competition.train_files, cfg.img_size, cache_dir, cfg.num_workers)
+    test = load_images(competition.test_files, cfg.img_size, cache_dir, cfg.num_workers)
+    _check_corrupt("train", competition.train_files, train.corrupt, cfg.max_corrupt_fraction)
+    _check_corrupt("test", competition.test_files, test.corrupt, cfg.max_corrupt_fraction)
+
+    labels = np.asarray(competition.train_labels, dtype=np.int64)
+    corrupt_set = set(train.corrupt)
+    usable = np.array([p not in corrupt_set for p in competition.train_files])
+    train_index, val_index = stratified_split(labels[usable], cfg.val_fraction, cfg.split_seed)
+    usable_rows = np.flatnonzero(usable)  # map split positions back to rows of the image array
+    return ImageData(
+        competition=competition,
+        images=train.pixels,
+        labels=labels,
+        train_index=usable_rows[train_index],
+        val_index=usable_rows[val_index],
+        test_images=test.pixels,
+        fingerprint=fingerprint(competition.train_files + competition.test_files),
+        cache_keys=(train.cache_key, test.cache_key),
+        corrupt=train.corrupt + test.corrupt,
+    )
+
+
+def channel_stats(data: ImageData, max_images: int = 2048) -> tuple[list[float], list[float]]:
+    """Per-channel mean and std (0..1 scale) of up to max_images training images."""
+    rows = data.train_index[:: max(1, len(data.train_index) // max_images)]
+    pixels = np.asarray(data.images[np.sort(rows)], dtype=np.float32) / 255.0
+    return pixels.mean(axis=(0, 2, 3)).tolist(), (pixels.std(axis=(0, 2, 3)) + 1e-6).tolist()

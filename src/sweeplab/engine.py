@@ -1,0 +1,176 @@
+"""The `trainer` config group: device set-up and the training loop."""
+
+import contextlib
+import logging
+import os
+import random
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from sweeplab.augment import BatchAugment
+from sweeplab.data import ImageData
+from sweeplab.errors import ConfigError, SweeplabError
+from sweeplab.tracking import Tracker
+
+log = logging.getLogger(__name__)
+
+
+class TrainingDiverged(SweeplabError):
+    """The loss became NaN or infinite."""
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(
+            f"trainer.device={name} but no CUDA device is visible; use trainer.device=auto or cpu"
+        )
+    try:
+        return torch.device(name)
+    except RuntimeError as e:
+        raise ConfigError(f"trainer.device={name!r} is not a device; use auto, cpu, cuda or cuda:N") from e
+
+
+def seed_everything(seed: int, deterministic: bool) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    if deterministic:
+        # cuBLAS needs a fixed workspace to be deterministic; harmless on the CPU.
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.backends.cudnn.deterministic = deterministic
+    torch.backends.cudnn.benchmark = not deterministic  # autotuning picks kernels by timing
+
+
+def batches(
+    images: np.ndarray,
+    labels: np.ndarray,
+    index: np.ndarray,
+    batch_size: int,
+    device: torch.device,
+    generator: torch.Generator | None = None,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """uint8 batches on the device; shuffled when a generator is given."""
+    order = index if generator is None else index[torch.randperm(len(index), generator=generator).numpy()]
+    pin = device.type == "cuda"
+    for start in range(0, len(order), batch_size):
+        # Sorted rows read the memory-mapped cache front to back; order inside a batch does not matter.
+        rows = np.sort(order[start : start + batch_size])
+        x = torch.from_numpy(np.ascontiguousarray(images[rows]))
+        y = torch.from_numpy(labels[rows])
+        if pin:
+            x, y = x.pin_memory(), y.pin_memory()
+        yield x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+
+
+@dataclass
+class FitResult:
+    history: list[dict[str, float]] = field(default_factory=list)  # one dict of metrics per epoch
+    best_epoch: int = 0  # by val/acc
+    best_test_probs: np.ndarray | None = None
+    last_test_probs: np.ndarray | None = None
+
+
+class Trainer:
+    def __init__(self, cfg, model: torch.nn.Module, augment: BatchAugment, device: torch.device):
+        self.cfg, self.model, self.augment, self.device = cfg, model, augment, device
+        self.eval_batch_size = cfg.eval_batch_size or 2 * cfg.batch_size  # no activations kept: twice fits
+        if cfg.batch_size < 1:
+            raise ConfigError(f"trainer.batch_size={cfg.batch_size} must be at least 1")
+        if cfg.epochs < 1:
+            raise ConfigError(f"trainer.epochs={cfg.epochs} must be at least 1")
+        self.memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
+        self.model.to(device, memory_format=self.memory_format)
+        if cfg.amp and device.type != "cuda":
+            warnings.warn("trainer.amp=true only applies on CUDA; training in fp32 on the CPU", stacklevel=2)
+
+    def _autocast(self):
+        if self.cfg.amp and self.device.type == "cuda":
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def _forward(self, x: torch.Tensor, train: bool) -> torch.Tensor:
+        x = self.augment(x, train=train).contiguous(memory_format=self.memory_format)
+        with self._autocast():
+            return self.model(x).float()
+
+    @torch.no_grad()
+    def predict(self, images: np.ndarray, index: np.ndarray) -> np.ndarray:
+        """Class probabilities for the given rows, in their order."""
+        self.model.eval()
+        zeros = np.zeros(len(images), dtype=np.int64)
+        probs = [
+            F.softmax(self._forward(x, train=False), 1).cpu()
+            for x, _ in batches(images, zeros, index, self.eval_batch_size, self.device)
+        ]
+        return torch.cat(probs).numpy()
+
+    def fit(self, data: ImageData, optimizer, scheduler, tracker: Tracker | None) -> FitResult:
+        cfg, result = self.cfg, FitResult()
+        generator = torch.Generator().manual_seed(cfg.seed)
+        test_rows = np.arange(len(data.test_images))
+        val_labels = data.labels[data.val_index]
+        for epoch in range(1, cfg.epochs + 1):
+            self.model.train()
+            seen = loss_sum = correct = 0
+            steps = batches(
+                data.images, data.labels, data.train_index, cfg.batch_size, self.device, generator
+            )
+            total = -(-len(data.train_index) // cfg.batch_size)
+            with tqdm(
+                steps,
+                total=total,
+                desc=f"epoch {epoch}/{cfg.epochs}",
+                disable=not cfg.progress,
+                leave=True,
+                dynamic_ncols=True,
+            ) as bar:
+                for x, y in bar:
+                    logits = self._forward(x, train=True)
+                    loss = F.cross_entropy(logits, y)
+                    if not torch.isfinite(loss):
+                        raise TrainingDiverged(
+                            f"training loss became {loss.item()} in epoch {epoch}; lower optimizer.lr "
+                            f"(now {optimizer.param_groups[0]['lr']:g})"
+                        )
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    optimizer.step()
+                    seen += len(y)
+                    loss_sum += loss.item() * len(y)
+                    correct += (logits.argmax(1) == y).sum().item()
+                    bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{correct / seen:.3f}")
+            lr = optimizer.param_groups[0]["lr"]
+            if scheduler is not None:
+                scheduler.step()
+
+            val_probs = self.predict(data.images, data.val_index)
+            metrics = {
+                "train/loss": loss_sum / seen,
+                "train/acc": correct / seen,
+                "val/loss": float(
+                    F.nll_loss(
+                        torch.log(torch.from_numpy(val_probs).clamp_min(1e-12)), torch.from_numpy(val_labels)
+                    )
+                ),
+                "val/acc": float((val_probs.argmax(1) == val_labels).mean()),
+                "lr": lr,
+            }
+            result.history.append(metrics)
+            result.last_test_probs = self.predict(data.test_images, test_rows)
+            if epoch == 1 or metrics["val/acc"] > result.history[result.best_epoch - 1]["val/acc"]:
+                result.best_epoch, result.best_test_probs = epoch, result.last_test_probs
+            if tracker is not None:
+                tracker.log_metrics(metrics, step=epoch)
+            log.info(
+                "epoch %d/%d: %s", epoch, cfg.epochs, "  ".join(f"{k}={v:.4g}" for k, v in metrics.items())
+            )
+        return result

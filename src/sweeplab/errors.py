@@ -1,0 +1,13 @@
+"""The one exception family for user mistakes: the CLI prints these without a traceback."""
+
+
+class SweeplabError(Exception):
+    """A problem the user can fix; the message names the key or path and the fix."""
+
+
+class ConfigError(SweeplabError):
+    """A config value that cannot work (bad key, value or combination)."""
+
+
+class DataError(SweeplabError):
+    """A competition folder or image set that cannot be read as expected."""

@@ -1,0 +1,101 @@
+"""The `tracking` config group: one MLflow run per job, through an explicit client (no global run)."""
+
+import os
+import re
+import time
+from pathlib import Path
+
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+from omegaconf import DictConfig, OmegaConf
+
+from sweeplab.errors import ConfigError
+
+DEFAULT_STORE = Path("mlruns")
+MAX_PARAM_LENGTH = 6000  # MLflow refuses longer param values
+BATCH_LIMIT = 100  # MLflow's log_batch accepts at most 100 params per call
+
+
+def default_tracking_uri(store: Path = DEFAULT_STORE) -> str:
+    return f"sqlite:///{(store / 'mlflow.db').resolve()}"
+
+
+def resolve_tracking_uri(uri: str | None) -> str:
+    """Config value, else $MLFLOW_TRACKING_URI, else the embedded SQLite store in ./mlruns/."""
+    uri = uri or os.environ.get("MLFLOW_TRACKING_URI")
+    if uri:
+        return uri
+    DEFAULT_STORE.mkdir(exist_ok=True)
+    return default_tracking_uri()
+
+
+def artifact_root_for(uri: str, experiment: str | None = None) -> str | None:
+    """Artifacts of an SQLite store live beside its database file, so one folder holds a whole store."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    root = Path(uri.removeprefix("sqlite:///")).parent / "artifacts"
+    if experiment is not None:
+        root /= re.sub(r"[^A-Za-z0-9_.-]+", "_", experiment)
+    return root.resolve().as_uri()  # a tracking server or other store picks its own artifact root
+
+
+def flatten(config: dict, prefix: str = "") -> dict[str, str]:
+    """Nested config -> {"optimizer.lr": "0.0001", ...}; lists stay one value."""
+    flat = {}
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = str(value)[:MAX_PARAM_LENGTH]
+    return flat
+
+
+class Tracker:
+    """One MLflow run: params, per-epoch metrics, tags and artifacts."""
+
+    def __init__(self, uri: str | None, experiment: str):
+        self.uri = resolve_tracking_uri(uri)
+        self.client = MlflowClient(tracking_uri=self.uri)
+        try:
+            self.experiment_id = self._experiment_id(experiment)
+        except MlflowException as e:
+            raise ConfigError(f"cannot open the MLflow store {self.uri} (tracking.uri): {e.message}") from e
+        self.run_id: str | None = None
+
+    def _experiment_id(self, name: str) -> str:
+        found = self.client.get_experiment_by_name(name)
+        if found is not None:
+            return found.experiment_id
+        try:
+            return self.client.create_experiment(name, artifact_location=artifact_root_for(self.uri, name))
+        except MlflowException:  # created meanwhile by a parallel trial
+            return self.client.get_experiment_by_name(name).experiment_id
+
+    def start(self, run_name: str, tags: dict[str, str]) -> str:
+        run = self.client.create_run(self.experiment_id, run_name=run_name, tags=tags)
+        self.run_id = run.info.run_id
+        return self.run_id
+
+    def log_config(self, cfg: DictConfig) -> None:
+        params = flatten(OmegaConf.to_container(cfg, resolve=True))
+        items = [Param(k, v) for k, v in params.items()]
+        for i in range(0, len(items), BATCH_LIMIT):
+            self.client.log_batch(self.run_id, params=items[i : i + BATCH_LIMIT])
+        self.client.log_text(self.run_id, OmegaConf.to_yaml(cfg, resolve=True), "config.yaml")
+
+    def log_metrics(self, metrics: dict[str, float], step: int) -> None:
+        now = int(time.time() * 1000)
+        self.client.log_batch(
+            self.run_id, metrics=[Metric(k, float(v), now, step) for k, v in metrics.items()]
+        )
+
+    def set_tags(self, tags: dict[str, str]) -> None:
+        self.client.log_batch(self.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+
+    def log_artifact(self, path: Path, artifact_path: str | None = None) -> None:
+        self.client.log_artifact(self.run_id, str(path), artifact_path)
+
+    def finish(self, status: str = "FINISHED") -> None:
+        self.client.set_terminated(self.run_id, status=status)

@@ -1,0 +1,133 @@
+"""End-to-end jobs on tiny real competitions, asserted through a real MLflow store."""
+
+import csv
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import compose_config, make_competition
+from sweeplab.errors import ConfigError
+from sweeplab.job import run
+
+
+def only_run(client, experiment="demo"):
+    exp = client.get_experiment_by_name(experiment)
+    runs = client.search_runs([exp.experiment_id])
+    assert len(runs) == 1
+    return runs[0]
+
+
+def artifact_paths(client, run_id, path=None) -> set[str]:
+    found = set()
+    for item in client.list_artifacts(run_id, path):
+        found |= artifact_paths(client, run_id, item.path) if item.is_dir else {item.path}
+    return found
+
+
+@pytest.mark.parametrize("layout", ["folders", "flat"])
+def test_job_logs_a_complete_run(tmp_path, store, mlflow_client, layout):
+    root = make_competition(tmp_path / layout, layout=layout)
+    overrides = [
+        "data=kaggle",
+        f"data.root={root}",
+        f"data.cache_dir={tmp_path / 'cache'}",
+        "data.img_size=20",
+        "model.channels=[4,8]",
+        "model.fc=[16]",
+        "trainer.epochs=2",
+        "trainer.batch_size=8",
+        "trainer.progress=false",
+        f"tracking.uri={store}",
+        "optimizer.lr=3e-3",
+    ]
+    value = run(compose_config(overrides), output_dir=tmp_path / "out", overrides=overrides)
+
+    logged = only_run(mlflow_client)
+    assert logged.info.status == "FINISHED"
+    history = mlflow_client.get_metric_history(logged.info.run_id, "val/acc")
+    assert [m.step for m in history] == [1, 2]
+    assert value == max(m.value for m in history)  # default objective: best val accuracy
+    for key in ("train/loss", "train/acc", "val/loss", "lr"):
+        assert [m.step for m in mlflow_client.get_metric_history(logged.info.run_id, key)] == [1, 2]
+    assert logged.data.metrics["data/train_images"] + logged.data.metrics["data/val_images"] == 24
+    assert logged.data.metrics["data/corrupt_images"] == 0
+    params = logged.data.params
+    assert params["optimizer.lr"] == "0.003" and params["model.channels"] == "[4, 8]"
+    assert params["data.root"] == str(root) and params["trainer.epochs"] == "2"
+    assert logged.data.tags["sweeplab.overrides"] == " ".join(overrides)
+    assert len(logged.data.tags["sweeplab.data.fingerprint"]) == 64
+
+    assert artifact_paths(mlflow_client, logged.info.run_id) == {
+        "config.yaml",
+        "learning_curves.png",
+        "model/model_state_dict.pt",
+        "submissions/submission_best.csv",
+        "submissions/submission_last.csv",
+    }
+    local = Path(mlflow_client.download_artifacts(logged.info.run_id, "", str(tmp_path / "dl")))
+    assert "lr: 0.003" in (local / "config.yaml").read_text()
+    assert (local / "learning_curves.png").read_bytes()[:4] == b"\x89PNG"
+    state = torch.load(local / "model" / "model_state_dict.pt", weights_only=True)
+    assert state["0.weight"].shape == (4, 3, 5, 5)
+    with (local / "submissions" / "submission_last.csv").open() as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == ["id", "label"]
+    assert [r[0] for r in rows[1:]] == [str(i) for i in range(10, 0, -1)]  # sample submission's order
+    assert {r[1] for r in rows[1:]} <= {"cat", "dog"}
+
+
+def test_learnable_data_is_learned(tiny_overrides, tmp_path):
+    overrides = [*tiny_overrides, "trainer.epochs=3", "optimizer.lr=1e-2"]
+    assert run(compose_config(overrides), output_dir=tmp_path / "out") >= 0.75
+
+
+def test_objective_mode_and_metric(tiny_overrides, tmp_path, mlflow_client):
+    value = run(compose_config([*tiny_overrides, "objective=val_loss"]), output_dir=tmp_path / "o")
+    history = mlflow_client.get_metric_history(only_run(mlflow_client).info.run_id, "val/loss")
+    assert value == min(m.value for m in history)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("objective.metric=val/f1", "objective.metric='val/f1' is not logged"),
+        ("data.img_size=12", "data.img_size=12 is too small"),
+        ("trainer.device=tpu", "trainer.device='tpu' is not a device"),
+        ("optimizer.lr=0", "optimizer.lr=0.0 must be positive"),
+        ("augmentation.normalize=per_image", "augmentation.normalize='per_image' is unknown"),
+    ],
+)
+def test_bad_config_fails_before_any_run_is_recorded(
+    tiny_overrides, tmp_path, mlflow_client, override, message
+):
+    with pytest.raises(ConfigError) as info:
+        run(compose_config([*tiny_overrides, override]), output_dir=tmp_path / "o")
+    assert message in str(info.value)
+    assert mlflow_client.get_experiment_by_name("demo") is None  # nothing half-recorded
+
+
+def test_failure_during_training_marks_the_run_failed(tiny_overrides, tmp_path, mlflow_client):
+    # A learning rate this large drives the loss to inf within the first epoch.
+    with pytest.raises(Exception, match="training loss became"):
+        run(
+            compose_config([*tiny_overrides, "optimizer=sgd", "optimizer.lr=1e30"]), output_dir=tmp_path / "o"
+        )
+    failed = only_run(mlflow_client)
+    assert failed.info.status == "FAILED"
+    assert "TrainingDiverged" in failed.data.tags["sweeplab.error"]
+
+
+def test_augmentations_and_schedulers_train(tiny_overrides, tmp_path, mlflow_client):
+    overrides = [
+        *tiny_overrides,
+        "augmentation=standard",
+        "scheduler=step",
+        "optimizer=adamw",
+        "augmentation.transforms=[{_target_: torchvision.transforms.v2.ColorJitter, brightness: 0.2}]",
+    ]
+    run(compose_config(overrides), output_dir=tmp_path / "o")
+    logged = only_run(mlflow_client)
+    lrs = [m.value for m in mlflow_client.get_metric_history(logged.info.run_id, "lr")]
+    assert lrs == pytest.approx([1e-3, 5e-4])  # StepLR halves every epoch
+    assert logged.data.params["augmentation.normalize"] == "dataset"
