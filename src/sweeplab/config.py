@@ -95,6 +95,8 @@ class TrainerConfig:
     channels_last: bool = False
     deterministic: bool | None = None  # None: on for CPU, off for CUDA
     progress: bool = True
+    oom_retry: bool = False  # on CUDA out-of-memory, start again with half the batch size
+    simulate_oom_above_batch: int | None = None  # tests and demos: raise OOM for larger batches
 
 
 @dataclass
@@ -106,8 +108,8 @@ class TrackingConfig:
 
 @dataclass
 class ObjectiveConfig:
-    metric: str = "val/acc"
-    mode: str = "max"  # max | min | last: which epoch's value the job returns
+    metric: Any = "val/acc"  # a metric name, or a list of them for a multi-objective study
+    mode: Any = "max"  # max | min | last (one, or one per metric): which epoch's value the job returns
 
 
 SCHEMAS: dict[str, dict[str, type]] = {

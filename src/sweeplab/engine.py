@@ -16,6 +16,7 @@ from tqdm import tqdm
 from sweeplab.augment import BatchAugment
 from sweeplab.data import ImageData
 from sweeplab.errors import ConfigError, SweeplabError
+from sweeplab.study import StudyTrial
 from sweeplab.tracking import Tracker
 
 log = logging.getLogger(__name__)
@@ -113,7 +114,15 @@ class Trainer:
         ]
         return torch.cat(probs).numpy()
 
-    def fit(self, data: ImageData, optimizer, scheduler, tracker: Tracker | None) -> FitResult:
+    def fit(
+        self,
+        data: ImageData,
+        optimizer,
+        scheduler,
+        tracker: Tracker | None,
+        trial: StudyTrial | None = None,
+        objective: str = "val/acc",
+    ) -> FitResult:
         cfg, result = self.cfg, FitResult()
         generator = torch.Generator().manual_seed(cfg.seed)
         test_rows = np.arange(len(data.test_images))
@@ -134,6 +143,11 @@ class Trainer:
                 dynamic_ncols=True,
             ) as bar:
                 for x, y in bar:
+                    if cfg.simulate_oom_above_batch is not None and len(y) > cfg.simulate_oom_above_batch:
+                        raise torch.cuda.OutOfMemoryError(
+                            f"CUDA out of memory (simulated: batch {len(y)} > "
+                            f"trainer.simulate_oom_above_batch={cfg.simulate_oom_above_batch})"
+                        )
                     logits = self._forward(x, train=True)
                     loss = F.cross_entropy(logits, y)
                     if not torch.isfinite(loss):
@@ -173,4 +187,6 @@ class Trainer:
             log.info(
                 "epoch %d/%d: %s", epoch, cfg.epochs, "  ".join(f"{k}={v:.4g}" for k, v in metrics.items())
             )
+            if trial is not None:
+                trial.report(metrics[objective], epoch)  # raises optuna.TrialPruned when the pruner says so
         return result

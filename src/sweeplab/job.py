@@ -1,24 +1,47 @@
-"""One training job: compose-time config in, one MLflow run and a submission out, objective returned."""
+"""One training job: config in, one MLflow run and a submission out, objective returned."""
 
+import contextlib
+import logging
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
+import optuna
 import torch
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig
+from omegaconf import DictConfig, ListConfig
 
 from sweeplab.augment import BatchAugment
-from sweeplab.data import channel_stats, load_data
+from sweeplab.data import ImageData, channel_stats, load_data
 from sweeplab.engine import Trainer, resolve_device, seed_everything
 from sweeplab.errors import ConfigError
 from sweeplab.models import build_model
 from sweeplab.optim import build_optimizer, build_scheduler
 from sweeplab.plots import plot_learning_curves
+from sweeplab.study import StudyTrial
+from sweeplab.study_runs import RUN_ATTR
 from sweeplab.submission import write_submission
 from sweeplab.tracking import Tracker
 
+log = logging.getLogger(__name__)
 EPOCH_METRICS = ("train/loss", "train/acc", "val/loss", "val/acc")
 OBJECTIVE_MODES = ("max", "min", "last")
+
+
+def objective_specs(cfg: DictConfig) -> list[tuple[str, str]]:
+    """[(metric, mode), ...]: one pair, or one per objective of a multi-objective study."""
+    metrics = list(cfg.metric) if isinstance(cfg.metric, ListConfig) else [cfg.metric]
+    modes = list(cfg.mode) if isinstance(cfg.mode, ListConfig) else [cfg.mode] * len(metrics)
+    if len(modes) != len(metrics):
+        raise ConfigError(
+            f"objective.mode has {len(modes)} entries for {len(metrics)} objective.metric entries"
+        )
+    for metric, mode in zip(metrics, modes, strict=True):
+        if metric not in EPOCH_METRICS:
+            raise ConfigError(f"objective.metric={metric!r} is not logged; valid: {', '.join(EPOCH_METRICS)}")
+        if mode not in OBJECTIVE_MODES:
+            raise ConfigError(f"objective.mode={mode!r} is unknown; valid: {', '.join(OBJECTIVE_MODES)}")
+    return list(zip(metrics, modes, strict=True))
 
 
 def objective_value(history: list[dict[str, float]], metric: str, mode: str) -> float:
@@ -34,44 +57,78 @@ def _hydra_context() -> tuple[Path | None, list[str]]:
     return Path(hydra_cfg.runtime.output_dir), list(hydra_cfg.overrides.task)
 
 
-def _check_objective(cfg: DictConfig) -> None:
-    if cfg.metric not in EPOCH_METRICS:
-        raise ConfigError(f"objective.metric={cfg.metric!r} is not logged; valid: {', '.join(EPOCH_METRICS)}")
-    if cfg.mode not in OBJECTIVE_MODES:
-        raise ConfigError(f"objective.mode={cfg.mode!r} is unknown; valid: {', '.join(OBJECTIVE_MODES)}")
+def _study_tags(trial: StudyTrial | None, parent_run_id: str | None) -> dict[str, str]:
+    if trial is None:
+        return {}
+    tags = {
+        "sweeplab.study": trial.study_name,
+        "sweeplab.role": "trial",
+        "sweeplab.trial": str(trial.number),
+        "sweeplab.study_storage": trial.storage_url,
+    }
+    if parent_run_id:
+        tags["mlflow.parentRunId"] = parent_run_id
+    return tags
 
 
-def run(cfg: DictConfig, output_dir: Path | None = None, overrides: list[str] | None = None) -> float:
+@dataclass
+class Parts:
+    model: torch.nn.Module
+    augment: BatchAugment
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None
+
+
+def _build(cfg: DictConfig, data: ImageData, device: torch.device, deterministic: bool) -> Parts:
+    """Model, augmentation and optimizer from a fresh seed (again after an out-of-memory retry)."""
+    seed_everything(cfg.trainer.seed, deterministic)
+    model = build_model(cfg.model, num_classes=len(data.classes), img_size=cfg.data.img_size)
+    stats = channel_stats(data) if cfg.augmentation.normalize == "dataset" else None
+    optimizer = build_optimizer(cfg.optimizer, model)
+    return Parts(
+        model,
+        BatchAugment(cfg.augmentation, stats, device),
+        optimizer,
+        build_scheduler(cfg.scheduler, optimizer),
+    )
+
+
+def run(
+    cfg: DictConfig, output_dir: Path | None = None, overrides: list[str] | None = None
+) -> float | list[float]:
     """Train once as cfg says; everything is validated before the MLflow run is created."""
     hydra_dir, hydra_overrides = _hydra_context()
     output_dir = Path(output_dir or hydra_dir or tempfile.mkdtemp(prefix="sweeplab-"))
     overrides = hydra_overrides if overrides is None else overrides
-    _check_objective(cfg.objective)
+    objectives = objective_specs(cfg.objective)
 
     device = resolve_device(cfg.trainer.device)
     deterministic = (
         cfg.trainer.deterministic if cfg.trainer.deterministic is not None else device.type == "cpu"
     )
-    seed_everything(cfg.trainer.seed, deterministic)
     data = load_data(cfg.data)
-    model = build_model(cfg.model, num_classes=len(data.classes), img_size=cfg.data.img_size)
-    stats = channel_stats(data) if cfg.augmentation.normalize == "dataset" else None
-    augment = BatchAugment(cfg.augmentation, stats, device)
-    optimizer = build_optimizer(cfg.optimizer, model)
-    scheduler = build_scheduler(cfg.scheduler, optimizer)
-    trainer = Trainer(cfg.trainer, model, augment, device)
+    parts = _build(
+        cfg, data, device, deterministic
+    )  # before the run exists: a refused config records nothing
+    study_cfg = cfg.get("study") or {}
+    trial = StudyTrial.from_config(study_cfg) if study_cfg else None
 
     tracker = Tracker(cfg.tracking.uri, cfg.tracking.experiment or cfg.name)
+    run_name = f"trial {trial.number}" if trial else " ".join(overrides)[:250] or cfg.name
     tracker.start(
-        run_name=" ".join(overrides)[:250] or cfg.name,
+        run_name,
         tags={
-            "sweeplab.overrides": " ".join(overrides),
+            "sweeplab.overrides": " ".join(o for o in overrides if not o.startswith("study.")),
             "sweeplab.data.fingerprint": data.fingerprint,
             "sweeplab.data.cache_keys": ",".join(data.cache_keys),
             "sweeplab.device": str(device),
             "sweeplab.deterministic": str(deterministic),
+            **_study_tags(trial, study_cfg.get("parent_run_id")),
         },
     )
+    if trial is not None:
+        trial.trial.set_user_attr(RUN_ATTR, tracker.run_id)
+    batch_size = cfg.trainer.batch_size
     try:
         tracker.log_config(cfg)
         tracker.log_metrics(
@@ -84,20 +141,57 @@ def run(cfg: DictConfig, output_dir: Path | None = None, overrides: list[str] | 
             },
             step=0,
         )
-        result = trainer.fit(data, optimizer, scheduler, tracker)
-        value = objective_value(result.history, cfg.objective.metric, cfg.objective.mode)
+        with trial.heartbeat if trial else contextlib.nullcontext():
+            while True:
+                try:
+                    trainer_cfg = cfg.trainer.copy()
+                    trainer_cfg.batch_size = batch_size
+                    trainer = Trainer(trainer_cfg, parts.model, parts.augment, device)
+                    result = trainer.fit(
+                        data, parts.optimizer, parts.scheduler, tracker, trial, objectives[0][0]
+                    )
+                    break
+                except torch.cuda.OutOfMemoryError:
+                    if not cfg.trainer.oom_retry or batch_size == 1:
+                        raise
+                    batch_size //= 2
+                    log.warning("Out of memory: training again from scratch with batch size %d", batch_size)
+                    torch.cuda.empty_cache()
+                    parts = _build(cfg, data, device, deterministic)
+        values = [objective_value(result.history, metric, mode) for metric, mode in objectives]
         for name, probs in (("last", result.last_test_probs), ("best", result.best_test_probs)):
             path = write_submission(output_dir / f"submission_{name}.csv", data.competition, probs)
             tracker.log_artifact(path, "submissions")
         tracker.log_artifact(plot_learning_curves(result.history, output_dir / "learning_curves.png"))
         if cfg.tracking.log_model:
-            torch.save(model.state_dict(), output_dir / "model_state_dict.pt")
+            torch.save(parts.model.state_dict(), output_dir / "model_state_dict.pt")
             tracker.log_artifact(output_dir / "model_state_dict.pt", "model")
-        tracker.set_tags({"sweeplab.best_epoch": result.best_epoch, "sweeplab.objective": value})
-        tracker.log_metrics({"objective": value}, step=len(result.history))
+        tracker.set_tags(
+            {
+                "sweeplab.best_epoch": result.best_epoch,
+                "sweeplab.batch_size_ran": batch_size,
+                "sweeplab.objective": values[0] if len(values) == 1 else values,
+            }
+        )
+        tracker.log_metrics({"objective": values[0]}, step=len(result.history))
+    except optuna.TrialPruned:
+        tracker.set_tags(
+            {
+                "sweeplab.pruned": "true",
+                "sweeplab.pruned_epoch": trial.pruned_at,
+                "sweeplab.batch_size_ran": batch_size,
+            }
+        )
+        tracker.finish("FINISHED")
+        raise
     except BaseException as e:
-        tracker.set_tags({"sweeplab.error": f"{type(e).__name__}: {e}"[:5000]})
+        tracker.set_tags(
+            {"sweeplab.error": f"{type(e).__name__}: {e}"[:5000], "sweeplab.batch_size_ran": batch_size}
+        )
         tracker.finish("KILLED" if isinstance(e, KeyboardInterrupt) else "FAILED")
         raise
+    finally:
+        if device.type == "cuda":  # a sweep's next trial in this process gets the memory back
+            torch.cuda.empty_cache()
     tracker.finish("FINISHED")
-    return value
+    return values[0] if len(values) == 1 else values

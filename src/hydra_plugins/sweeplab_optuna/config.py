@@ -1,0 +1,173 @@
+"""Structured configs of the sweeper, a superset of hydra-optuna-sweeper's (same keys, same groups)."""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING
+
+
+@dataclass
+class SamplerConfig:
+    _target_: str = MISSING
+    seed: int | None = None
+
+
+@dataclass
+class TPESamplerConfig(SamplerConfig):
+    _target_: str = "optuna.samplers.TPESampler"
+    # Deprecated by Optuna 4.3-4.9; accepted for old configs, passed on only when set.
+    consider_prior: bool | None = None
+    prior_weight: float | None = None
+    consider_magic_clip: bool | None = None
+    consider_endpoints: bool | None = None
+    n_startup_trials: int = 10
+    n_ei_candidates: int = 24
+    multivariate: bool = True  # Optuna 5's default
+    constant_liar: bool = True  # Optuna 5's default: parallel trials do not all sample the same point
+    warn_independent_sampling: bool | None = None
+
+
+@dataclass
+class RandomSamplerConfig(SamplerConfig):
+    _target_: str = "optuna.samplers.RandomSampler"
+
+
+@dataclass
+class CmaEsSamplerConfig(SamplerConfig):
+    _target_: str = "optuna.samplers.CmaEsSampler"
+    x0: dict[str, Any] | None = None
+    sigma0: float | None = None
+    n_startup_trials: int = 1
+    warn_independent_sampling: bool = True
+    consider_pruned_trials: bool = False
+    use_separable_cma: bool = False
+
+
+@dataclass
+class NSGAIISamplerConfig(SamplerConfig):
+    _target_: str = "optuna.samplers.NSGAIISampler"
+    population_size: int = 50
+    mutation_prob: float | None = None
+    crossover_prob: float = 0.9
+    swapping_prob: float = 0.5
+
+
+@dataclass
+class QMCSamplerConfig(SamplerConfig):
+    _target_: str = "optuna.samplers.QMCSampler"
+    qmc_type: str = "sobol"
+    scramble: bool = False
+    warn_independent_sampling: bool = True
+
+
+@dataclass
+class GridSamplerConfig(SamplerConfig):
+    """The grid is built from the search space: every value of every choice/range, once."""
+
+    _target_: str = "optuna.samplers.GridSampler"
+
+
+@dataclass
+class PrunerConfig:
+    _target_: str | None = None  # None: no pruning
+
+
+@dataclass
+class MedianPrunerConfig:
+    _target_: str = "optuna.pruners.MedianPruner"
+    n_startup_trials: int = 5
+    n_warmup_steps: int = 0
+    interval_steps: int = 1
+    n_min_trials: int = 1
+
+
+@dataclass
+class PercentilePrunerConfig:
+    _target_: str = "optuna.pruners.PercentilePruner"
+    percentile: float = 25.0
+    n_startup_trials: int = 5
+    n_warmup_steps: int = 0
+    interval_steps: int = 1
+    n_min_trials: int = 1
+
+
+@dataclass
+class SuccessiveHalvingPrunerConfig:
+    _target_: str = "optuna.pruners.SuccessiveHalvingPruner"
+    min_resource: Any = "auto"
+    reduction_factor: int = 4
+    min_early_stopping_rate: int = 0
+    bootstrap_count: int = 0
+
+
+@dataclass
+class HyperbandPrunerConfig:
+    _target_: str = "optuna.pruners.HyperbandPruner"
+    min_resource: int = 1
+    max_resource: Any = "auto"
+    reduction_factor: int = 3
+    bootstrap_count: int = 0
+
+
+@dataclass
+class PatientPrunerConfig:
+    """Waits `patience` epochs without improvement before asking the wrapped pruner."""
+
+    _target_: str = "optuna.pruners.PatientPruner"
+    wrapped_pruner: Any = field(default_factory=lambda: {"_target_": "optuna.pruners.MedianPruner"})
+    patience: int = 1
+    min_delta: float = 0.0
+
+
+@dataclass
+class OptunaSweeperConf:
+    _target_: str = "hydra_plugins.sweeplab_optuna.sweeper.OptunaSweeper"
+    _recursive_: bool = False  # the sweeper builds sampler and pruner itself (re-seeded per resume)
+    defaults: list[Any] = field(default_factory=lambda: [{"sampler": "tpe"}, {"pruner": "none"}])
+
+    sampler: Any = MISSING
+    pruner: Any = MISSING  # MISSING, not None: the defaults list's choice must not be overwritten
+    direction: Any = "minimize"  # or a list, one per objective
+    storage: str | None = None  # None: the SQLite file mlruns/optuna.db
+    study_name: str | None = None  # None: the job's `name`
+    n_trials: int = 20  # finished (complete or pruned) trials the study should hold
+    n_jobs: int = 2  # trials launched at once through the Hydra launcher
+    max_failure_rate: float = 0.0  # stop once failed trials exceed this share of n_trials
+    search_space: dict[str, Any] | None = None  # the older mapping form
+    params: dict[str, str] | None = None
+    custom_search_space: str | None = None  # "module.function(cfg, trial)" adding suggestions
+    # sweeplab additions
+    diverged_as: str = "fail"  # fail | pruned: how a trial whose loss became NaN/inf is recorded
+    retry_stale_trials: int = 0  # re-run a trial killed mid-way (stale heartbeat) up to this often
+    heartbeat_interval: int = 10
+    grace_period: int = 30
+    mlflow: bool = True  # parent run per study, child run per trial
+
+
+def _store() -> None:
+    cs = ConfigStore.instance()
+    cs.store(group="hydra/sweeper", name="optuna", node=OptunaSweeperConf, provider="sweeplab")
+    samplers = {
+        "tpe": TPESamplerConfig,
+        "random": RandomSamplerConfig,
+        "cmaes": CmaEsSamplerConfig,
+        "nsgaii": NSGAIISamplerConfig,
+        "qmc": QMCSamplerConfig,
+        "grid": GridSamplerConfig,
+    }
+    for name, node in samplers.items():
+        cs.store(group="hydra/sweeper/sampler", name=name, node=node, provider="sweeplab")
+    pruners = {
+        "none": PrunerConfig,
+        "median": MedianPrunerConfig,
+        "percentile": PercentilePrunerConfig,
+        "successive_halving": SuccessiveHalvingPrunerConfig,
+        "hyperband": HyperbandPrunerConfig,
+        "patient": PatientPrunerConfig,
+    }
+    for name, node in pruners.items():
+        cs.store(group="hydra/sweeper/pruner", name=name, node=node, provider="sweeplab")
+
+
+_store()

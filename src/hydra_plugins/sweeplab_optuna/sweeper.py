@@ -1,0 +1,74 @@
+"""The Hydra adapter: Hydra hands over the config and launcher, sweeplab.sweep runs the study."""
+
+import logging
+from typing import Any
+
+from hydra.core.plugins import Plugins
+from hydra.plugins.sweeper import Sweeper
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig, OmegaConf
+
+log = logging.getLogger(__name__)
+
+
+class OptunaSweeper(Sweeper):
+    def __init__(self, **sweeper_cfg: Any) -> None:
+        # Kept as config, not objects: the sampler is re-seeded from the study's state on every resume.
+        self.sweeper_cfg = OmegaConf.create({k: v for k, v in sweeper_cfg.items() if k != "_recursive_"})
+
+    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
+        self.config = config
+        self.launcher = Plugins.instance().instantiate_launcher(
+            config=config, hydra_context=hydra_context, task_function=task_function
+        )
+
+    def sweep(self, arguments: list[str]) -> None:
+        # Imported here: Hydra imports every plugin at start-up, and most runs never sweep with Optuna.
+        from sweeplab.study_runs import StudyRuns
+        from sweeplab.sweep import StudyLoop, format_table, trial_rows
+
+        job_cfg = self.config
+        loop = StudyLoop(self.sweeper_cfg, job_cfg, self.launcher.launch, list(arguments))
+        runs = None
+        if self.sweeper_cfg.mlflow and "tracking" in job_cfg:
+            runs = StudyRuns(job_cfg.tracking.uri, job_cfg.tracking.experiment or job_cfg.name)
+
+        def on_start(study) -> list[str]:
+            if runs is None:
+                return []
+            runs.close_orphans(study)
+            parent = runs.open_parent(
+                study,
+                {
+                    "sweeplab.storage": loop.storage_url,
+                    "sweeplab.directions": ",".join(loop.directions),
+                    "sweeplab.sampler": self.sweeper_cfg.sampler._target_,
+                    "sweeplab.pruner": str((self.sweeper_cfg.pruner or {}).get("_target_")),
+                    "sweeplab.search_space": " ".join(f"{k}={v}" for k, v in loop.distributions.items())[
+                        :5000
+                    ],
+                },
+            )
+            return [f"study.parent_run_id={parent}"]
+
+        study, status = None, "FINISHED"
+        try:
+            study = loop.run(on_start=on_start, on_trial=runs.record_trial if runs else None)
+        except BaseException:
+            status = "FAILED"
+            raise
+        finally:
+            study = study or _load(loop)
+            if study is not None:
+                log.info("Trials of study %s:\n%s", study.study_name, format_table(trial_rows(study)))
+                if runs is not None and runs.tracker.run_id is not None:
+                    runs.finish(study, status)
+
+
+def _load(loop):
+    import optuna
+
+    try:
+        return optuna.load_study(study_name=loop.study_name, storage=loop.storage)
+    except KeyError:
+        return None

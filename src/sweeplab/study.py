@@ -1,0 +1,114 @@
+"""Optuna studies in a persistent storage, and the trial handle a job reports its epochs to."""
+
+import threading
+import warnings
+from pathlib import Path
+
+import optuna
+from hydra.utils import instantiate
+from optuna.exceptions import ExperimentalWarning
+from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+
+from sweeplab.errors import ConfigError
+
+# Heartbeats and stale-trial detection are "experimental" in Optuna 5, and chosen on purpose here.
+warnings.filterwarnings("ignore", category=ExperimentalWarning)
+warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used with Study.optimize")
+
+DEFAULT_STORAGE_FILE = Path("mlruns") / "optuna.db"
+HEARTBEAT_INTERVAL = 10  # seconds between a running trial's heartbeats
+GRACE_PERIOD = 30  # a RUNNING trial silent this long is stale: its process died
+PRUNER_ATTR = "sweeplab.pruner"
+SQLITE_TIMEOUT = 60  # seconds a writer waits for SQLite's lock instead of failing "database is locked"
+
+
+def default_storage_url() -> str:
+    DEFAULT_STORAGE_FILE.parent.mkdir(exist_ok=True)
+    return f"sqlite:///{DEFAULT_STORAGE_FILE.resolve()}"
+
+
+def open_storage(
+    url: str | None,
+    heartbeat_interval: int = HEARTBEAT_INTERVAL,
+    grace_period: int = GRACE_PERIOD,
+    max_retry: int = 0,
+) -> RDBStorage:
+    """An RDB storage (SQLite by default, or any SQLAlchemy URL such as postgresql://) with heartbeats.
+
+    Heartbeats are what let a resumed or concurrent sweep mark a killed trial FAIL (and retry it);
+    Optuna implements them for RDB storages only, so the default is an SQLite file, not a journal.
+    """
+    url = url or default_storage_url()
+    engine_kwargs = {"connect_args": {"timeout": SQLITE_TIMEOUT}} if url.startswith("sqlite") else {}
+    try:
+        return RDBStorage(
+            url,
+            engine_kwargs=engine_kwargs,
+            heartbeat_interval=heartbeat_interval,
+            grace_period=grace_period,
+            heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=max_retry)
+            if max_retry
+            else None,
+        )
+    except Exception as e:  # SQLAlchemy raises many types for a bad URL, driver or server
+        raise ConfigError(f"hydra.sweeper.storage={url!r} cannot be opened: {type(e).__name__}: {e}") from e
+
+
+class Heartbeat:
+    """Records a trial's heartbeat from a daemon thread while the job trains."""
+
+    def __init__(self, storage: RDBStorage, trial_id: int):
+        self.storage, self.trial_id = storage, trial_id
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, daemon=True, name=f"heartbeat-{trial_id}")
+
+    def _beat(self) -> None:
+        while True:
+            self.storage.record_heartbeat(self.trial_id)
+            if self._stop.wait(self.storage.get_heartbeat_interval()):
+                return
+
+    def __enter__(self) -> "Heartbeat":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+class StudyTrial:
+    """The job's view of its Optuna trial: report each epoch's objective, raise TrialPruned when told."""
+
+    def __init__(self, study_name: str, storage_url: str, trial_id: int, number: int):
+        self.storage = open_storage(storage_url)
+        # The pruner is not kept in the storage: the sweeper stores its config with the study.
+        pruner_cfg = optuna.load_study(study_name=study_name, storage=self.storage).user_attrs.get(
+            PRUNER_ATTR
+        )
+        pruner = (
+            instantiate(pruner_cfg)
+            if pruner_cfg and pruner_cfg.get("_target_")
+            else optuna.pruners.NopPruner()
+        )
+        self.study = optuna.load_study(study_name=study_name, storage=self.storage, pruner=pruner)
+        self.trial = optuna.trial.Trial(self.study, trial_id)
+        self.number, self.study_name, self.storage_url = number, study_name, storage_url
+        self.heartbeat = Heartbeat(self.storage, trial_id)
+        self.pruned_at: int | None = None
+
+    @classmethod
+    def from_config(cls, cfg) -> "StudyTrial | None":
+        """The trial the sweeper injected as `study.*` overrides, or None outside a study."""
+        if cfg.get("trial_id") is None:
+            return None
+        return cls(cfg.name, cfg.storage, int(cfg.trial_id), int(cfg.number))
+
+    def report(self, value: float, epoch: int) -> None:
+        """Record the epoch's objective; raise optuna.TrialPruned if the study's pruner says so."""
+        if len(self.study.directions) > 1:  # Optuna cannot prune multi-objective trials
+            return
+        self.trial.report(value, epoch)
+        if self.trial.should_prune():
+            self.pruned_at = epoch
+            raise optuna.TrialPruned(f"pruned at epoch {epoch} (value {value:.4g})")

@@ -1,0 +1,129 @@
+"""MLflow for a study: one parent run (reused on resume), trial runs as children, results at the end."""
+
+import csv
+import logging
+import tempfile
+import warnings
+from pathlib import Path
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from sweeplab.sweep import trial_rows
+from sweeplab.tracking import Tracker
+
+log = logging.getLogger(__name__)
+PARENT_ATTR = "sweeplab.mlflow_parent_run_id"
+RUN_ATTR = "sweeplab.mlflow_run_id"  # set by the job on its trial
+
+
+class StudyRuns:
+    def __init__(self, tracking_uri: str | None, experiment: str):
+        self.tracker = Tracker(tracking_uri, experiment)
+        self.client = self.tracker.client
+
+    def open_parent(self, study: optuna.Study, description: dict[str, str]) -> str:
+        """The study's parent run: found through the study (or a tag search) on resume, else created."""
+        run_id = study.user_attrs.get(PARENT_ATTR)
+        if run_id is None:
+            found = self.client.search_runs(
+                [self.tracker.experiment_id],
+                f"tags.`sweeplab.study` = '{study.study_name}' and tags.`sweeplab.role` = 'study'",
+                max_results=1,
+            )
+            run_id = found[0].info.run_id if found else None
+        if run_id is None:
+            run_id = self.tracker.start(
+                f"study {study.study_name}",
+                {"sweeplab.study": study.study_name, "sweeplab.role": "study", **description},
+            )
+            study.set_user_attr(PARENT_ATTR, run_id)
+        else:
+            self.client.update_run(run_id, status="RUNNING")
+        self.tracker.run_id = run_id
+        return run_id
+
+    def close_orphans(self, study: optuna.Study) -> None:
+        """Child runs left RUNNING by a killed process: their trials are no longer running."""
+        running = {
+            t.user_attrs.get(RUN_ATTR) for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        }
+        for run in self.client.search_runs(
+            [self.tracker.experiment_id],
+            f"tags.`sweeplab.study` = '{study.study_name}' and tags.`sweeplab.role` = 'trial' "
+            "and attributes.status = 'RUNNING'",
+        ):
+            if run.info.run_id not in running:
+                self.client.set_tag(run.info.run_id, "sweeplab.error", "the process running this trial died")
+                self.client.set_terminated(run.info.run_id, "KILLED")
+
+    def record_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        """Mirror the trial's final state onto its run (the job cannot know e.g. a non-finite objective)."""
+        run_id = trial.user_attrs.get(RUN_ATTR)
+        if run_id is None:  # the job failed before it created a run
+            return
+        self.client.set_tag(run_id, "sweeplab.trial_state", trial.state.name)
+        for name, value in trial.params.items():
+            self.client.set_tag(run_id, f"optuna.param.{name}", str(value))
+        run = self.client.get_run(run_id)
+        if trial.state == TrialState.FAIL and run.info.status != "FAILED":
+            self.client.set_tag(run_id, "sweeplab.error", trial.user_attrs.get("sweeplab.reason", "failed"))
+            self.client.set_terminated(run_id, "FAILED")
+
+    def finish(self, study: optuna.Study, status: str = "FINISHED") -> None:
+        """Best value and params, the trial table and Optuna's plots on the parent run."""
+        run_id = self.tracker.run_id
+        rows = trial_rows(study)
+        with tempfile.TemporaryDirectory() as tmp:
+            table = Path(tmp) / "trials.csv"
+            columns = list(dict.fromkeys(k for row in rows for k in row))
+            with table.open("w", newline="") as f:
+                writer = csv.DictWriter(f, columns)
+                writer.writeheader()
+                writer.writerows(rows)
+            self.tracker.log_artifact(table)
+            for path in _plots(study, Path(tmp)):
+                self.tracker.log_artifact(path, "plots")
+        counts = {
+            state.name.lower(): len(study.get_trials(deepcopy=False, states=(state,)))
+            for state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+        }
+        self.tracker.log_metrics({f"trials/{k}": v for k, v in counts.items()}, step=len(rows))
+        if len(study.directions) == 1 and counts["complete"]:
+            best = study.best_trial
+            self.tracker.log_metrics({"best_value": best.value}, step=len(rows))
+            self.tracker.set_tags(
+                {"sweeplab.best_trial": best.number, **{f"best.{k}": v for k, v in best.params.items()}}
+            )
+        self.client.set_terminated(run_id, status)
+
+
+def _plots(study: optuna.Study, folder: Path) -> list[Path]:
+    """Optuna's matplotlib plots; one that cannot be drawn (too few trials) is skipped, not fatal."""
+    import matplotlib.pyplot as plt
+    from optuna.visualization import matplotlib as ov
+
+    if len(study.directions) > 1:
+        makers = {"pareto_front": ov.plot_pareto_front}
+    else:
+        makers = {
+            "optimization_history": ov.plot_optimization_history,
+            "param_importances": ov.plot_param_importances,
+            "intermediate_values": ov.plot_intermediate_values,
+            "parallel_coordinate": ov.plot_parallel_coordinate,
+        }
+    paths = []
+    for name, make in makers.items():
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # Optuna marks its matplotlib plots experimental
+                axes = make(study)
+            figure = (axes.flat[0] if hasattr(axes, "flat") else axes).get_figure()
+            figure.set_size_inches(9, 5)
+            figure.tight_layout()
+            figure.savefig(folder / f"{name}.png", dpi=80)
+            plt.close(figure)
+            paths.append(folder / f"{name}.png")
+        except Exception as e:  # noqa: BLE001 - a missing plot must not fail a finished study
+            log.info("Skipped the %s plot: %s", name, e)
+    return paths

@@ -1,0 +1,303 @@
+"""The Optuna study loop behind `hydra/sweeper=optuna`: ask a batch, launch it through Hydra, tell results."""
+
+import logging
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import optuna
+from hydra.core.utils import JobReturn, JobStatus
+from hydra.utils import get_method, instantiate
+from omegaconf import DictConfig, ListConfig, OmegaConf
+from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.trial import TrialState
+
+from sweeplab.errors import ConfigError, SweeplabError
+from sweeplab.search_space import parse_search_space, search_space_signature
+from sweeplab.study import PRUNER_ATTR, open_storage
+
+log = logging.getLogger(__name__)
+
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+DIRECTIONS = ("minimize", "maximize")
+
+
+class SweepFailed(SweeplabError):
+    """More trials failed than hydra.sweeper.max_failure_rate allows."""
+
+
+def directions_of(direction: Any) -> list[str]:
+    items = list(direction) if isinstance(direction, list | ListConfig) else [direction]
+    names = [str(getattr(d, "name", d)).lower() for d in items]
+    bad = [n for n in names if n not in DIRECTIONS]
+    if bad or not names:
+        raise ConfigError(
+            f"hydra.sweeper.direction={direction} is invalid; use minimize, maximize or a list of them"
+        )
+    return names
+
+
+def grid_values(name: str, distribution: BaseDistribution) -> list:
+    """Every value a discrete distribution can take, for the grid sampler."""
+    if isinstance(distribution, CategoricalDistribution):
+        return list(distribution.choices)
+    if isinstance(distribution, IntDistribution) and not distribution.log:
+        return list(range(distribution.low, distribution.high + 1, distribution.step))
+    if isinstance(distribution, FloatDistribution) and distribution.step is not None:
+        count = round((distribution.high - distribution.low) / distribution.step) + 1
+        return [distribution.low + i * distribution.step for i in range(count)]
+    raise ConfigError(
+        f"hydra.sweeper.params.{name}: the grid sampler needs choice(...) or range(...), not an interval"
+    )
+
+
+@dataclass
+class Outcome:
+    state: TrialState
+    values: list[float] | None = None
+    reason: str = ""
+
+
+def outcome_of(result: JobReturn, n_objectives: int, diverged_as: str) -> Outcome:
+    """How a finished job maps to a trial state; a bad return value is a failed trial, never a crash."""
+    from sweeplab.engine import TrainingDiverged
+
+    if result.status == JobStatus.FAILED:
+        # Read directly: JobReturn.return_value would print "Error executing job" for a pruned trial too.
+        error = result._return_value
+        if isinstance(error, optuna.TrialPruned):
+            return Outcome(TrialState.PRUNED, reason=str(error))
+        if isinstance(error, TrainingDiverged):
+            return Outcome(
+                TrialState.PRUNED if diverged_as == "pruned" else TrialState.FAIL, reason=str(error)
+            )
+        return Outcome(TrialState.FAIL, reason=f"{type(error).__name__}: {error}")
+    value = result.return_value
+    items = (
+        list(value) if isinstance(value, Sequence | ListConfig) and not isinstance(value, str) else [value]
+    )
+    try:
+        values = [float(v) for v in items]
+    except (TypeError, ValueError):
+        return Outcome(TrialState.FAIL, reason=f"objective {value!r} is not a number")
+    if len(values) != n_objectives:
+        return Outcome(
+            TrialState.FAIL, reason=f"objective has {len(values)} values, directions {n_objectives}"
+        )
+    if not all(math.isfinite(v) for v in values):
+        return Outcome(TrialState.FAIL, reason=f"objective {values} is not finite")
+    return Outcome(TrialState.COMPLETE, values)
+
+
+@dataclass
+class StudyLoop:
+    """Runs a study to n_trials finished trials; `launch` is the Hydra launcher's launch."""
+
+    sweeper_cfg: DictConfig
+    job_cfg: DictConfig
+    launch: Callable[[list[list[str]], int], Sequence[JobReturn]]
+    arguments: list[str]
+    job_idx: int = 0
+    failures: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        cfg = self.sweeper_cfg
+        if not 0.0 <= cfg.max_failure_rate <= 1.0:
+            raise ConfigError(f"hydra.sweeper.max_failure_rate={cfg.max_failure_rate} must be in [0, 1]")
+        if cfg.n_trials < 1 or cfg.n_jobs < 1:
+            raise ConfigError("hydra.sweeper.n_trials and hydra.sweeper.n_jobs must be at least 1")
+        if cfg.diverged_as not in ("fail", "pruned"):
+            raise ConfigError(
+                f"hydra.sweeper.diverged_as={cfg.diverged_as!r} is unknown; valid: fail, pruned"
+            )
+        self.directions = directions_of(cfg.direction)
+        self.distributions, self.fixed = parse_search_space(cfg.params, cfg.search_space, self.arguments)
+        self.extend = get_method(cfg.custom_search_space) if cfg.custom_search_space else None
+        self.study_name = cfg.study_name or self.job_cfg.get("name") or "study"
+        self.storage = open_storage(
+            cfg.storage, cfg.heartbeat_interval, cfg.grace_period, cfg.retry_stale_trials
+        )
+        self.storage_url = self.storage.url
+        self.n_trials = cfg.n_trials
+
+    def _sampler(self, n_existing: int) -> optuna.samplers.BaseSampler:
+        sampler_cfg = OmegaConf.to_container(self.sweeper_cfg.sampler, resolve=True)
+        sampler_cfg = {
+            k: v for k, v in sampler_cfg.items() if v is not None or k == "seed"
+        }  # Optuna's defaults
+        if sampler_cfg.get("seed") is not None:
+            # Continue the randomness from the study's state: a rerun must not propose the same points.
+            sampler_cfg["seed"] += n_existing
+        try:
+            if sampler_cfg["_target_"].endswith("GridSampler"):
+                grid = {name: grid_values(name, d) for name, d in self.distributions.items()}
+                self.n_trials = min(self.n_trials, math.prod(len(v) for v in grid.values()))
+                return instantiate(sampler_cfg, search_space=grid)
+            return instantiate(sampler_cfg)
+        except SweeplabError:
+            raise
+        except Exception as e:
+            raise ConfigError(
+                f"hydra.sweeper.sampler ({sampler_cfg['_target_']}) cannot be built: {e}"
+            ) from e
+
+    def _pruner(self) -> optuna.pruners.BasePruner:
+        pruner_cfg = self.sweeper_cfg.pruner
+        if pruner_cfg is None or pruner_cfg.get("_target_") is None:
+            return optuna.pruners.NopPruner()
+        try:
+            return instantiate(pruner_cfg)
+        except Exception as e:
+            raise ConfigError(f"hydra.sweeper.pruner ({pruner_cfg._target_}) cannot be built: {e}") from e
+
+    def open_study(self) -> optuna.Study:
+        existing = {s.study_name: s for s in optuna.get_all_study_summaries(self.storage)}
+        n_existing = existing[self.study_name].n_trials if self.study_name in existing else 0
+        study = optuna.create_study(
+            study_name=self.study_name,
+            storage=self.storage,
+            sampler=self._sampler(n_existing),
+            pruner=self._pruner(),
+            directions=self.directions,
+            load_if_exists=True,
+        )
+        stored_dirs = [d.name.lower() for d in study.directions]
+        if stored_dirs != self.directions:
+            raise ConfigError(
+                f"study {self.study_name!r} in {self.storage_url} was created with direction {stored_dirs}, "
+                f"not {self.directions}; set hydra.sweeper.study_name to a new name"
+            )
+        study.set_user_attr(PRUNER_ATTR, OmegaConf.to_container(self.sweeper_cfg.pruner, resolve=True))
+        signature = search_space_signature(self.distributions)
+        stored = study.user_attrs.get("sweeplab.search_space")
+        if stored is None:
+            study.set_user_attr("sweeplab.search_space", signature)
+        elif stored != signature:
+            raise ConfigError(
+                f"study {self.study_name!r} in {self.storage_url} was created with another search space "
+                f"({stored}); resuming it with {signature} would mix trials. Set hydra.sweeper.study_name "
+                f"to a new name, or restore the original hydra.sweeper.params"
+            )
+        return study
+
+    def _trial_overrides(self, study: optuna.Study, trial: optuna.Trial, extra: list[str]) -> list[str]:
+        if self.extend is not None:
+            self.extend(self.job_cfg, trial)
+        overlap = set(trial.params) & set(self.fixed)
+        if overlap:
+            raise ConfigError(f"hydra.sweeper: {sorted(overlap)} are both fixed and searched")
+        params = {**{k: v for k, v in trial.params.items()}, **self.fixed}
+        return [
+            *(f"{name}={value}" for name, value in params.items()),
+            f"study.name={_quote(study.study_name)}",
+            f"study.storage={_quote(self.storage_url)}",
+            f"study.trial_id={trial._trial_id}",
+            f"study.number={trial.number}",
+            *extra,
+        ]
+
+    def count_finished(self, study: optuna.Study) -> int:
+        return len(study.get_trials(deepcopy=False, states=FINISHED))
+
+    def run(
+        self,
+        on_start: Callable[[optuna.Study], list[str]] | None = None,
+        on_trial: Callable[[optuna.Study, optuna.trial.FrozenTrial], None] | None = None,
+    ) -> optuna.Study:
+        study = self.open_study()
+        optuna.storages.fail_stale_trials(study)  # trials whose process died while running
+        extra = on_start(study) if on_start else []
+        finished = self.count_finished(study)
+        log.info(
+            "Study %s in %s: %d of %d trials finished, sampler %s, pruner %s, directions %s",
+            study.study_name,
+            self.storage_url,
+            finished,
+            self.n_trials,
+            type(study.sampler).__name__,
+            type(study.pruner).__name__,
+            self.directions,
+        )
+        while finished < self.n_trials:
+            optuna.storages.fail_stale_trials(study)
+            batch = min(self.sweeper_cfg.n_jobs, self.n_trials - finished)
+            trials = [study.ask(fixed_distributions=self.distributions) for _ in range(batch)]
+            for (
+                trial
+            ) in trials:  # a first heartbeat now: a sweep killed before the job starts leaves no orphan
+                self.storage.record_heartbeat(trial._trial_id)
+            overrides = [
+                self._trial_overrides(study, t, extra + _device_override(i, batch, self.job_cfg))
+                for i, t in enumerate(trials)
+            ]
+            results = self.launch(overrides, self.job_idx)
+            self.job_idx += len(results)
+            for trial, result in zip(trials, results, strict=True):
+                outcome = outcome_of(result, len(self.directions), self.sweeper_cfg.diverged_as)
+                if outcome.reason:
+                    trial.set_user_attr("sweeplab.reason", outcome.reason[:2000])
+                if outcome.state == TrialState.FAIL:
+                    self.failures.append(f"trial {trial.number}: {outcome.reason}")
+                    log.warning("Trial %d failed: %s", trial.number, outcome.reason)
+                study.tell(trial, values=outcome.values, state=outcome.state)
+                if on_trial:
+                    on_trial(study, study.get_trials(deepcopy=False)[trial.number])
+            finished = self.count_finished(study)
+            if len(self.failures) > self.sweeper_cfg.max_failure_rate * self.n_trials:
+                raise SweepFailed(
+                    f"{len(self.failures)} trials failed, more than hydra.sweeper.max_failure_rate="
+                    f"{self.sweeper_cfg.max_failure_rate} of n_trials={self.n_trials}; "
+                    f"first: {self.failures[0]}"
+                )
+        return study
+
+
+def _quote(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _device_override(index: int, batch: int, job_cfg: DictConfig) -> list[str]:
+    """On a multi-GPU machine, concurrent trials each get their own device."""
+    if batch < 2 or job_cfg.get("trainer", {}).get("device", "auto") != "auto":
+        return []
+    import torch
+
+    count = torch.cuda.device_count()
+    return [f"trainer.device=cuda:{index % count}"] if count > 1 else []
+
+
+def trial_rows(study: optuna.Study) -> list[dict[str, Any]]:
+    """One row per trial: number, state, params, value(s), duration."""
+    rows = []
+    for t in study.get_trials(deepcopy=False):
+        duration = (t.datetime_complete - t.datetime_start).total_seconds() if t.datetime_complete else None
+        values = t.values if t.values is not None else [None] * len(study.directions)
+        rows.append(
+            {
+                "number": t.number,
+                "state": t.state.name,
+                **{f"params.{k}": v for k, v in t.params.items()},
+                **{f"value{i if len(values) > 1 else ''}": v for i, v in enumerate(values)},
+                "duration_s": None if duration is None else round(duration, 2),
+                "reason": t.user_attrs.get("sweeplab.reason", ""),
+            }
+        )
+    return rows
+
+
+def format_table(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return "(no trials)"
+    columns = list(dict.fromkeys(k for row in rows for k in row if k != "reason"))
+    cells = [[_cell(row.get(c)) for c in columns] for row in rows]
+    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in cells]
+    return "\n".join(lines)
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return "" if value is None else str(value)
