@@ -28,7 +28,7 @@ def test_group_option_composes(group, option):
 def test_experiment_composes(experiment):
     cfg = compose_config([f"experiment={experiment}"])
     assert cfg.name == experiment
-    assert cfg.data.name == "kaggle"
+    assert cfg.data.name == ("demo" if experiment.startswith("demo") else "kaggle")
 
 
 def test_lab4_seed_is_the_lab_setup():

@@ -112,6 +112,14 @@ class StudyLoop:
                 f"hydra.sweeper.diverged_as={cfg.diverged_as!r} is unknown; valid: fail, pruned"
             )
         self.directions = directions_of(cfg.direction)
+        objective = self.job_cfg.get("objective")
+        if objective is not None:  # a sweeplab job: its objectives are known before any trial runs
+            metrics = objective.metric if isinstance(objective.metric, ListConfig) else [objective.metric]
+            if len(metrics) != len(self.directions):
+                raise ConfigError(
+                    f"hydra.sweeper.direction has {len(self.directions)} entries but objective.metric names "
+                    f"{len(metrics)} ({', '.join(metrics)}): give one direction per objective"
+                )
         self.distributions, self.fixed = parse_search_space(cfg.params, cfg.search_space, self.arguments)
         self.extend = get_method(cfg.custom_search_space) if cfg.custom_search_space else None
         self.study_name = cfg.study_name or self.job_cfg.get("name") or "study"
@@ -187,15 +195,17 @@ class StudyLoop:
         overlap = set(trial.params) & set(self.fixed)
         if overlap:
             raise ConfigError(f"hydra.sweeper: {sorted(overlap)} are both fixed and searched")
-        params = {**{k: v for k, v in trial.params.items()}, **self.fixed}
-        return [
-            *(f"{name}={value}" for name, value in params.items()),
-            f"study.name={_quote(study.study_name)}",
-            f"study.storage={_quote(self.storage_url)}",
-            f"study.trial_id={trial._trial_id}",
-            f"study.number={trial.number}",
-            *extra,
-        ]
+        params = {**trial.params, **self.fixed}
+        identity = []
+        if "study" in self.job_cfg:  # a sweeplab job: it reports epochs to this trial and may be pruned
+            identity = [
+                f"study.name={_quote(study.study_name)}",
+                f"study.storage={_quote(self.storage_url)}",
+                f"study.trial_id={trial._trial_id}",
+                f"study.number={trial.number}",
+                *extra,
+            ]
+        return [*(f"{name}={value}" for name, value in params.items()), *identity]
 
     def count_finished(self, study: optuna.Study) -> int:
         return len(study.get_trials(deepcopy=False, states=FINISHED))

@@ -1,0 +1,173 @@
+"""The sweeper plugin on the official plugin's documented configs, run as real `-m` subprocesses."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+APPS = Path(__file__).parent / "sweeper_apps"
+
+
+def sweep(app: str, *args: str, cwd: Path, config_name: str | None = None) -> subprocess.CompletedProcess:
+    command = [sys.executable, str(APPS / f"{app}.py"), "-m", *args]
+    if config_name:
+        command.append(f"--config-name={config_name}")
+    env = {**os.environ, "PYTHONPATH": str(APPS)}  # custom_search_space is imported by its dotpath
+    # One stream: Hydra logs to stdout, errors go to stderr.
+    return subprocess.run(
+        command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=300, env=env
+    )
+
+
+def study_in(cwd: Path, name: str) -> optuna.Study:
+    """The default storage: an SQLite file in ./mlruns/ of the directory the sweep ran in."""
+    return optuna.load_study(study_name=name, storage=f"sqlite:///{cwd / 'mlruns' / 'optuna.db'}")
+
+
+def test_sphere_example_runs_unchanged(tmp_path):
+    done = sweep("sphere", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout
+    study = study_in(tmp_path, "sphere")
+    trials = study.get_trials(states=(TrialState.COMPLETE,))
+    assert len(trials) == 20
+    assert {t.params["y"] for t in trials} <= {-5, 0, 5}
+    assert all(-5.5 <= t.params["x"] <= 5.0 and (t.params["x"] * 2).is_integer() for t in trials)
+    assert all(t.value == t.params["x"] ** 2 + t.params["y"] ** 2 for t in trials)
+    assert "Trials of study sphere" in done.stdout
+
+
+def test_multi_objective_example(tmp_path):
+    done = sweep("multi_objective", "hydra.sweeper.n_trials=10", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout
+    study = study_in(tmp_path, "multi-objective")
+    assert [d.name for d in study.directions] == ["MINIMIZE", "MINIMIZE"]
+    complete = study.get_trials(states=(TrialState.COMPLETE,))
+    assert len(complete) == 10 and all(len(t.values) == 2 for t in complete)
+    assert study.best_trials  # a Pareto front exists
+
+
+def test_custom_search_space_example(tmp_path):
+    done = sweep("custom_search_space", "hydra.sweeper.n_trials=6", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout
+    trials = study_in(tmp_path, "custom-search-space").get_trials(states=(TrialState.COMPLETE,))
+    assert len(trials) == 6
+    for t in trials:
+        assert abs(t.params["z"] - t.params["x"]) <= 0.5 and 0 <= t.params["+w"] <= 1
+        assert t.value == pytest.approx(
+            t.params["+w"] ** 2 + t.params["x"] ** 2 + t.params["y"] ** 2 + t.params["z"] ** 2
+        )
+
+
+def test_legacy_search_space_mapping(tmp_path):
+    done = sweep("sphere", cwd=tmp_path, config_name="legacy_search_space")
+    assert done.returncode == 0, done.stdout
+    trials = study_in(tmp_path, "legacy").get_trials(states=(TrialState.COMPLETE,))
+    assert len(trials) == 8 and {t.params["y"] for t in trials} <= {-5, 0, 5}
+
+
+def test_range_excludes_its_end_for_tpe(tmp_path):
+    done = sweep(
+        "sphere", "hydra.sweeper.n_trials=15", "hydra.sweeper.params={x: 'range(0,2)', y: '0'}", cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stdout
+    values = {t.params["x"] for t in study_in(tmp_path, "sphere").trials}
+    assert values == {0, 1}  # the official plugin also samples 2 here
+
+
+def test_resumed_study_runs_only_what_is_missing_and_does_not_repeat_itself(tmp_path):
+    args = ["hydra/sweeper/sampler=random", "hydra.sweeper.params.x='interval(-5, 5)'", "y=0"]
+    assert sweep("sphere", *args, "hydra.sweeper.n_trials=5", cwd=tmp_path).returncode == 0
+    first = [t.params["x"] for t in study_in(tmp_path, "sphere").trials]
+    again = sweep("sphere", *args, "hydra.sweeper.n_trials=5", cwd=tmp_path)
+    assert again.returncode == 0 and "5 of 5 trials finished" in again.stdout
+    assert len(study_in(tmp_path, "sphere").trials) == 5  # nothing ran
+    assert sweep("sphere", *args, "hydra.sweeper.n_trials=10", cwd=tmp_path).returncode == 0
+    trials = study_in(tmp_path, "sphere").trials
+    assert len(trials) == 10 and [t.params["x"] for t in trials[:5]] == first
+    assert not set(t.params["x"] for t in trials[5:]) & set(first)  # the seed continued, not restarted
+
+
+@pytest.mark.parametrize(("result", "reason"), [("nan", "is not finite"), ("pair", "objective has 2 values")])
+def test_bad_objective_is_a_failed_trial_not_a_crash(tmp_path, result, reason):
+    done = sweep(
+        "sphere",
+        f"result={result}",
+        "hydra.sweeper.n_trials=3",
+        "hydra.sweeper.max_failure_rate=1.0",
+        cwd=tmp_path,
+    )
+    assert done.returncode != 0  # no trial finished: the study cannot reach n_trials... see below
+    trials = study_in(tmp_path, "sphere").trials
+    assert trials and all(t.state == TrialState.FAIL for t in trials)
+    assert reason in trials[0].user_attrs["sweeplab.reason"]
+
+
+def test_failures_within_the_rate_let_the_sweep_finish(tmp_path):
+    done = sweep(
+        "sphere",
+        "fail_above=2",
+        "hydra.sweeper.n_trials=10",
+        "hydra.sweeper.max_failure_rate=1.0",
+        "hydra/sweeper/sampler=random",
+        "hydra.sweeper.sampler.seed=1",
+        cwd=tmp_path,
+    )
+    trials = study_in(tmp_path, "sphere").trials
+    failed = [t for t in trials if t.state == TrialState.FAIL]
+    assert done.returncode == 0, done.stdout
+    assert len([t for t in trials if t.state == TrialState.COMPLETE]) == 10
+    assert failed and all(t.params["x"] > 2 for t in failed)
+    assert "ValueError: x=" in failed[0].user_attrs["sweeplab.reason"]
+
+
+def test_max_failure_rate_stops_the_sweep_with_a_summary(tmp_path):
+    done = sweep(
+        "sphere",
+        "error=true",
+        "hydra.sweeper.n_trials=10",
+        "hydra.sweeper.max_failure_rate=0.2",
+        cwd=tmp_path,
+    )
+    assert done.returncode != 0
+    assert "3 trials failed, more than hydra.sweeper.max_failure_rate=0.2 of n_trials=10" in done.stdout
+    assert "RuntimeError: cfg.error is True" in done.stdout
+    assert "Trials of study sphere" in done.stdout  # the summary table is printed anyway
+    assert len(study_in(tmp_path, "sphere").trials) == 3
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["hydra/sweeper/sampler=annealing"], "Could not find 'hydra/sweeper/sampler/annealing'"),
+        (["hydra/sweeper/pruner=early"], "Could not find 'hydra/sweeper/pruner/early'"),
+        (["hydra.sweeper.params.x='interval(1)'"], "hydra.sweeper.params cannot be parsed"),
+        (["hydra.sweeper.direction=up"], "hydra.sweeper.direction=up is invalid"),
+        (["hydra.sweeper.storage=sqlite:////nonexistent/dir/optuna.db"], "cannot be opened"),
+        (["hydra.sweeper.storage=nosuchdb://x"], "hydra.sweeper.storage='nosuchdb://x' cannot be opened"),
+    ],
+)
+def test_bad_sweeper_config_fails_before_any_trial(tmp_path, args, message):
+    done = sweep("sphere", *args, cwd=tmp_path)
+    assert done.returncode != 0
+    assert message in done.stdout
+    assert "Launching" not in done.stdout
+
+
+def test_a_study_is_never_resumed_with_another_search_space_or_direction(tmp_path):
+    assert sweep("sphere", "hydra.sweeper.n_trials=2", cwd=tmp_path).returncode == 0
+    other_space = sweep(
+        "sphere", "hydra.sweeper.n_trials=4", "hydra.sweeper.params.y='choice(1,2)'", cwd=tmp_path
+    )
+    assert other_space.returncode != 0 and "was created with another search space" in other_space.stdout
+    other_direction = sweep(
+        "sphere", "hydra.sweeper.n_trials=4", "hydra.sweeper.direction=maximize", cwd=tmp_path
+    )
+    assert (
+        other_direction.returncode != 0
+        and "was created with direction ['minimize']" in other_direction.stdout
+    )
+    assert len(study_in(tmp_path, "sphere").trials) == 2
