@@ -15,15 +15,11 @@ from tqdm import tqdm
 
 from sweeplab.augment import BatchAugment
 from sweeplab.data import ImageData
-from sweeplab.errors import ConfigError, SweeplabError
+from sweeplab.errors import ConfigError, TrainingDiverged
 from sweeplab.study import StudyTrial
 from sweeplab.tracking import Tracker
 
 log = logging.getLogger(__name__)
-
-
-class TrainingDiverged(SweeplabError):
-    """The loss became NaN or infinite."""
 
 
 def resolve_device(name: str) -> torch.device:

@@ -11,3 +11,7 @@ class ConfigError(SweeplabError):
 
 class DataError(SweeplabError):
     """A competition folder or image set that cannot be read as expected."""
+
+
+class TrainingDiverged(SweeplabError):
+    """The training loss became NaN or infinite."""

@@ -13,7 +13,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState
 
-from sweeplab.errors import ConfigError, SweeplabError
+from sweeplab.errors import ConfigError, SweeplabError, TrainingDiverged
 from sweeplab.search_space import parse_search_space, search_space_signature
 from sweeplab.study import PRUNER_ATTR, open_storage
 
@@ -61,8 +61,6 @@ class Outcome:
 
 def outcome_of(result: JobReturn, n_objectives: int, diverged_as: str) -> Outcome:
     """How a finished job maps to a trial state; a bad return value is a failed trial, never a crash."""
-    from sweeplab.engine import TrainingDiverged
-
     if result.status == JobStatus.FAILED:
         # Read directly: JobReturn.return_value would print "Error executing job" for a pruned trial too.
         error = result._return_value
@@ -128,6 +126,8 @@ class StudyLoop:
         )
         self.storage_url = self.storage.url
         self.n_trials = cfg.n_trials
+        self.is_grid = str(cfg.sampler.get("_target_", "")).endswith("GridSampler")
+        self.grid_exhausted = False
 
     def _sampler(self, n_existing: int) -> optuna.samplers.BaseSampler:
         sampler_cfg = OmegaConf.to_container(self.sweeper_cfg.sampler, resolve=True)
@@ -208,7 +208,9 @@ class StudyLoop:
         return [*(f"{name}={value}" for name, value in params.items()), *identity]
 
     def count_finished(self, study: optuna.Study) -> int:
-        return len(study.get_trials(deepcopy=False, states=FINISHED))
+        # A grid point is tried once: a failed one is not retried, so it counts as done.
+        states = (*FINISHED, TrialState.FAIL) if self.is_grid else FINISHED
+        return len(study.get_trials(deepcopy=False, states=states))
 
     def run(
         self,
@@ -250,10 +252,15 @@ class StudyLoop:
                 if outcome.state == TrialState.FAIL:
                     self.failures.append(f"trial {trial.number}: {outcome.reason}")
                     log.warning("Trial %d failed: %s", trial.number, outcome.reason)
-                study.tell(trial, values=outcome.values, state=outcome.state)
+                try:
+                    study.tell(trial, values=outcome.values, state=outcome.state)
+                except RuntimeError as e:  # the grid sampler stops the study once every point was tried
+                    if "Study.stop" not in str(e):
+                        raise
+                    self.grid_exhausted = True
                 if on_trial:
                     on_trial(study, study.get_trials(deepcopy=False)[trial.number])
-            finished = self.count_finished(study)
+            finished = self.n_trials if self.grid_exhausted else self.count_finished(study)
             if len(self.failures) > self.sweeper_cfg.max_failure_rate * self.n_trials:
                 raise SweepFailed(
                     f"{len(self.failures)} trials failed, more than hydra.sweeper.max_failure_rate="
