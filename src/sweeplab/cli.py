@@ -59,6 +59,52 @@ def ui(args: argparse.Namespace) -> int:
     return 0  # not reached: exec replaced this process
 
 
+def rerun(args: argparse.Namespace) -> int:
+    """Run a recorded run again (a new run tagged with the one it reproduces) and compare the two."""
+    from mlflow.tracking import MlflowClient
+
+    from sweeplab.job import run
+    from sweeplab.rerun import apply_overrides, best_trial_run, compare_runs, differences, load_recorded
+    from sweeplab.tracking import resolve_tracking_uri
+
+    if args.best and args.run_id and "=" in args.run_id:  # `rerun --best S key=value`: no RUN_ID given
+        args.overrides, args.run_id = [args.run_id, *args.overrides], None
+    if bool(args.run_id) == bool(args.best):
+        print("error: give a RUN_ID or --best STUDY (not both)", file=sys.stderr)
+        return 2
+    uri = resolve_tracking_uri(args.tracking_uri)
+    client = MlflowClient(uri)
+    run_id = args.run_id or best_trial_run(args.best, args.storage)
+    recorded = load_recorded(client, run_id)
+    config = apply_overrides(recorded.config, args.overrides)
+    config.tracking.uri = uri  # the rerun lands beside the run it reproduces
+    found = differences(recorded)
+    for line in found:
+        print(f"warning: {line}", file=sys.stderr)
+    if found and args.strict:
+        print(
+            f"error: --strict: {len(found)} difference(s) from run {run_id}; nothing was run", file=sys.stderr
+        )
+        return 2
+    tags = {"sweeplab.rerun_of": run_id, "sweeplab.rerun_overrides": " ".join(args.overrides)}
+    run(config, overrides=list(args.overrides), tags=tags)
+    (newest,) = client.search_runs(
+        [client.get_run(run_id).info.experiment_id],
+        f"tags.`sweeplab.rerun_of` = '{run_id}'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
+    new_id = newest.info.run_id
+    table, identical = compare_runs(client, run_id, new_id)
+    print(table)
+    if args.overrides:
+        verdict = "overrides given: differences are expected"
+    else:
+        verdict = "identical to the original" if identical else "DIFFERENT from the original"
+    print(f"rerun {new_id} of {run_id}: {verdict}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="sweeplab", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -67,6 +113,18 @@ def main(argv: list[str] | None = None) -> int:
     ui_parser.add_argument("--host", default="127.0.0.1")
     ui_parser.add_argument("--port", type=int, default=5000)
     ui_parser.set_defaults(handler=ui)
+    rerun_parser = commands.add_parser("rerun", help="run a recorded run again and compare")
+    rerun_parser.add_argument("run_id", nargs="?", help="the MLflow run to reproduce")
+    rerun_parser.add_argument("overrides", nargs="*", help="key=value changes, e.g. trainer.epochs=10")
+    rerun_parser.add_argument("--best", metavar="STUDY", help="rerun the best trial of this Optuna study")
+    rerun_parser.add_argument("--storage", help="the study's storage (default: ./mlruns/optuna.db)")
+    rerun_parser.add_argument(
+        "--tracking-uri", help="the MLflow store (default: $MLFLOW_TRACKING_URI or ./mlruns)"
+    )
+    rerun_parser.add_argument(
+        "--strict", action="store_true", help="refuse to run when code, data or packages differ"
+    )
+    rerun_parser.set_defaults(handler=rerun)
     args = parser.parse_args(argv)
     try:
         return args.handler(args)

@@ -3,6 +3,7 @@
 import contextlib
 import logging
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from sweeplab.errors import ConfigError
 from sweeplab.models import build_model
 from sweeplab.optim import build_optimizer, build_scheduler
 from sweeplab.plots import plot_learning_curves
+from sweeplab.provenance import git_state, provenance_tags
 from sweeplab.study import StudyTrial
 from sweeplab.study_runs import RUN_ATTR
 from sweeplab.submission import write_submission
@@ -94,7 +96,10 @@ def _build(cfg: DictConfig, data: ImageData, device: torch.device, deterministic
 
 
 def run(
-    cfg: DictConfig, output_dir: Path | None = None, overrides: list[str] | None = None
+    cfg: DictConfig,
+    output_dir: Path | None = None,
+    overrides: list[str] | None = None,
+    tags: dict[str, str] | None = None,
 ) -> float | list[float]:
     """Train once as cfg says; everything is validated before the MLflow run is created."""
     hydra_dir, hydra_overrides = _hydra_context()
@@ -113,6 +118,7 @@ def run(
     study_cfg = cfg.get("study") or {}
     trial = StudyTrial.from_config(study_cfg) if study_cfg else None
 
+    git = git_state()
     tracker = Tracker(cfg.tracking.uri, cfg.tracking.experiment or cfg.name)
     run_name = f"trial {trial.number}" if trial else " ".join(overrides)[:250] or cfg.name
     tracker.start(
@@ -124,6 +130,8 @@ def run(
             "sweeplab.device": str(device),
             "sweeplab.deterministic": str(deterministic),
             **_study_tags(trial, study_cfg.get("parent_run_id")),
+            **provenance_tags(cfg, git),
+            **(tags or {}),
         },
     )
     if trial is not None:
@@ -131,6 +139,8 @@ def run(
     batch_size = cfg.trainer.batch_size
     try:
         tracker.log_config(cfg)
+        if git is not None and git.dirty:
+            tracker.client.log_text(tracker.run_id, git.diff, "git/uncommitted.diff")
         tracker.log_metrics(
             {
                 "data/train_images": len(data.train_index),
@@ -147,6 +157,7 @@ def run(
                     trainer_cfg = cfg.trainer.copy()
                     trainer_cfg.batch_size = batch_size
                     trainer = Trainer(trainer_cfg, parts.model, parts.augment, device)
+                    started = time.perf_counter()
                     result = trainer.fit(
                         data, parts.optimizer, parts.scheduler, tracker, trial, objectives[0][0]
                     )
@@ -173,7 +184,8 @@ def run(
                 "sweeplab.objective": values[0] if len(values) == 1 else values,
             }
         )
-        tracker.log_metrics({"objective": values[0]}, step=len(result.history))
+        fit_seconds = time.perf_counter() - started
+        tracker.log_metrics({"objective": values[0], "time/fit_s": fit_seconds}, step=len(result.history))
     except optuna.TrialPruned:
         tracker.set_tags(
             {

@@ -1,0 +1,151 @@
+"""`sweeplab rerun`: run a recorded MLflow run again from its own config and say whether it matched."""
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import optuna
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import HydraException
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+from omegaconf import DictConfig, OmegaConf
+
+from sweeplab.data import competition_root
+from sweeplab.data.competition import read_competition
+from sweeplab.data.images import fingerprint
+from sweeplab.errors import ConfigError, SweeplabError
+from sweeplab.provenance import git_state, package_versions
+from sweeplab.study import open_storage
+from sweeplab.study_runs import RUN_ATTR
+
+COMPARED_METRICS = ("train/loss", "train/acc", "val/loss", "val/acc")
+SUBMISSION = "submissions/submission_last.csv"
+
+
+@dataclass
+class Recorded:
+    run_id: str
+    tags: dict[str, str]
+    config: DictConfig
+
+
+def load_recorded(client: MlflowClient, run_id: str) -> Recorded:
+    """The run and its resolved config; errors name the run, the store and what is missing."""
+    try:
+        run = client.get_run(run_id)
+    except MlflowException as e:
+        raise SweeplabError(
+            f"run {run_id} is not in the MLflow store {client.tracking_uri}; "
+            "pass --tracking-uri for the store "
+            f"that holds it ({e.message.splitlines()[0]})"
+        ) from e
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            path = client.download_artifacts(run_id, "config.yaml", tmp)
+        except (MlflowException, OSError) as e:
+            raise SweeplabError(
+                f"run {run_id} has no config.yaml artifact, so it cannot be rerun "
+                "(was it logged by sweeplab?)"
+            ) from e
+        config = OmegaConf.load(path)
+    return Recorded(run_id, dict(run.data.tags), config)
+
+
+def apply_overrides(config: DictConfig, overrides: list[str]) -> DictConfig:
+    """key=value overrides on the recorded (resolved) config; unknown keys are refused."""
+    config = config.copy()
+    for item in overrides:
+        try:
+            override = OverridesParser.create().parse_override(item)
+            key, value = override.key_or_group, override.value()
+        except HydraException as e:
+            raise ConfigError(f"rerun override {item!r} cannot be parsed: {e}") from e
+        current = OmegaConf.select(config, key, default=KeyError)
+        if override.is_sweep_override() or current is KeyError or isinstance(current, DictConfig):
+            raise ConfigError(
+                f"rerun override {item!r}: use key=value with a key of the recorded config "
+                "(e.g. trainer.epochs=10); "
+                "config groups cannot be switched on a recorded run"
+            )
+        OmegaConf.update(config, key, value, merge=False)
+    # A rerun is a plain run: it must not report to (or be pruned by) the study it came from.
+    if "study" in config:
+        config.study = {k: None for k in config.study}
+    return config
+
+
+def differences(recorded: Recorded) -> list[str]:
+    """What differs from the original run: code, data, packages."""
+    found = []
+    tags = recorded.tags
+    git = git_state()
+    if "sweeplab.git.commit" in tags:
+        if git is None:
+            found.append(f"git commit: original {tags['sweeplab.git.commit']}, now not a git checkout")
+        elif git.commit != tags["sweeplab.git.commit"]:
+            found.append(f"git commit: original {tags['sweeplab.git.commit']}, now {git.commit}")
+        if tags.get("sweeplab.git.dirty") == "True":
+            found.append("the original ran with uncommitted changes (artifact git/uncommitted.diff)")
+    if git is not None and git.dirty:
+        found.append("the checkout has uncommitted changes now")
+    if "sweeplab.data.fingerprint" in tags:
+        competition = read_competition(competition_root(recorded.config.data))
+        now = fingerprint(competition.train_files + competition.test_files)
+        if now != tags["sweeplab.data.fingerprint"]:
+            found.append(
+                f"dataset fingerprint: original {tags['sweeplab.data.fingerprint'][:12]}, now {now[:12]} "
+                f"(files in {competition.root} were added, removed or modified)"
+            )
+    for name, version in package_versions().items():
+        original = tags.get(f"sweeplab.version.{name}")
+        if original is not None and original != version:
+            found.append(f"{name}: original {original}, now {version}")
+    return found
+
+
+def best_trial_run(study_name: str, storage: str | None) -> str:
+    """The MLflow run of a study's best trial."""
+    try:
+        study = optuna.load_study(study_name=study_name, storage=open_storage(storage))
+        best = study.best_trial
+    except KeyError as e:
+        raise SweeplabError(
+            f"no study {study_name!r} in {storage or 'mlruns/optuna.db'}; pass --storage"
+        ) from e
+    except ValueError as e:
+        raise SweeplabError(f"study {study_name!r} has no completed trial to rerun ({e})") from e
+    run_id = best.user_attrs.get(RUN_ATTR)
+    if run_id is None:
+        raise SweeplabError(f"best trial {best.number} of study {study_name!r} has no MLflow run recorded")
+    return run_id
+
+
+def compare_runs(client: MlflowClient, original: str, new: str) -> tuple[str, bool]:
+    """Per-epoch metrics side by side, and the last submission's bytes; (table, identical)."""
+    lines = [f"{'metric':<12}{'epoch':>6}  {'original':>14}  {'rerun':>14}  same"]
+    identical = True
+    for metric in COMPARED_METRICS:
+        before = {m.step: m.value for m in client.get_metric_history(original, metric)}
+        after = {m.step: m.value for m in client.get_metric_history(new, metric)}
+        for epoch in sorted(set(before) | set(after)):
+            a, b = before.get(epoch), after.get(epoch)
+            same = a == b
+            identical &= same
+            lines.append(f"{metric:<12}{epoch:>6}  {_fmt(a):>14}  {_fmt(b):>14}  {'yes' if same else 'NO'}")
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            files = [
+                Path(client.download_artifacts(r, SUBMISSION, f"{tmp}/{r}")).read_bytes()
+                for r in (original, new)
+            ]
+            same_predictions = files[0] == files[1]
+        except (MlflowException, OSError):
+            same_predictions = False
+    identical &= same_predictions
+    lines.append(f"test predictions ({SUBMISSION}): {'identical' if same_predictions else 'DIFFERENT'}")
+    return "\n".join(lines), identical
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.10g}"
