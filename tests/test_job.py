@@ -9,6 +9,7 @@ import torch
 from conftest import compose_config, make_competition
 from sweeplab.errors import ConfigError
 from sweeplab.job import run
+from sweeplab.provenance import git_state
 
 
 def only_run(client, experiment="demo"):
@@ -58,12 +59,15 @@ def test_job_logs_a_complete_run(tmp_path, store, mlflow_client, layout):
     assert logged.data.tags["sweeplab.overrides"] == " ".join(overrides)
     assert len(logged.data.tags["sweeplab.data.fingerprint"]) == 64
 
+    git = git_state()
+    dirty = {"git/uncommitted.diff"} if git is not None and git.dirty else set()
     assert artifact_paths(mlflow_client, logged.info.run_id) == {
         "config.yaml",
         "learning_curves.png",
         "model/model_state_dict.pt",
         "submissions/submission_best.csv",
         "submissions/submission_last.csv",
+        *dirty,
     }
     local = Path(mlflow_client.download_artifacts(logged.info.run_id, "", str(tmp_path / "dl")))
     assert "lr: 0.003" in (local / "config.yaml").read_text()
