@@ -20,6 +20,16 @@ STUDY = [
     "hydra.sweeper.n_jobs=1",
     "name=study_test",
 ]
+# Random choice between a learning rate that learns and one that cannot: the median pruner stops the latter.
+PRUNING = [
+    "hydra/sweeper/sampler=random",
+    "hydra.sweeper.sampler.seed=4",
+    "hydra/sweeper/pruner=median",
+    "hydra.sweeper.pruner.n_startup_trials=1",
+    "hydra.sweeper.n_trials=6",
+    "trainer.epochs=3",
+    "optimizer.lr=choice(0.01,0.0000001)",
+]
 
 
 def command(tiny_overrides, *args):
@@ -47,16 +57,7 @@ def study_runs(store, experiment="study_test"):
 
 def test_median_pruner_prunes_bad_trials_and_mlflow_mirrors_the_study(tmp_path, tiny_overrides, store):
     done = run(
-        command(
-            tiny_overrides,
-            "hydra/sweeper/sampler=random",
-            "hydra.sweeper.sampler.seed=4",
-            "hydra/sweeper/pruner=median",
-            "hydra.sweeper.pruner.n_startup_trials=1",
-            "hydra.sweeper.n_trials=6",
-            "trainer.epochs=3",
-            "optimizer.lr=choice(0.01,0.0000001)",
-        ),
+        command(tiny_overrides, *PRUNING),
         tmp_path,
     )
     assert done.returncode == 0, done.stdout
@@ -96,16 +97,7 @@ def test_median_pruner_prunes_bad_trials_and_mlflow_mirrors_the_study(tmp_path, 
 
     # Resumed: the same parent run is reused and nothing runs again.
     again = run(
-        command(
-            tiny_overrides,
-            "hydra/sweeper/sampler=random",
-            "hydra.sweeper.sampler.seed=4",
-            "hydra/sweeper/pruner=median",
-            "hydra.sweeper.pruner.n_startup_trials=1",
-            "hydra.sweeper.n_trials=6",
-            "trainer.epochs=3",
-            "optimizer.lr=choice(0.01,0.0000001)",
-        ),
+        command(tiny_overrides, *PRUNING),
         tmp_path,
     )
     assert again.returncode == 0 and "6 of 6 trials finished" in again.stdout
@@ -251,16 +243,10 @@ def test_joblib_launcher_runs_parallel_trials_that_report_and_prune(tmp_path, ti
     done = run(
         command(
             tiny_overrides,
+            *PRUNING,
             "hydra/launcher=joblib",
             "hydra.launcher.n_jobs=2",
             "hydra.sweeper.n_jobs=2",
-            "hydra.sweeper.n_trials=6",
-            "hydra/sweeper/sampler=random",
-            "hydra.sweeper.sampler.seed=4",
-            "hydra/sweeper/pruner=median",
-            "hydra.sweeper.pruner.n_startup_trials=1",
-            "trainer.epochs=3",
-            "optimizer.lr=choice(0.01,0.0000001)",
         ),
         tmp_path,
     )

@@ -116,7 +116,7 @@ def run(
         cfg, data, device, deterministic
     )  # before the run exists: a refused config records nothing
     study_cfg = cfg.get("study") or {}
-    trial = StudyTrial.from_config(study_cfg) if study_cfg else None
+    trial = StudyTrial.from_config(study_cfg)
 
     git = git_state()
     tracker = Tracker(cfg.tracking.uri, cfg.tracking.experiment or cfg.name)

@@ -11,9 +11,8 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 
-from sweeplab.data import competition_root
+from sweeplab.data import competition_root, dataset_fingerprint
 from sweeplab.data.competition import read_competition
-from sweeplab.data.images import fingerprint
 from sweeplab.errors import ConfigError, SweeplabError
 from sweeplab.provenance import git_state, package_versions
 from sweeplab.study import open_storage
@@ -91,7 +90,7 @@ def differences(recorded: Recorded) -> list[str]:
         found.append("the checkout has uncommitted changes now")
     if "sweeplab.data.fingerprint" in tags:
         competition = read_competition(competition_root(recorded.config.data))
-        now = fingerprint(competition.train_files + competition.test_files)
+        now = dataset_fingerprint(competition)
         if now != tags["sweeplab.data.fingerprint"]:
             found.append(
                 f"dataset fingerprint: original {tags['sweeplab.data.fingerprint'][:12]}, now {now[:12]} "

@@ -83,9 +83,8 @@ class StudyTrial:
     def __init__(self, study_name: str, storage_url: str, trial_id: int, number: int):
         self.storage = open_storage(storage_url)
         # The pruner is not kept in the storage: the sweeper stores its config with the study.
-        pruner_cfg = optuna.load_study(study_name=study_name, storage=self.storage).user_attrs.get(
-            PRUNER_ATTR
-        )
+        study_id = self.storage.get_study_id_from_name(study_name)
+        pruner_cfg = self.storage.get_study_user_attrs(study_id).get(PRUNER_ATTR)
         pruner = (
             instantiate(pruner_cfg)
             if pruner_cfg and pruner_cfg.get("_target_")
@@ -100,7 +99,7 @@ class StudyTrial:
     @classmethod
     def from_config(cls, cfg) -> "StudyTrial | None":
         """The trial the sweeper injected as `study.*` overrides, or None outside a study."""
-        if cfg.get("trial_id") is None:
+        if not cfg or cfg.get("trial_id") is None:
             return None
         return cls(cfg.name, cfg.storage, int(cfg.trial_id), int(cfg.number))
 

@@ -83,13 +83,9 @@ class MedianPrunerConfig:
 
 
 @dataclass
-class PercentilePrunerConfig:
+class PercentilePrunerConfig(MedianPrunerConfig):
     _target_: str = "optuna.pruners.PercentilePruner"
     percentile: float = 25.0
-    n_startup_trials: int = 5
-    n_warmup_steps: int = 0
-    interval_steps: int = 1
-    n_min_trials: int = 1
 
 
 @dataclass
@@ -148,26 +144,27 @@ class OptunaSweeperConf:
 def _store() -> None:
     cs = ConfigStore.instance()
     cs.store(group="hydra/sweeper", name="optuna", node=OptunaSweeperConf, provider="sweeplab")
-    samplers = {
-        "tpe": TPESamplerConfig,
-        "random": RandomSamplerConfig,
-        "cmaes": CmaEsSamplerConfig,
-        "nsgaii": NSGAIISamplerConfig,
-        "qmc": QMCSamplerConfig,
-        "grid": GridSamplerConfig,
+    options = {
+        "hydra/sweeper/sampler": {
+            "tpe": TPESamplerConfig,
+            "random": RandomSamplerConfig,
+            "cmaes": CmaEsSamplerConfig,
+            "nsgaii": NSGAIISamplerConfig,
+            "qmc": QMCSamplerConfig,
+            "grid": GridSamplerConfig,
+        },
+        "hydra/sweeper/pruner": {
+            "none": PrunerConfig,
+            "median": MedianPrunerConfig,
+            "percentile": PercentilePrunerConfig,
+            "successive_halving": SuccessiveHalvingPrunerConfig,
+            "hyperband": HyperbandPrunerConfig,
+            "patient": PatientPrunerConfig,
+        },
     }
-    for name, node in samplers.items():
-        cs.store(group="hydra/sweeper/sampler", name=name, node=node, provider="sweeplab")
-    pruners = {
-        "none": PrunerConfig,
-        "median": MedianPrunerConfig,
-        "percentile": PercentilePrunerConfig,
-        "successive_halving": SuccessiveHalvingPrunerConfig,
-        "hyperband": HyperbandPrunerConfig,
-        "patient": PatientPrunerConfig,
-    }
-    for name, node in pruners.items():
-        cs.store(group="hydra/sweeper/pruner", name=name, node=node, provider="sweeplab")
+    for group, nodes in options.items():
+        for name, node in nodes.items():
+            cs.store(group=group, name=name, node=node, provider="sweeplab")
 
 
 _store()

@@ -40,6 +40,11 @@ def competition_root(cfg) -> Path:
     return Path(cfg.root)
 
 
+def dataset_fingerprint(competition: Competition) -> str:
+    """Of every train and test file (paths, sizes, mtimes): recorded with each run, compared on rerun."""
+    return fingerprint(competition.train_files + competition.test_files)
+
+
 def stratified_split(labels: np.ndarray, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Hold out val_fraction of every class (at least one image of classes with two or more)."""
     if not 0.0 < val_fraction < 1.0:
@@ -97,7 +102,7 @@ def load_data(cfg) -> ImageData:
         train_index=usable_rows[train_index],
         val_index=usable_rows[val_index],
         test_images=test.pixels,
-        fingerprint=fingerprint(competition.train_files + competition.test_files),
+        fingerprint=dataset_fingerprint(competition),
         cache_keys=(train.cache_key, test.cache_key),
         corrupt=train.corrupt + test.corrupt,
     )
