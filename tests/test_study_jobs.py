@@ -104,6 +104,32 @@ def test_median_pruner_prunes_bad_trials_and_mlflow_mirrors_the_study(tmp_path, 
     parents, children = study_runs(store)
     assert [p.info.run_id for p in parents] == [parent.info.run_id] and len(children) == 6
 
+    # Comparing the sweep: every trial with its local Kaggle scores; the report goes to the parent run.
+    compared = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sweeplab.cli",
+            "compare",
+            "study_test",
+            "--sweep",
+            "study_test",
+            "--tracking-uri",
+            store,
+            "--out",
+            str(tmp_path / "report"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert compared.returncode == 0, compared.stderr
+    assert compared.stdout.count("optimizer.lr=") == 6 and parent.info.run_id in compared.stdout
+    assert {a.path for a in client.list_artifacts(parent.info.run_id, "comparison")} == {
+        "comparison/compare.html",
+        "comparison/compare.csv",
+    }
+
 
 def test_sigkill_mid_trial_loses_nothing_finished(tmp_path, tiny_overrides, store):
     cmd = command(

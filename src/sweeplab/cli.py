@@ -105,6 +105,37 @@ def rerun(args: argparse.Namespace) -> int:
     return 0
 
 
+def kaggle(args: argparse.Namespace) -> int:
+    """Kaggle scores onto a run: submitted through Kaggle's API, or recorded by hand."""
+    from mlflow.tracking import MlflowClient
+
+    from sweeplab.kaggle.runs import record_scores
+    from sweeplab.kaggle.submit import submit_run
+    from sweeplab.tracking import resolve_tracking_uri
+
+    client = MlflowClient(resolve_tracking_uri(args.tracking_uri))
+    if args.kaggle_command == "submit":
+        scores = submit_run(
+            client, args.run_id, args.competition, args.message, args.epoch, args.timeout, args.poll_interval
+        )
+    else:
+        scores = record_scores(client, args.run_id, args.public, args.private, args.epoch)
+    print(f"run {args.run_id}: " + "  ".join(f"{k}={v:.4f}" for k, v in scores.items()))
+    return 0
+
+
+def compare(args: argparse.Namespace) -> int:
+    """Validation against Kaggle scores for every run of an experiment (or one sweep)."""
+    from mlflow.tracking import MlflowClient
+
+    from sweeplab.compare import compare as compare_runs
+    from sweeplab.tracking import resolve_tracking_uri
+
+    client = MlflowClient(resolve_tracking_uri(args.tracking_uri))
+    print(compare_runs(client, args.experiment, args.sweep, args.top, Path(args.out)))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="sweeplab", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -125,6 +156,37 @@ def main(argv: list[str] | None = None) -> int:
         "--strict", action="store_true", help="refuse to run when code, data or packages differ"
     )
     rerun_parser.set_defaults(handler=rerun)
+
+    kaggle_parser = commands.add_parser("kaggle", help="Kaggle scores beside validation scores")
+    kaggle_commands = kaggle_parser.add_subparsers(dest="kaggle_command", required=True)
+    submit = kaggle_commands.add_parser("submit", help="upload a run's submission, wait for its score")
+    submit.add_argument("run_id")
+    submit.add_argument("--competition", required=True, help="the competition's slug, e.g. dogs-vs-cats")
+    submit.add_argument("--message", default="", help="submission description (the run id is appended)")
+    submit.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the score")
+    submit.add_argument("--poll-interval", type=float, default=10.0)
+    record = kaggle_commands.add_parser("record", help="record a score read off the leaderboard")
+    record.add_argument("run_id")
+    record.add_argument("--public", type=float)
+    record.add_argument("--private", type=float)
+    for sub in (submit, record):
+        sub.add_argument("--epoch", choices=("best", "last"), default="best", help="which submission file")
+        sub.add_argument(
+            "--tracking-uri", help="the MLflow store (default: $MLFLOW_TRACKING_URI or ./mlruns)"
+        )
+    kaggle_parser.set_defaults(handler=kaggle)
+
+    compare_parser = commands.add_parser("compare", help="validation vs Kaggle scores of every run")
+    compare_parser.add_argument(
+        "experiment", nargs="?", default="demo", help="MLflow experiment (default: demo)"
+    )
+    compare_parser.add_argument("--sweep", metavar="STUDY", help="only this Optuna study's trials")
+    compare_parser.add_argument("--top", type=int, help="only the N best runs by validation score")
+    compare_parser.add_argument("--out", default="compare", help="folder for compare.html and compare.csv")
+    compare_parser.add_argument(
+        "--tracking-uri", help="the MLflow store (default: $MLFLOW_TRACKING_URI or ./mlruns)"
+    )
+    compare_parser.set_defaults(handler=compare)
     args = parser.parse_args(argv)
     try:
         return args.handler(args)

@@ -19,6 +19,7 @@ class DataConfig:
     cache: bool = True
     cache_dir: str = "~/.cache/sweeplab"
     max_corrupt_fraction: float = 0.05
+    metric: str = "accuracy"  # the competition's: accuracy | macro_f1 | roc_auc | log_loss (val scored alike)
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 import contextlib
 import logging
+import math
 import os
 import random
 import warnings
@@ -16,6 +17,7 @@ from tqdm import tqdm
 from sweeplab.augment import BatchAugment
 from sweeplab.data import ImageData
 from sweeplab.errors import ConfigError, TrainingDiverged
+from sweeplab.kaggle.scoring import Solution, metric_score
 from sweeplab.study import StudyTrial
 from sweeplab.tracking import Tracker
 
@@ -118,6 +120,8 @@ class Trainer:
         tracker: Tracker | None,
         trial: StudyTrial | None = None,
         objective: str = "val/acc",
+        metric: str = "accuracy",
+        solution: Solution | None = None,
     ) -> FitResult:
         cfg, result = self.cfg, FitResult()
         generator = torch.Generator().manual_seed(cfg.seed)
@@ -174,8 +178,16 @@ class Trainer:
                 "val/acc": float((val_probs.argmax(1) == val_labels).mean()),
                 "lr": lr,
             }
-            result.history.append(metrics)
+            # The competition's metric on validation and, with a solution file, on the test set as Kaggle
+            # scores it: the gap between them is what shows overfitting to the validation set.
+            metrics["val/score"] = metric_score(metric, val_labels, val_probs)
             result.last_test_probs = self.predict(data.test_images, test_rows)
+            if solution is not None:
+                metrics.update(solution.scores(metric, result.last_test_probs))
+                if "kaggle/public" in metrics:
+                    metrics["gap/val_minus_public"] = metrics["val/score"] - metrics["kaggle/public"]
+            metrics = {k: v for k, v in metrics.items() if math.isfinite(v)}  # e.g. ROC-AUC of one class
+            result.history.append(metrics)
             if epoch == 1 or metrics["val/acc"] > result.history[result.best_epoch - 1]["val/acc"]:
                 result.best_epoch, result.best_test_probs = epoch, result.last_test_probs
             if tracker is not None:

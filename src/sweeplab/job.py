@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import optuna
 import torch
 from hydra.core.hydra_config import HydraConfig
@@ -16,6 +17,7 @@ from sweeplab.augment import BatchAugment
 from sweeplab.data import ImageData, channel_stats, load_data
 from sweeplab.engine import Trainer, resolve_device, seed_everything
 from sweeplab.errors import ConfigError
+from sweeplab.kaggle.scoring import metric_score, read_solution
 from sweeplab.models import build_model
 from sweeplab.optim import build_optimizer, build_scheduler
 from sweeplab.plots import plot_learning_curves
@@ -26,7 +28,8 @@ from sweeplab.submission import write_submission
 from sweeplab.tracking import Tracker
 
 log = logging.getLogger(__name__)
-EPOCH_METRICS = ("train/loss", "train/acc", "val/loss", "val/acc")
+EPOCH_METRICS = ("train/loss", "train/acc", "val/loss", "val/acc", "val/score")
+TEST_METRICS = ("kaggle/public", "kaggle/private", "gap/val_minus_public")  # need a solution.csv
 OBJECTIVE_MODES = ("max", "min", "last")
 
 
@@ -39,8 +42,9 @@ def objective_specs(cfg: DictConfig) -> list[tuple[str, str]]:
             f"objective.mode has {len(modes)} entries for {len(metrics)} objective.metric entries"
         )
     for metric, mode in zip(metrics, modes, strict=True):
-        if metric not in EPOCH_METRICS:
-            raise ConfigError(f"objective.metric={metric!r} is not logged; valid: {', '.join(EPOCH_METRICS)}")
+        if metric not in EPOCH_METRICS + TEST_METRICS:
+            valid = ", ".join(EPOCH_METRICS + TEST_METRICS)
+            raise ConfigError(f"objective.metric={metric!r} is not logged; valid: {valid}")
         if mode not in OBJECTIVE_MODES:
             raise ConfigError(f"objective.mode={mode!r} is unknown; valid: {', '.join(OBJECTIVE_MODES)}")
     return list(zip(metrics, modes, strict=True))
@@ -112,6 +116,21 @@ def run(
         cfg.trainer.deterministic if cfg.trainer.deterministic is not None else device.type == "cpu"
     )
     data = load_data(cfg.data)
+    competition = data.competition
+    solution = None
+    if competition.solution_path is not None:  # scored locally as Kaggle would, every epoch
+        solution = read_solution(
+            competition.solution_path, competition.test_ids, competition.classes, competition.label_column
+        )
+    missing = [m for m, _ in objectives if m in TEST_METRICS and solution is None]
+    if missing:
+        raise ConfigError(
+            f"objective.metric={missing[0]} needs a solution.csv in {competition.root}; "
+            "use val/acc or record Kaggle scores with `sweeplab kaggle record`"
+        )
+    metric_score(
+        cfg.data.metric, np.zeros(1, dtype=int), np.ones((1, len(data.classes)))
+    )  # a bad name fails now
     parts = _build(
         cfg, data, device, deterministic
     )  # before the run exists: a refused config records nothing
@@ -159,7 +178,14 @@ def run(
                     trainer = Trainer(trainer_cfg, parts.model, parts.augment, device)
                     started = time.perf_counter()
                     result = trainer.fit(
-                        data, parts.optimizer, parts.scheduler, tracker, trial, objectives[0][0]
+                        data,
+                        parts.optimizer,
+                        parts.scheduler,
+                        tracker,
+                        trial,
+                        objectives[0][0],
+                        cfg.data.metric,
+                        solution,
                     )
                     break
                 except torch.cuda.OutOfMemoryError:

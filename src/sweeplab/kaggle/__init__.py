@@ -1,0 +1,1 @@
+"""Kaggle scores beside validation scores: local solution scoring and scores recorded on runs."""
