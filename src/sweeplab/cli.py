@@ -59,21 +59,28 @@ def ui(args: argparse.Namespace) -> int:
     return 0  # not reached: exec replaced this process
 
 
+def _client(args: argparse.Namespace):
+    """The MLflow store named by --tracking-uri, else $MLFLOW_TRACKING_URI, else ./mlruns."""
+    from mlflow.tracking import MlflowClient
+
+    from sweeplab.tracking import resolve_tracking_uri
+
+    return MlflowClient(resolve_tracking_uri(args.tracking_uri))
+
+
 def rerun(args: argparse.Namespace) -> int:
     """Run a recorded run again (a new run tagged with the one it reproduces) and compare the two."""
-    from mlflow.tracking import MlflowClient
 
     from sweeplab.job import run
     from sweeplab.rerun import apply_overrides, best_trial_run, compare_runs, differences, load_recorded
-    from sweeplab.tracking import resolve_tracking_uri
 
     if args.best and args.run_id and "=" in args.run_id:  # `rerun --best S key=value`: no RUN_ID given
         args.overrides, args.run_id = [args.run_id, *args.overrides], None
     if bool(args.run_id) == bool(args.best):
         print("error: give a RUN_ID or --best STUDY (not both)", file=sys.stderr)
         return 2
-    uri = resolve_tracking_uri(args.tracking_uri)
-    client = MlflowClient(uri)
+    client = _client(args)
+    uri = client.tracking_uri
     run_id = args.run_id or best_trial_run(args.best, args.storage)
     recorded = load_recorded(client, run_id)
     config = apply_overrides(recorded.config, args.overrides)
@@ -107,13 +114,11 @@ def rerun(args: argparse.Namespace) -> int:
 
 def kaggle(args: argparse.Namespace) -> int:
     """Kaggle scores onto a run: submitted through Kaggle's API, or recorded by hand."""
-    from mlflow.tracking import MlflowClient
 
     from sweeplab.kaggle.runs import record_scores
     from sweeplab.kaggle.submit import submit_run
-    from sweeplab.tracking import resolve_tracking_uri
 
-    client = MlflowClient(resolve_tracking_uri(args.tracking_uri))
+    client = _client(args)
     if args.kaggle_command == "submit":
         scores = submit_run(
             client, args.run_id, args.competition, args.message, args.epoch, args.timeout, args.poll_interval
@@ -126,12 +131,10 @@ def kaggle(args: argparse.Namespace) -> int:
 
 def compare(args: argparse.Namespace) -> int:
     """Validation against Kaggle scores for every run of an experiment (or one sweep)."""
-    from mlflow.tracking import MlflowClient
 
     from sweeplab.compare import compare as compare_runs
-    from sweeplab.tracking import resolve_tracking_uri
 
-    client = MlflowClient(resolve_tracking_uri(args.tracking_uri))
+    client = _client(args)
     print(compare_runs(client, args.experiment, args.sweep, args.top, Path(args.out)))
     return 0
 

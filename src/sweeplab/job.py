@@ -7,18 +7,18 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import optuna
 import torch
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, ListConfig
+from omegaconf import DictConfig
 
 from sweeplab.augment import BatchAugment
 from sweeplab.data import ImageData, channel_stats, load_data
 from sweeplab.engine import Trainer, resolve_device, seed_everything
 from sweeplab.errors import ConfigError
-from sweeplab.kaggle.scoring import metric_score, read_solution
+from sweeplab.kaggle.scoring import check_metric, read_solution
 from sweeplab.models import build_model
+from sweeplab.objective import TEST_METRICS, objective_specs, objective_value
 from sweeplab.optim import build_optimizer, build_scheduler
 from sweeplab.plots import plot_learning_curves
 from sweeplab.provenance import git_state, provenance_tags
@@ -28,31 +28,6 @@ from sweeplab.submission import write_submission
 from sweeplab.tracking import Tracker
 
 log = logging.getLogger(__name__)
-EPOCH_METRICS = ("train/loss", "train/acc", "val/loss", "val/acc", "val/score")
-TEST_METRICS = ("kaggle/public", "kaggle/private", "gap/val_minus_public")  # need a solution.csv
-OBJECTIVE_MODES = ("max", "min", "last")
-
-
-def objective_specs(cfg: DictConfig) -> list[tuple[str, str]]:
-    """[(metric, mode), ...]: one pair, or one per objective of a multi-objective study."""
-    metrics = list(cfg.metric) if isinstance(cfg.metric, ListConfig) else [cfg.metric]
-    modes = list(cfg.mode) if isinstance(cfg.mode, ListConfig) else [cfg.mode] * len(metrics)
-    if len(modes) != len(metrics):
-        raise ConfigError(
-            f"objective.mode has {len(modes)} entries for {len(metrics)} objective.metric entries"
-        )
-    for metric, mode in zip(metrics, modes, strict=True):
-        if metric not in EPOCH_METRICS + TEST_METRICS:
-            valid = ", ".join(EPOCH_METRICS + TEST_METRICS)
-            raise ConfigError(f"objective.metric={metric!r} is not logged; valid: {valid}")
-        if mode not in OBJECTIVE_MODES:
-            raise ConfigError(f"objective.mode={mode!r} is unknown; valid: {', '.join(OBJECTIVE_MODES)}")
-    return list(zip(metrics, modes, strict=True))
-
-
-def objective_value(history: list[dict[str, float]], metric: str, mode: str) -> float:
-    values = [epoch[metric] for epoch in history]
-    return {"max": max, "min": min, "last": lambda v: v[-1]}[mode](values)
 
 
 def _hydra_context() -> tuple[Path | None, list[str]]:
@@ -128,12 +103,9 @@ def run(
             f"objective.metric={missing[0]} needs a solution.csv in {competition.root}; "
             "use val/acc or record Kaggle scores with `sweeplab kaggle record`"
         )
-    metric_score(
-        cfg.data.metric, np.zeros(1, dtype=int), np.ones((1, len(data.classes)))
-    )  # a bad name fails now
-    parts = _build(
-        cfg, data, device, deterministic
-    )  # before the run exists: a refused config records nothing
+    check_metric(cfg.data.metric, len(data.classes))
+    # Built before the run exists: a config the model or optimizer refuses records nothing.
+    parts = _build(cfg, data, device, deterministic)
     study_cfg = cfg.get("study") or {}
     trial = StudyTrial.from_config(study_cfg)
 
@@ -187,6 +159,7 @@ def run(
                         cfg.data.metric,
                         solution,
                     )
+                    fit_seconds = time.perf_counter() - started
                     break
                 except torch.cuda.OutOfMemoryError:
                     if not cfg.trainer.oom_retry or batch_size == 1:
@@ -210,7 +183,6 @@ def run(
                 "sweeplab.objective": values[0] if len(values) == 1 else values,
             }
         )
-        fit_seconds = time.perf_counter() - started
         tracker.log_metrics({"objective": values[0], "time/fit_s": fit_seconds}, step=len(result.history))
     except optuna.TrialPruned:
         tracker.set_tags(

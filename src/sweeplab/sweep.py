@@ -14,6 +14,7 @@ from optuna.distributions import BaseDistribution, CategoricalDistribution, Floa
 from optuna.trial import TrialState
 
 from sweeplab.errors import ConfigError, SweeplabError, TrainingDiverged
+from sweeplab.objective import objective_specs
 from sweeplab.search_space import parse_search_space, search_space_signature
 from sweeplab.study import PRUNER_ATTR, open_storage
 
@@ -112,7 +113,7 @@ class StudyLoop:
         self.directions = directions_of(cfg.direction)
         objective = self.job_cfg.get("objective")
         if objective is not None:  # a sweeplab job: its objectives are known before any trial runs
-            metrics = objective.metric if isinstance(objective.metric, ListConfig) else [objective.metric]
+            metrics = [metric for metric, _ in objective_specs(objective)]
             if len(metrics) != len(self.directions):
                 raise ConfigError(
                     f"hydra.sweeper.direction has {len(self.directions)} entries but objective.metric names "
@@ -131,14 +132,13 @@ class StudyLoop:
 
     def _sampler(self, n_existing: int) -> optuna.samplers.BaseSampler:
         sampler_cfg = OmegaConf.to_container(self.sweeper_cfg.sampler, resolve=True)
-        sampler_cfg = {
-            k: v for k, v in sampler_cfg.items() if v is not None or k == "seed"
-        }  # Optuna's defaults
+        # Unset (None) arguments are left to Optuna's defaults.
+        sampler_cfg = {k: v for k, v in sampler_cfg.items() if v is not None or k == "seed"}
         if sampler_cfg.get("seed") is not None:
             # Continue the randomness from the study's state: a rerun must not propose the same points.
             sampler_cfg["seed"] += n_existing
         try:
-            if sampler_cfg["_target_"].endswith("GridSampler"):
+            if self.is_grid:
                 grid = {name: grid_values(name, d) for name, d in self.distributions.items()}
                 self.n_trials = min(self.n_trials, math.prod(len(v) for v in grid.values()))
                 return instantiate(sampler_cfg, search_space=grid)
@@ -235,9 +235,8 @@ class StudyLoop:
             optuna.storages.fail_stale_trials(study)
             batch = min(self.sweeper_cfg.n_jobs, self.n_trials - finished)
             trials = [study.ask(fixed_distributions=self.distributions) for _ in range(batch)]
-            for (
-                trial
-            ) in trials:  # a first heartbeat now: a sweep killed before the job starts leaves no orphan
+            # A first heartbeat now: a sweep killed before the job starts leaves no orphan.
+            for trial in trials:
                 self.storage.record_heartbeat(trial._trial_id)
             overrides = [
                 self._trial_overrides(study, t, extra + _device_override(i, batch, self.job_cfg))

@@ -13,8 +13,19 @@ from sweeplab.errors import ConfigError, DataError
 METRICS = ("accuracy", "macro_f1", "roc_auc", "log_loss")
 
 
+def check_metric(metric: str, num_classes: int) -> None:
+    """Refuse an unknown metric, or ROC-AUC on more than two classes, before anything is trained."""
+    if metric not in METRICS:
+        raise ConfigError(f"data.metric={metric!r} is unknown; valid: {', '.join(METRICS)}")
+    if metric == "roc_auc" and num_classes != 2:
+        raise ConfigError(
+            f"data.metric=roc_auc needs a binary competition, this one has {num_classes} classes"
+        )
+
+
 def metric_score(metric: str, labels: np.ndarray, probs: np.ndarray) -> float:
     """The competition metric of class probabilities against true class indices."""
+    check_metric(metric, probs.shape[1])
     if metric == "accuracy":
         return float(accuracy_score(labels, probs.argmax(1)))
     if metric == "macro_f1":
@@ -22,16 +33,10 @@ def metric_score(metric: str, labels: np.ndarray, probs: np.ndarray) -> float:
             f1_score(labels, probs.argmax(1), average="macro", labels=range(probs.shape[1]), zero_division=0)
         )
     if metric == "roc_auc":
-        if probs.shape[1] != 2:
-            raise ConfigError(
-                f"data.metric=roc_auc needs a binary competition, this one has {probs.shape[1]} classes"
-            )
         if len(set(labels.tolist())) < 2:
             return float("nan")  # undefined with one class present
         return float(roc_auc_score(labels, probs[:, 1]))
-    if metric == "log_loss":
-        return float(log_loss(labels, np.clip(probs, 1e-15, 1.0), labels=range(probs.shape[1])))
-    raise ConfigError(f"data.metric={metric!r} is unknown; valid: {', '.join(METRICS)}")
+    return float(log_loss(labels, np.clip(probs, 1e-15, 1.0), labels=range(probs.shape[1])))
 
 
 @dataclass(frozen=True)

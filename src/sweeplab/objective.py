@@ -1,0 +1,31 @@
+"""The `objective` config group: which logged metric(s) a job returns to a sweeper, and how."""
+
+from omegaconf import DictConfig, ListConfig
+
+from sweeplab.errors import ConfigError
+
+EPOCH_METRICS = ("train/loss", "train/acc", "val/loss", "val/acc", "val/score")
+TEST_METRICS = ("kaggle/public", "kaggle/private", "gap/val_minus_public")  # need a solution.csv
+OBJECTIVE_MODES = ("max", "min", "last")
+
+
+def objective_specs(cfg: DictConfig) -> list[tuple[str, str]]:
+    """[(metric, mode), ...]: one pair, or one per objective of a multi-objective study."""
+    metrics = list(cfg.metric) if isinstance(cfg.metric, ListConfig) else [cfg.metric]
+    modes = list(cfg.mode) if isinstance(cfg.mode, ListConfig) else [cfg.mode] * len(metrics)
+    if len(modes) != len(metrics):
+        raise ConfigError(
+            f"objective.mode has {len(modes)} entries for {len(metrics)} objective.metric entries"
+        )
+    for metric, mode in zip(metrics, modes, strict=True):
+        if metric not in EPOCH_METRICS + TEST_METRICS:
+            valid = ", ".join(EPOCH_METRICS + TEST_METRICS)
+            raise ConfigError(f"objective.metric={metric!r} is not logged; valid: {valid}")
+        if mode not in OBJECTIVE_MODES:
+            raise ConfigError(f"objective.mode={mode!r} is unknown; valid: {', '.join(OBJECTIVE_MODES)}")
+    return list(zip(metrics, modes, strict=True))
+
+
+def objective_value(history: list[dict[str, float]], metric: str, mode: str) -> float:
+    values = [epoch[metric] for epoch in history]
+    return {"max": max, "min": min, "last": lambda v: v[-1]}[mode](values)
