@@ -1,6 +1,8 @@
 """Optuna studies in a persistent storage, and the trial handle a job reports its epochs to."""
 
+import random
 import threading
+import time
 import warnings
 from pathlib import Path
 
@@ -8,8 +10,10 @@ import optuna
 from hydra.utils import instantiate
 from optuna.exceptions import ExperimentalWarning
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+from sqlalchemy.exc import IntegrityError, ProgrammingError
 
 from sweeplab.errors import ConfigError
+from sweeplab.sqlite_lock import sqlite_setup_lock
 
 # Heartbeats and stale-trial detection are "experimental" in Optuna 5, and chosen on purpose here.
 warnings.filterwarnings("ignore", category=ExperimentalWarning)
@@ -19,6 +23,7 @@ DEFAULT_STORAGE_FILE = Path("mlruns") / "optuna.db"
 HEARTBEAT_INTERVAL = 10  # seconds between a running trial's heartbeats
 GRACE_PERIOD = 30  # a RUNNING trial silent this long is stale: its process died
 PRUNER_ATTR = "sweeplab.pruner"
+SCHEMA_RACE_RETRIES = 5
 SQLITE_TIMEOUT = 60  # seconds a writer waits for SQLite's lock instead of failing "database is locked"
 
 
@@ -40,31 +45,50 @@ def open_storage(
     """
     url = url or default_storage_url()
     engine_kwargs = {"connect_args": {"timeout": SQLITE_TIMEOUT}} if url.startswith("sqlite") else {}
-    try:
-        return RDBStorage(
-            url,
-            engine_kwargs=engine_kwargs,
-            heartbeat_interval=heartbeat_interval,
-            grace_period=grace_period,
-            heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=max_retry)
-            if max_retry
-            else None,
-        )
-    except Exception as e:  # SQLAlchemy raises many types for a bad URL, driver or server
-        raise ConfigError(f"hydra.sweeper.storage={url!r} cannot be opened: {type(e).__name__}: {e}") from e
+    for attempt in range(SCHEMA_RACE_RETRIES + 1):
+        try:
+            with sqlite_setup_lock(url):
+                return RDBStorage(
+                    url,
+                    engine_kwargs=engine_kwargs,
+                    heartbeat_interval=heartbeat_interval,
+                    grace_period=grace_period,
+                    heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=max_retry)
+                    if max_retry
+                    else None,
+                )
+        except (IntegrityError, ProgrammingError) as e:
+            # Workers starting together on an empty database race to create Optuna's tables ("duplicate
+            # key ... pg_type"): the loser tries again and finds them made.
+            if attempt == SCHEMA_RACE_RETRIES:
+                raise _unopenable(url, e) from e
+            time.sleep(0.5 + random.random())
+        except ModuleNotFoundError as e:
+            raise ConfigError(
+                f"hydra.sweeper.storage={url!r} needs the database driver {e.name!r}: "
+                "pip install 'sweeplab[postgres]' (psycopg) or the driver your URL names"
+            ) from e
+        except Exception as e:  # SQLAlchemy raises many types for a bad URL, driver or server
+            raise _unopenable(url, e) from e
+    raise AssertionError("unreachable")
+
+
+def _unopenable(url: str, error: Exception) -> ConfigError:
+    return ConfigError(f"hydra.sweeper.storage={url!r} cannot be opened: {type(error).__name__}: {error}")
 
 
 class Heartbeat:
-    """Records a trial's heartbeat from a daemon thread while the job trains."""
+    """Records the heartbeats of running trials from a daemon thread while their jobs train."""
 
-    def __init__(self, storage: RDBStorage, trial_id: int):
-        self.storage, self.trial_id = storage, trial_id
+    def __init__(self, storage: RDBStorage, trial_ids: list[int]):
+        self.storage, self.trial_ids = storage, trial_ids
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._beat, daemon=True, name=f"heartbeat-{trial_id}")
+        self._thread = threading.Thread(target=self._beat, daemon=True, name=f"heartbeat-{trial_ids}")
 
     def _beat(self) -> None:
         while True:
-            self.storage.record_heartbeat(self.trial_id)
+            for trial_id in self.trial_ids:
+                self.storage.record_heartbeat(trial_id)
             if self._stop.wait(self.storage.get_heartbeat_interval()):
                 return
 
@@ -93,7 +117,7 @@ class StudyTrial:
         self.study = optuna.load_study(study_name=study_name, storage=self.storage, pruner=pruner)
         self.trial = optuna.trial.Trial(self.study, trial_id)
         self.number, self.study_name, self.storage_url = number, study_name, storage_url
-        self.heartbeat = Heartbeat(self.storage, trial_id)
+        self.heartbeat = Heartbeat(self.storage, [trial_id])
         self.pruned_at: int | None = None
 
     @classmethod

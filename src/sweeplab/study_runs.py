@@ -3,6 +3,7 @@
 import csv
 import logging
 import tempfile
+import time
 import warnings
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from sweeplab.tracking import Tracker
 log = logging.getLogger(__name__)
 PARENT_ATTR = "sweeplab.mlflow_parent_run_id"
 RUN_ATTR = "sweeplab.mlflow_run_id"  # set by the job on its trial
+PARENT_WAIT_S = 30  # how long a worker waits for the creator of a new study to make its parent run
 
 
 class StudyRuns:
@@ -22,10 +24,16 @@ class StudyRuns:
         self.tracker = Tracker(tracking_uri, experiment)
         self.client = self.tracker.client
 
-    def open_parent(self, study: optuna.Study, description: dict[str, str]) -> str:
-        """The study's parent run: found through the study (or a tag search) on resume, else created."""
+    def open_parent(self, study: optuna.Study, description: dict[str, str], created: bool) -> str:
+        """The study's one parent run, whichever of several concurrent workers gets here first.
+
+        The worker that created the study (the storage's unique name makes that one worker) creates the
+        run; the others wait for its id in the study's user attrs. A resumed study finds it there too.
+        """
         run_id = study.user_attrs.get(PARENT_ATTR)
-        if run_id is None:
+        if run_id is None and not created and not study.get_trials(deepcopy=False):
+            run_id = self._wait_for_parent(study)
+        if run_id is None:  # a study made without MLflow, or whose creator died before making the run
             found = self.client.search_runs(
                 [self.tracker.experiment_id],
                 f"tags.`sweeplab.study` = '{study.study_name}' and tags.`sweeplab.role` = 'study'",
@@ -43,17 +51,26 @@ class StudyRuns:
         self.tracker.run_id = run_id
         return run_id
 
+    @staticmethod
+    def _wait_for_parent(study: optuna.Study) -> str | None:
+        deadline = time.monotonic() + PARENT_WAIT_S
+        while time.monotonic() < deadline:
+            run_id = study.user_attrs.get(PARENT_ATTR)  # read from the storage each time
+            if run_id is not None:
+                return run_id
+            time.sleep(0.2)
+        log.warning("No parent run for study %s after %d s: making one", study.study_name, PARENT_WAIT_S)
+        return None
+
     def close_orphans(self, study: optuna.Study) -> None:
         """Child runs left RUNNING by a killed process: their trials are no longer running."""
-        running = {
-            t.user_attrs.get(RUN_ATTR) for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-        }
+        running = {str(t.number) for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
         for run in self.client.search_runs(
             [self.tracker.experiment_id],
             f"tags.`sweeplab.study` = '{study.study_name}' and tags.`sweeplab.role` = 'trial' "
             "and attributes.status = 'RUNNING'",
         ):
-            if run.info.run_id not in running:
+            if run.data.tags.get("sweeplab.trial") not in running:
                 self.client.set_tag(run.info.run_id, "sweeplab.error", "the process running this trial died")
                 self.client.set_terminated(run.info.run_id, "KILLED")
 

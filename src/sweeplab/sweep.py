@@ -2,6 +2,10 @@
 
 import logging
 import math
+import os
+import socket
+import time
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,17 +15,22 @@ from hydra.core.utils import JobReturn, JobStatus
 from hydra.utils import get_method, instantiate
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
-from optuna.trial import TrialState
+from optuna.exceptions import DuplicatedStudyError
+from optuna.study import StudyDirection
+from optuna.trial import FrozenTrial, TrialState
 
 from sweeplab.errors import ConfigError, SweeplabError, TrainingDiverged
 from sweeplab.objective import objective_specs
 from sweeplab.search_space import parse_search_space, search_space_signature
-from sweeplab.study import PRUNER_ATTR, open_storage
+from sweeplab.study import PRUNER_ATTR, Heartbeat, open_storage
 
 log = logging.getLogger(__name__)
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 DIRECTIONS = ("minimize", "maximize")
+SURPLUS_ATTR = "sweeplab.surplus"  # asked in a race with other workers after n_trials was reached
+WORKER_ATTR = "sweeplab.worker"  # host:pid of the sweep process that ran the trial
+WAIT_POLL_S = 1.0  # how often a worker with nothing to ask looks at the shared study again
 
 
 class SweepFailed(SweeplabError):
@@ -97,6 +106,7 @@ class StudyLoop:
     job_cfg: DictConfig
     launch: Callable[[list[list[str]], int], Sequence[JobReturn]]
     arguments: list[str]
+    parallel: bool = True  # whether the launcher runs a batch of jobs at once (not Hydra's basic one)
     job_idx: int = 0
     failures: list[str] = field(default_factory=list)
 
@@ -129,14 +139,19 @@ class StudyLoop:
         self.n_trials = cfg.n_trials
         self.is_grid = str(cfg.sampler.get("_target_", "")).endswith("GridSampler")
         self.grid_exhausted = False
+        self.created = False  # whether this worker created the study (and so its MLflow parent run)
+        self.worker = f"{socket.gethostname()}:{os.getpid()}"
+        self._waiting = False
 
-    def _sampler(self, n_existing: int) -> optuna.samplers.BaseSampler:
+    def _sampler(self, n_existing: int, concurrent: bool) -> optuna.samplers.BaseSampler:
         sampler_cfg = OmegaConf.to_container(self.sweeper_cfg.sampler, resolve=True)
         # Unset (None) arguments are left to Optuna's defaults.
         sampler_cfg = {k: v for k, v in sampler_cfg.items() if v is not None or k == "seed"}
         if sampler_cfg.get("seed") is not None:
             # Continue the randomness from the study's state: a rerun must not propose the same points.
             sampler_cfg["seed"] += n_existing
+            if concurrent:  # workers started together must not all propose the same points either
+                sampler_cfg["seed"] += zlib.crc32(self.worker.encode()) % 1_000_003
         try:
             if self.is_grid:
                 grid = {name: grid_values(name, d) for name, d in self.distributions.items()}
@@ -160,15 +175,24 @@ class StudyLoop:
             raise ConfigError(f"hydra.sweeper.pruner ({pruner_cfg._target_}) cannot be built: {e}") from e
 
     def open_study(self) -> optuna.Study:
-        existing = {s.study_name: s for s in optuna.get_all_study_summaries(self.storage)}
-        n_existing = existing[self.study_name].n_trials if self.study_name in existing else 0
-        study = optuna.create_study(
+        try:  # the storage's unique study name decides which of several starting workers is the creator
+            directions = [StudyDirection[d.upper()] for d in self.directions]
+            self.storage.create_new_study(directions, self.study_name)
+            self.created = True
+        except DuplicatedStudyError:
+            self.created = False
+        existing = self.storage.get_all_trials(
+            self.storage.get_study_id_from_name(self.study_name), deepcopy=False
+        )
+        # Another worker is at work if it just created the study or has a trial running.
+        concurrent = not self.created and (
+            not existing or any(t.state == TrialState.RUNNING for t in existing)
+        )
+        study = optuna.load_study(
             study_name=self.study_name,
             storage=self.storage,
-            sampler=self._sampler(n_existing),
+            sampler=self._sampler(len(existing), concurrent),
             pruner=self._pruner(),
-            directions=self.directions,
-            load_if_exists=True,
         )
         stored_dirs = [d.name.lower() for d in study.directions]
         if stored_dirs != self.directions:
@@ -176,10 +200,13 @@ class StudyLoop:
                 f"study {self.study_name!r} in {self.storage_url} was created with direction {stored_dirs}, "
                 f"not {self.directions}; set hydra.sweeper.study_name to a new name"
             )
-        study.set_user_attr(PRUNER_ATTR, OmegaConf.to_container(self.sweeper_cfg.pruner, resolve=True))
+        pruner = OmegaConf.to_container(self.sweeper_cfg.pruner, resolve=True)
+        if study.user_attrs.get(PRUNER_ATTR) != pruner:
+            study.set_user_attr(PRUNER_ATTR, pruner)
         signature = search_space_signature(self.distributions)
         stored = study.user_attrs.get("sweeplab.search_space")
         if stored is None:
+            # Concurrent workers write the same value; Optuna ignores the losing insert.
             study.set_user_attr("sweeplab.search_space", signature)
         elif stored != signature:
             raise ConfigError(
@@ -207,15 +234,59 @@ class StudyLoop:
             ]
         return [*(f"{name}={value}" for name, value in params.items()), *identity]
 
-    def count_finished(self, study: optuna.Study) -> int:
+    def _counts(self, study: optuna.Study) -> tuple[int, int]:
+        """(finished, running) over all workers: each counts from the shared storage, not locally."""
         # A grid point is tried once: a failed one is not retried, so it counts as done.
-        states = (*FINISHED, TrialState.FAIL) if self.is_grid else FINISHED
-        return len(study.get_trials(deepcopy=False, states=states))
+        done = (*FINISHED, TrialState.FAIL) if self.is_grid else FINISHED
+        trials = [t for t in study.get_trials(deepcopy=False) if not t.user_attrs.get(SURPLUS_ATTR)]
+        finished = sum(t.state in done for t in trials)
+        return finished, sum(t.state == TrialState.RUNNING for t in trials)
+
+    def count_finished(self, study: optuna.Study) -> int:
+        return self._counts(study)[0]
+
+    def _is_surplus(self, study: optuna.Study, trial: optuna.Trial) -> bool:
+        """Whether n_trials finished or running trials were asked before this one (by any worker).
+
+        Workers count, then ask: two can ask for the last open slot at once. Trial numbers are unique
+        and ordered, so the later trial is the one to drop, and every worker agrees on which it is.
+        """
+        taken = (*FINISHED, TrialState.RUNNING) + ((TrialState.FAIL,) if self.is_grid else ())
+        earlier = [
+            t
+            for t in study.get_trials(deepcopy=False, states=taken)
+            if t.number < trial.number and not t.user_attrs.get(SURPLUS_ATTR)
+        ]
+        return len(earlier) >= self.n_trials
+
+    def _ask(self, study: optuna.Study, count: int) -> list[optuna.Trial]:
+        """Up to `count` trials for this worker; a trial asked in a race for the last slot never runs."""
+        trials = []
+        for _ in range(count):
+            trial = study.ask(fixed_distributions=self.distributions)
+            # A first heartbeat now: a sweep killed before the job starts leaves no orphan.
+            self.storage.record_heartbeat(trial._trial_id)
+            if self._is_surplus(study, trial):
+                trial.set_user_attr(SURPLUS_ATTR, True)
+                trial.set_user_attr("sweeplab.reason", "not run: other workers had taken every trial")
+                study.tell(trial, state=TrialState.FAIL)
+                log.info("Trial %d not run: other workers took the last of n_trials", trial.number)
+                break
+            trial.set_user_attr(WORKER_ATTR, self.worker)
+            trials.append(trial)
+        return trials
+
+    def _wait(self, study: optuna.Study, running: int) -> None:
+        """Every open trial runs in another worker: wait, since one may still fail and need replacing."""
+        if not self._waiting:
+            log.info("%d trials running in other workers; waiting for them to finish", running)
+        self._waiting = True
+        time.sleep(WAIT_POLL_S)
 
     def run(
         self,
         on_start: Callable[[optuna.Study], list[str]] | None = None,
-        on_trial: Callable[[optuna.Study, optuna.trial.FrozenTrial], None] | None = None,
+        on_trial: Callable[[optuna.Study, FrozenTrial], None] | None = None,
     ) -> optuna.Study:
         study = self.open_study()
         optuna.storages.fail_stale_trials(study)  # trials whose process died while running
@@ -231,35 +302,32 @@ class StudyLoop:
             type(study.pruner).__name__,
             self.directions,
         )
-        while finished < self.n_trials:
-            optuna.storages.fail_stale_trials(study)
-            batch = min(self.sweeper_cfg.n_jobs, self.n_trials - finished)
-            trials = [study.ask(fixed_distributions=self.distributions) for _ in range(batch)]
-            # A first heartbeat now: a sweep killed before the job starts leaves no orphan.
-            for trial in trials:
-                self.storage.record_heartbeat(trial._trial_id)
+        while True:
+            optuna.storages.fail_stale_trials(study)  # a dead worker's trial frees its slot
+            finished, running = self._counts(study)
+            if self.grid_exhausted or finished >= self.n_trials:
+                break
+            open_slots = self.n_trials - finished - running
+            if open_slots <= 0:
+                self._wait(study, running)
+                continue
+            self._waiting = False
+            # A sequential launcher gets one trial at a time: a trial asked ahead would sit RUNNING,
+            # holding a slot other workers could use and dying with this worker if it is killed.
+            batch = self.sweeper_cfg.n_jobs if self.parallel else 1
+            trials = self._ask(study, min(batch, open_slots))
+            if not trials:
+                continue
             overrides = [
-                self._trial_overrides(study, t, extra + _device_override(i, batch, self.job_cfg))
+                self._trial_overrides(study, t, extra + _device_override(i, len(trials), self.job_cfg))
                 for i, t in enumerate(trials)
             ]
-            results = self.launch(overrides, self.job_idx)
+            # The sweep beats for its trials too: a job's own heartbeat starts only once it has loaded.
+            with Heartbeat(self.storage, [t._trial_id for t in trials]):
+                results = self.launch(overrides, self.job_idx)
             self.job_idx += len(results)
             for trial, result in zip(trials, results, strict=True):
-                outcome = outcome_of(result, len(self.directions), self.sweeper_cfg.diverged_as)
-                if outcome.reason:
-                    trial.set_user_attr("sweeplab.reason", outcome.reason[:2000])
-                if outcome.state == TrialState.FAIL:
-                    self.failures.append(f"trial {trial.number}: {outcome.reason}")
-                    log.warning("Trial %d failed: %s", trial.number, outcome.reason)
-                try:
-                    study.tell(trial, values=outcome.values, state=outcome.state)
-                except RuntimeError as e:  # the grid sampler stops the study once every point was tried
-                    if "Study.stop" not in str(e):
-                        raise
-                    self.grid_exhausted = True
-                if on_trial:
-                    on_trial(study, study.get_trials(deepcopy=False)[trial.number])
-            finished = self.n_trials if self.grid_exhausted else self.count_finished(study)
+                self._tell(study, trial, result, on_trial)
             if len(self.failures) > self.sweeper_cfg.max_failure_rate * self.n_trials:
                 raise SweepFailed(
                     f"{len(self.failures)} trials failed, more than hydra.sweeper.max_failure_rate="
@@ -267,6 +335,38 @@ class StudyLoop:
                     f"first: {self.failures[0]}"
                 )
         return study
+
+    def _tell(
+        self,
+        study: optuna.Study,
+        trial: optuna.Trial,
+        result: JobReturn,
+        on_trial: Callable[[optuna.Study, FrozenTrial], None] | None,
+    ) -> None:
+        outcome = outcome_of(result, len(self.directions), self.sweeper_cfg.diverged_as)
+        if outcome.reason:
+            trial.set_user_attr("sweeplab.reason", outcome.reason[:2000])
+        if outcome.state == TrialState.FAIL:
+            self.failures.append(f"trial {trial.number}: {outcome.reason}")
+            log.warning("Trial %d failed: %s", trial.number, outcome.reason)
+        try:
+            study.tell(trial, values=outcome.values, state=outcome.state)
+        except RuntimeError as e:  # the grid sampler stops the study once every point was tried
+            if "Study.stop" not in str(e):
+                raise
+            self.grid_exhausted = True
+        except ValueError:  # "Cannot tell a FAIL trial"
+            if study.get_trials(deepcopy=False)[trial.number].state != TrialState.FAIL:
+                raise
+            # Another worker marked it FAIL: its heartbeats stopped for longer than grace_period.
+            log.warning(
+                "Trial %d was marked failed elsewhere while it ran (no heartbeat for %d s); its result is "
+                "dropped. Raise hydra.sweeper.grace_period if the workers' machines are this busy",
+                trial.number,
+                self.sweeper_cfg.grace_period,
+            )
+        if on_trial:
+            on_trial(study, study.get_trials(deepcopy=False)[trial.number])
 
 
 def _quote(value: str) -> str:

@@ -11,6 +11,7 @@ from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 
 from sweeplab.errors import ConfigError
+from sweeplab.sqlite_lock import sqlite_setup_lock
 
 DEFAULT_STORE = Path("mlruns")
 MAX_PARAM_LENGTH = 6000  # MLflow refuses longer param values
@@ -57,9 +58,14 @@ class Tracker:
 
     def __init__(self, uri: str | None, experiment: str):
         self.uri = resolve_tracking_uri(uri)
-        self.client = MlflowClient(tracking_uri=self.uri)
+        if self.uri.startswith(
+            "sqlite:///"
+        ):  # MLflow would make the folder; made first, it can hold the lock
+            Path(self.uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         try:
-            self.experiment_id = self._experiment_id(experiment)
+            with sqlite_setup_lock(self.uri):  # the client's first use of a store creates its tables
+                self.client = MlflowClient(tracking_uri=self.uri)
+                self.experiment_id = self._experiment_id(experiment)
         except MlflowException as e:
             raise ConfigError(f"cannot open the MLflow store {self.uri} (tracking.uri): {e.message}") from e
         self.run_id: str | None = None

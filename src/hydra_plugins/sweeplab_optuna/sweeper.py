@@ -3,6 +3,7 @@
 import logging
 from typing import Any
 
+from hydra._internal.core_plugins.basic_launcher import BasicLauncher
 from hydra.core.plugins import Plugins
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
@@ -28,7 +29,13 @@ class OptunaSweeper(Sweeper):
         from sweeplab.sweep import StudyLoop, format_table, trial_rows
 
         job_cfg = self.config
-        loop = StudyLoop(self.sweeper_cfg, job_cfg, self.launcher.launch, list(arguments))
+        loop = StudyLoop(
+            self.sweeper_cfg,
+            job_cfg,
+            self.launcher.launch,
+            list(arguments),
+            parallel=not isinstance(self.launcher, BasicLauncher),
+        )
         runs = None
         if self.sweeper_cfg.mlflow and "tracking" in job_cfg:
             runs = StudyRuns(job_cfg.tracking.uri, job_cfg.tracking.experiment or job_cfg.name)
@@ -48,6 +55,7 @@ class OptunaSweeper(Sweeper):
                         :5000
                     ],
                 },
+                created=loop.created,
             )
             return [f"study.parent_run_id={parent}"]
 
@@ -62,6 +70,7 @@ class OptunaSweeper(Sweeper):
             if study is not None:
                 log.info("Trials of study %s:\n%s", study.study_name, format_table(trial_rows(study)))
                 if runs is not None and runs.tracker.run_id is not None:
+                    runs.close_orphans(study)  # runs of trials whose worker died while this one went on
                     runs.finish(study, status)
 
 

@@ -1,0 +1,129 @@
+"""GPU benchmark (needs CUDA): throughput fp32 vs AMP + channels_last, input share, peak memory.
+
+For seed_cnn at 444 px and resnet18 at 224 px (random weights, 2 classes), on sweeplab's own path:
+uint8 batches sliced from a memory-mapped cache file, pinned and copied non_blocking, converted and
+flipped on the device (engine.batches, BatchAugment), then Trainer.train_step. It prints
+
+1. images/s in fp32 and in bf16 AMP + channels_last, side by side in one run;
+2. the input pipeline's share of step time (host time spent producing the next batch / wall time);
+3. peak GPU memory (torch.cuda.max_memory_allocated) per batch size, or OOM.
+
+    python bench/gpu.py [--steps 30] [--batch-sizes 32,64,128,256,512]
+
+Sized to finish in well under 5 minutes on one data-centre GPU.
+"""
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from omegaconf import OmegaConf
+
+from sweeplab.augment import BatchAugment
+from sweeplab.config import AugmentationConfig, ResNetConfig, SeedCNNConfig, TrainerConfig
+from sweeplab.engine import Trainer, batches
+from sweeplab.models import build_model
+
+MODELS = {  # name -> (model config, image size, batch size for the throughput rows)
+    "seed_cnn": (SeedCNNConfig(), 444, 100),  # the lab's network and batch
+    "resnet18": (ResNetConfig(name="resnet18"), 224, 256),  # random weights: nothing to download
+}
+
+
+def cache_file(folder: Path, count: int, size: int) -> np.ndarray:
+    """A memory-mapped uint8 array like sweeplab's image cache."""
+    path = folder / f"cache-{size}.npy"
+    images = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=(count, 3, size, size))
+    images[:] = np.random.default_rng(0).integers(0, 256, images.shape, dtype=np.uint8)
+    images.flush()
+    return np.load(path, mmap_mode="r")
+
+
+def trainer_for(model_cfg, size: int, batch: int, amp: bool) -> tuple[Trainer, torch.optim.Optimizer]:
+    device = torch.device("cuda")
+    model = build_model(OmegaConf.structured(model_cfg), num_classes=2, img_size=size)
+    cfg = OmegaConf.structured(TrainerConfig(batch_size=batch, amp=amp, channels_last=amp, progress=False))
+    augment = BatchAugment(OmegaConf.structured(AugmentationConfig(hflip=0.5)), None, device)
+    trainer = Trainer(cfg, model, augment, device)
+    return trainer, torch.optim.Adam(model.parameters(), lr=1e-4)
+
+
+def throughput(images, labels, model_cfg, size, batch, amp, steps) -> tuple[float, float]:
+    """(images/s, share of wall time spent producing batches) over `steps` steps after a warm-up."""
+    trainer, optimizer = trainer_for(model_cfg, size, batch, amp)
+    generator = torch.Generator().manual_seed(0)
+    index = np.arange(len(images))
+    stream = batches(images, labels, index, batch, trainer.device, generator)
+    for _ in range(5):  # warm-up: cuDNN autotuning, allocator
+        x, y = next(stream)
+        trainer.train_step(x, y, optimizer)
+    torch.cuda.synchronize()
+    loading = 0.0
+    start = time.perf_counter()
+    done = 0
+    while done < steps:
+        tick = time.perf_counter()
+        try:
+            x, y = next(stream)
+        except StopIteration:
+            stream = batches(images, labels, index, batch, trainer.device, generator)
+            x, y = next(stream)
+        loading += time.perf_counter() - tick
+        trainer.train_step(x, y, optimizer)
+        done += 1
+    torch.cuda.synchronize()
+    wall = time.perf_counter() - start
+    return steps * batch / wall, loading / wall
+
+
+def peak_memory(images, labels, model_cfg, size, batch, amp) -> str:
+    torch.cuda.empty_cache()
+    torch.cuda.reset_peak_memory_stats()
+    try:
+        trainer, optimizer = trainer_for(model_cfg, size, batch, amp)
+        stream = batches(images, labels, np.arange(len(images)), batch, trainer.device)
+        for _ in range(2):
+            trainer.train_step(*next(stream), optimizer)
+        torch.cuda.synchronize()
+        return f"{torch.cuda.max_memory_allocated() / 2**30:.2f} GiB"
+    except torch.cuda.OutOfMemoryError:
+        return "OOM"
+    finally:
+        del trainer, optimizer
+        torch.cuda.empty_cache()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--batch-sizes", default="32,64,128,256,512")
+    args = parser.parse_args()
+    if not torch.cuda.is_available():
+        raise SystemExit("bench/gpu.py needs a CUDA device")
+    sizes = [int(b) for b in args.batch_sizes.split(",")]
+    print(f"{torch.cuda.get_device_name()}, torch {torch.__version__}")
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, (model_cfg, size, batch) in MODELS.items():
+            images = cache_file(Path(tmp), max(sizes) * 2, size)
+            labels = np.random.default_rng(1).integers(0, 2, len(images)).astype(np.int64)
+            print(f"\n{name} at {size} px, batch {batch}, {args.steps} steps")
+            print(f"{'precision':<28}{'images/s':>10}{'input share':>13}")
+            base = None
+            for label, amp in (("fp32", False), ("bf16 AMP + channels_last", True)):
+                speed, share = throughput(images, labels, model_cfg, size, batch, amp, args.steps)
+                base = base or speed
+                print(f"{label:<28}{speed:>10.0f}{share:>12.1%}   x{speed / base:.2f}")
+            print(f"{'batch size':<12}{'peak fp32':>12}{'peak AMP':>12}")
+            for b in sizes:
+                fp32 = peak_memory(images, labels, model_cfg, size, b, False)
+                amp = peak_memory(images, labels, model_cfg, size, b, True)
+                print(f"{b:<12}{fp32:>12}{amp:>12}")
+
+
+if __name__ == "__main__":
+    main()
