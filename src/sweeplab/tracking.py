@@ -58,9 +58,7 @@ class Tracker:
 
     def __init__(self, uri: str | None, experiment: str):
         self.uri = resolve_tracking_uri(uri)
-        if self.uri.startswith(
-            "sqlite:///"
-        ):  # MLflow would make the folder; made first, it can hold the lock
+        if self.uri.startswith("sqlite:///"):  # MLflow makes the folder anyway; made first, it holds the lock
             Path(self.uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         try:
             with sqlite_setup_lock(self.uri):  # the client's first use of a store creates its tables
