@@ -6,10 +6,11 @@ conversion and augmentation on the device, NaN checks, running metrics, the prog
 per-epoch evaluation on a validation and test set kept tiny here (16 images each) so the two loops
 train the same work. Goal: ratio >= 0.95.
 
-    python bench/train_step.py [--images 2048] [--img-size 64] [--epochs 3] [--batch-size 128]
+    python bench/train_step.py [--images 2048] [--img-size 64] [--epochs 3] [--batch-size 128] [--repeats 3]
 """
 
 import argparse
+import statistics
 import time
 from pathlib import Path
 
@@ -87,24 +88,31 @@ def main() -> None:
     parser.add_argument("--img-size", type=int, default=64)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (args.images, 3, args.img_size, args.img_size), dtype=np.uint8)
     labels = rng.integers(0, 2, args.images).astype(np.int64)
     shape = (args.epochs, args.batch_size, args.img_size)
     bare(images[:256], labels[:256], 1, args.batch_size, args.img_size)  # warm-up: allocator, kernels
-    results = {
-        "bare PyTorch loop": bare(images, labels, *shape),
-        "sweeplab Trainer.fit": sweeplab_loop(images, labels, *shape),
-    }
+    loops = {"bare PyTorch loop": bare, "sweeplab Trainer.fit": sweeplab_loop}
+    times = {name: [] for name in loops}
+    for repeat in range(args.repeats):  # interleaved, alternating order: drift hits both loops alike
+        for name in list(loops)[:: 1 if repeat % 2 == 0 else -1]:
+            times[name].append(loops[name](images, labels, *shape))
     seen = args.images * args.epochs
     print(
         f"seed_cnn_mini at {args.img_size} px, {args.images} images x {args.epochs} epochs, batch "
-        f"{args.batch_size}, CPU, {torch.get_num_threads()} threads"
+        f"{args.batch_size}, CPU, {torch.get_num_threads()} threads, median of {args.repeats} interleaved"
     )
-    base = results["bare PyTorch loop"]
-    for name, seconds in results.items():
-        print(f"{name:<24}{seconds:>8.2f} s{seen / seconds:>10.0f} images/s   ratio {base / seconds:.2f}")
+    base = statistics.median(times["bare PyTorch loop"])
+    for name, runs in times.items():
+        seconds = statistics.median(runs)
+        spread = ", ".join(f"{seen / t:.0f}" for t in runs)
+        print(
+            f"{name:<24}{seconds:>8.2f} s{seen / seconds:>10.0f} images/s   ratio {base / seconds:.2f}"
+            f"   (runs: {spread})"
+        )
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ import torch
 from conftest import compose_config, make_competition
 from sweeplab.errors import ConfigError
 from sweeplab.job import run
+from sweeplab.models import build_model
 from sweeplab.provenance import git_state
 
 
@@ -135,3 +136,30 @@ def test_augmentations_and_schedulers_train(tiny_overrides, tmp_path, mlflow_cli
     lrs = [m.value for m in mlflow_client.get_metric_history(logged.info.run_id, "lr")]
     assert lrs == pytest.approx([1e-3, 5e-4])  # StepLR halves every epoch
     assert logged.data.params["augmentation.normalize"] == "dataset"
+
+
+@pytest.mark.slow  # Inductor's first compilation takes ~40 s on two cores (cached afterwards)
+def test_compiled_model_trains_and_saves_plain_weights(tmp_path, tiny_overrides, mlflow_client):
+    """trainer.compile=true runs the loop through torch.compile (Inductor, C++ on the CPU)."""
+    cfg = compose_config([*tiny_overrides, "trainer.compile=true", "trainer.epochs=1"])
+    run(cfg, output_dir=tmp_path / "out", overrides=[])
+    logged = only_run(mlflow_client)
+    assert logged.info.status == "FINISHED" and logged.data.metrics["train/loss"] > 0
+    saved = torch.load(tmp_path / "out" / "model_state_dict.pt")
+    assert not [k for k in saved if "_orig_mod" in k]  # loads into a plain model
+    eager = build_model(cfg.model, num_classes=2, img_size=cfg.data.img_size)
+    eager.load_state_dict(saved)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("trainer.compile_mode=fastest", "trainer.compile_mode='fastest' is unknown; valid: default"),
+        ("trainer.batch_size=0", "trainer.batch_size=0 must be at least 1"),
+        ("trainer.epochs=0", "trainer.epochs=0 must be at least 1"),
+    ],
+)
+def test_bad_trainer_values_are_refused_before_the_run(tiny_overrides, mlflow_client, override, message):
+    with pytest.raises(ConfigError, match=message):
+        run(compose_config([*tiny_overrides, "trainer.compile=true", override]))
+    assert mlflow_client.get_experiment_by_name("demo") is None

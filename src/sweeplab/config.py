@@ -94,6 +94,8 @@ class TrainerConfig:
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     amp: bool = False  # bf16 autocast on CUDA
     channels_last: bool = False
+    compile: bool = False  # torch.compile the model (needs a C++ compiler on the CPU; slow first epoch)
+    compile_mode: str = "default"  # default | reduce-overhead | max-autotune | max-autotune-no-cudagraphs
     deterministic: bool | None = None  # None: on for CPU, off for CUDA
     progress: bool = True
     oom_retry: bool = False  # on CUDA out-of-memory, start again with half the batch size

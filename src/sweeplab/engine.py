@@ -22,6 +22,8 @@ from sweeplab.study import StudyTrial
 from sweeplab.tracking import Tracker
 
 log = logging.getLogger(__name__)
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+SYNC_EVERY = 25  # training steps between reads of the running loss (a GPU sync) and NaN checks
 
 
 def resolve_device(name: str) -> torch.device:
@@ -70,6 +72,18 @@ def batches(
         yield x.to(device, non_blocking=True), y.to(device, non_blocking=True)
 
 
+def check_trainer(cfg) -> None:
+    """The `trainer` values the loop cannot run with, refused before a job records anything."""
+    if cfg.batch_size < 1:
+        raise ConfigError(f"trainer.batch_size={cfg.batch_size} must be at least 1")
+    if cfg.epochs < 1:
+        raise ConfigError(f"trainer.epochs={cfg.epochs} must be at least 1")
+    if cfg.compile_mode not in COMPILE_MODES:
+        raise ConfigError(
+            f"trainer.compile_mode={cfg.compile_mode!r} is unknown; valid: {', '.join(COMPILE_MODES)}"
+        )
+
+
 @dataclass
 class FitResult:
     history: list[dict[str, float]] = field(default_factory=list)  # one dict of metrics per epoch
@@ -81,15 +95,15 @@ class FitResult:
 class Trainer:
     def __init__(self, cfg, model: torch.nn.Module, augment: BatchAugment, device: torch.device):
         self.cfg, self.model, self.augment, self.device = cfg, model, augment, device
+        check_trainer(cfg)
         self.eval_batch_size = cfg.eval_batch_size or 2 * cfg.batch_size  # no activations kept: twice fits
-        if cfg.batch_size < 1:
-            raise ConfigError(f"trainer.batch_size={cfg.batch_size} must be at least 1")
-        if cfg.epochs < 1:
-            raise ConfigError(f"trainer.epochs={cfg.epochs} must be at least 1")
         self.memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
         self.model.to(device, memory_format=self.memory_format)
         if cfg.amp and device.type != "cuda":
             warnings.warn("trainer.amp=true only applies on CUDA; training in fp32 on the CPU", stacklevel=2)
+        # Compiled lazily on the first batch (and again for eval mode and a short last batch); the
+        # weights stay shared with self.model, which is what gets saved.
+        self.network = torch.compile(model, mode=cfg.compile_mode) if cfg.compile else model
 
     def _autocast(self):
         if self.cfg.amp and self.device.type == "cuda":
@@ -99,7 +113,18 @@ class Trainer:
     def _forward(self, x: torch.Tensor, train: bool) -> torch.Tensor:
         x = self.augment(x, train=train).contiguous(memory_format=self.memory_format)
         with self._autocast():
-            return self.model(x).float()
+            return self.network(x).float()
+
+    def train_step(
+        self, x: torch.Tensor, y: torch.Tensor, optimizer: torch.optim.Optimizer
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One optimizer step on a uint8 batch; loss and logits stay on the device (no sync)."""
+        logits = self._forward(x, train=True)
+        loss = F.cross_entropy(logits, y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        return loss.detach(), logits.detach()
 
     @torch.no_grad()
     def predict(self, images: np.ndarray, index: np.ndarray) -> np.ndarray:
@@ -129,7 +154,9 @@ class Trainer:
         val_labels = data.labels[data.val_index]
         for epoch in range(1, cfg.epochs + 1):
             self.model.train()
-            seen = loss_sum = correct = 0
+            # Running sums stay on the device: reading them is a sync, done every SYNC_EVERY steps only.
+            seen, loss_sum = 0, torch.zeros((), device=self.device)
+            correct = torch.zeros((), dtype=torch.long, device=self.device)
             steps = batches(
                 data.images, data.labels, data.train_index, cfg.batch_size, self.device, generator
             )
@@ -142,26 +169,25 @@ class Trainer:
                 leave=True,
                 dynamic_ncols=True,
             ) as bar:
-                for x, y in bar:
+                for step, (x, y) in enumerate(bar, 1):
                     if cfg.simulate_oom_above_batch is not None and len(y) > cfg.simulate_oom_above_batch:
                         raise torch.cuda.OutOfMemoryError(
                             f"CUDA out of memory (simulated: batch {len(y)} > "
                             f"trainer.simulate_oom_above_batch={cfg.simulate_oom_above_batch})"
                         )
-                    logits = self._forward(x, train=True)
-                    loss = F.cross_entropy(logits, y)
-                    if not torch.isfinite(loss):
-                        raise TrainingDiverged(
-                            f"training loss became {loss.item()} in epoch {epoch}; lower optimizer.lr "
-                            f"(now {optimizer.param_groups[0]['lr']:g})"
-                        )
-                    optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    optimizer.step()
+                    loss, logits = self.train_step(x, y, optimizer)
                     seen += len(y)
-                    loss_sum += loss.item() * len(y)
-                    correct += (logits.argmax(1) == y).sum().item()
-                    bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{correct / seen:.3f}")
+                    loss_sum += loss * len(y)
+                    correct += (logits.argmax(1) == y).sum()
+                    if step % SYNC_EVERY == 0 or step == total:
+                        mean_loss = loss_sum.item() / seen
+                        if not math.isfinite(mean_loss):
+                            raise TrainingDiverged(
+                                f"training loss became {mean_loss} in epoch {epoch}; lower optimizer.lr "
+                                f"(now {optimizer.param_groups[0]['lr']:g})"
+                            )
+                        bar.set_postfix(loss=f"{mean_loss:.4f}", acc=f"{correct.item() / seen:.3f}")
+            loss_sum, correct = loss_sum.item(), correct.item()
             lr = optimizer.param_groups[0]["lr"]
             if scheduler is not None:
                 scheduler.step()

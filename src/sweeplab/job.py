@@ -14,7 +14,7 @@ from omegaconf import DictConfig
 
 from sweeplab.augment import BatchAugment
 from sweeplab.data import ImageData, channel_stats, load_data
-from sweeplab.engine import Trainer, resolve_device, seed_everything
+from sweeplab.engine import Trainer, check_trainer, resolve_device, seed_everything
 from sweeplab.errors import ConfigError
 from sweeplab.kaggle.scoring import check_metric, read_solution
 from sweeplab.models import build_model
@@ -85,6 +85,7 @@ def run(
     output_dir = Path(output_dir or hydra_dir or tempfile.mkdtemp(prefix="sweeplab-"))
     overrides = hydra_overrides if overrides is None else overrides
     objectives = objective_specs(cfg.objective)
+    check_trainer(cfg.trainer)
 
     device = resolve_device(cfg.trainer.device)
     deterministic = (
