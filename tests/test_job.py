@@ -1,6 +1,7 @@
 """End-to-end jobs on tiny real competitions, asserted through a real MLflow store."""
 
 import csv
+import gc
 from pathlib import Path
 
 import pytest
@@ -163,3 +164,18 @@ def test_bad_trainer_values_are_refused_before_the_run(tiny_overrides, mlflow_cl
     with pytest.raises(ConfigError, match=message):
         run(compose_config([*tiny_overrides, "trainer.compile=true", override]))
     assert mlflow_client.get_experiment_by_name("demo") is None
+
+
+def test_a_failed_job_holds_no_model_or_optimizer(tiny_overrides):
+    """A sweep keeps each failed trial's exception (and so its frames) until the batch is told: the
+    model, optimizer and batches must already be let go, or a GPU would stay full for the next trial."""
+
+    def alive() -> int:
+        gc.collect()
+        return sum(issubclass(type(o), torch.optim.Optimizer) for o in gc.get_objects())
+
+    before = alive()
+    with pytest.raises(torch.cuda.OutOfMemoryError) as failure:
+        run(compose_config([*tiny_overrides, "trainer.simulate_oom_above_batch=1"]))
+    assert failure.value.__traceback__ is not None  # the frames are still reachable from here
+    assert alive() == before

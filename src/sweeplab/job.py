@@ -4,6 +4,7 @@ import contextlib
 import logging
 import tempfile
 import time
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -200,8 +201,12 @@ def run(
             {"sweeplab.error": f"{type(e).__name__}: {e}"[:5000], "sweeplab.batch_size_ran": batch_size}
         )
         tracker.finish("KILLED" if isinstance(e, KeyboardInterrupt) else "FAILED")
+        # The sweep keeps the exception, and with it every frame's locals (model, optimizer, batches,
+        # activations): clear the finished frames so a failed trial's memory goes back too.
+        traceback.clear_frames(e.__traceback__)
         raise
     finally:
+        parts = trainer = None  # this frame outlives the call in a kept traceback
         if device.type == "cuda":  # a sweep's next trial in this process gets the memory back
             torch.cuda.empty_cache()
     tracker.finish("FINISHED")

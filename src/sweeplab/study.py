@@ -1,5 +1,6 @@
 """Optuna studies in a persistent storage, and the trial handle a job reports its epochs to."""
 
+import functools
 import random
 import threading
 import time
@@ -43,7 +44,13 @@ def open_storage(
     Heartbeats are what let a resumed or concurrent sweep mark a killed trial FAIL (and retry it);
     Optuna implements them for RDB storages only, so the default is an SQLite file, not a journal.
     """
-    url = url or default_storage_url()
+    return _open_storage(url or default_storage_url(), heartbeat_interval, grace_period, max_retry)
+
+
+@functools.cache
+def _open_storage(url: str, heartbeat_interval: int, grace_period: int, max_retry: int) -> RDBStorage:
+    # One storage (one connection pool) per process and settings: every trial of an in-process sweep
+    # opening its own would leave a pool of connections behind each, until PostgreSQL refuses more.
     engine_kwargs = {"connect_args": {"timeout": SQLITE_TIMEOUT}} if url.startswith("sqlite") else {}
     for attempt in range(SCHEMA_RACE_RETRIES + 1):
         try:
