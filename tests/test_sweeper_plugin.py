@@ -1,13 +1,17 @@
 """The sweeper plugin on the official plugin's documented configs, run as real `-m` subprocesses."""
 
 import os
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import optuna
 import pytest
 from optuna.trial import TrialState
+
+from sweeplab.study import Heartbeat, open_storage
 
 APPS = Path(__file__).parent / "sweeper_apps"
 
@@ -171,3 +175,34 @@ def test_a_study_is_never_resumed_with_another_search_space_or_direction(tmp_pat
         and "was created with direction ['minimize']" in other_direction.stdout
     )
     assert len(study_in(tmp_path, "sphere").trials) == 2
+
+
+def test_a_worker_counts_trials_running_elsewhere_and_waits_for_them(tmp_path):
+    """Another worker's running trial takes one of n_trials: this worker runs the rest, then waits."""
+    (tmp_path / "mlruns").mkdir()
+    storage = open_storage(
+        f"sqlite:///{tmp_path / 'mlruns' / 'optuna.db'}", heartbeat_interval=1, grace_period=60
+    )
+    study = optuna.create_study(study_name="sphere", storage=storage, direction="minimize")
+    other = study.ask({"x": optuna.distributions.FloatDistribution(-5.5, 5.0, step=0.5)})
+    log = tmp_path / "worker.log"
+    with Heartbeat(storage, [other._trial_id]):  # the other worker is alive
+        with log.open("w") as out:
+            worker = subprocess.Popen(
+                [sys.executable, str(APPS / "sphere.py"), "-m", "hydra.sweeper.n_trials=3"],
+                cwd=tmp_path,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + 120
+        while "1 trials running in other workers; waiting" not in log.read_text():
+            assert worker.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+        assert len(study.get_trials(states=(TrialState.COMPLETE,))) == 2  # its own two, no third
+        study.tell(other, 1.0)
+    assert worker.wait(60) == 0, log.read_text()
+    trials = optuna.load_study(study_name="sphere", storage=storage).trials
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 3
+    assert {t.user_attrs.get("sweeplab.worker") for t in trials[1:]} == {
+        f"{socket.gethostname()}:{worker.pid}"
+    }
