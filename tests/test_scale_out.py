@@ -230,3 +230,32 @@ def test_a_worker_killed_mid_trial_does_not_stall_the_others(backend, tmp_path, 
     assert retry.state == TrialState.COMPLETE and retry.params == study.trials[killed].params
     (killed_run,) = [c for c in children if c.data.tags["sweeplab.trial"] == str(killed)]
     assert killed_run.info.status == "KILLED"  # closed by a surviving worker
+
+
+def test_a_password_in_a_storage_url_is_never_recorded(tmp_path, tiny_overrides, store, new_database):
+    """MLflow runs are shared: params, tags, config.yaml and sweeplab's log lines show `***` instead."""
+    secret = "pw-" + uuid.uuid4().hex[:10]  # the local server trusts every password
+    storage = new_database().replace("postgres@", f"postgres:{secret}@")
+    done = subprocess.run(
+        _worker_command(
+            tiny_overrides, 0, tmp_path, f"hydra.sweeper.storage={storage}", f"tracking.uri={store}"
+        )
+        + ["hydra.sweeper.n_trials=1"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    client = MlflowClient(store)
+    runs = client.search_runs([client.get_experiment_by_name(tmp_path.name).experiment_id])
+    assert len(runs) == 2  # the study's parent run and its trial
+    for run in runs:
+        recorded = [*run.data.params.values(), *run.data.tags.values()]
+        assert not [value for value in recorded if secret in value]
+    (trial,) = [r for r in runs if r.data.tags["sweeplab.role"] == "trial"]
+    assert trial.data.tags["sweeplab.study_storage"].startswith("postgresql://postgres:***@")
+    config = client.download_artifacts(trial.info.run_id, "config.yaml", str(tmp_path))
+    assert "postgres:***@" in Path(config).read_text() and secret not in Path(config).read_text()
+    sweeplab_lines = [line for line in done.stdout.splitlines() if "Study scale_out in" in line]
+    assert sweeplab_lines and not [line for line in sweeplab_lines if secret in line]

@@ -14,6 +14,7 @@ from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from sqlalchemy.exc import IntegrityError, ProgrammingError
 
 from sweeplab.errors import ConfigError
+from sweeplab.redact import redact
 from sweeplab.sqlite_lock import sqlite_setup_lock
 
 # Heartbeats and stale-trial detection are "experimental" in Optuna 5, and chosen on purpose here.
@@ -72,7 +73,7 @@ def _open_storage(url: str, heartbeat_interval: int, grace_period: int, max_retr
             time.sleep(0.5 + random.random())
         except ModuleNotFoundError as e:
             raise ConfigError(
-                f"hydra.sweeper.storage={url!r} needs the database driver {e.name!r}: "
+                f"hydra.sweeper.storage={redact(url)!r} needs the database driver {e.name!r}: "
                 "pip install 'sweeplab[postgres]' (psycopg) or the driver your URL names"
             ) from e
         except Exception as e:  # SQLAlchemy raises many types for a bad URL, driver or server
@@ -81,7 +82,9 @@ def _open_storage(url: str, heartbeat_interval: int, grace_period: int, max_retr
 
 
 def _unopenable(url: str, error: Exception) -> ConfigError:
-    return ConfigError(f"hydra.sweeper.storage={url!r} cannot be opened: {type(error).__name__}: {error}")
+    return ConfigError(
+        redact(f"hydra.sweeper.storage={url!r} cannot be opened: {type(error).__name__}: {error}")
+    )
 
 
 class Heartbeat:

@@ -21,6 +21,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from sweeplab.errors import ConfigError, SweeplabError, TrainingDiverged
 from sweeplab.objective import objective_specs
+from sweeplab.redact import redact
 from sweeplab.search_space import parse_search_space, search_space_signature
 from sweeplab.study import PRUNER_ATTR, Heartbeat, open_storage
 
@@ -135,7 +136,7 @@ class StudyLoop:
         self.storage = open_storage(
             cfg.storage, cfg.heartbeat_interval, cfg.grace_period, cfg.retry_stale_trials
         )
-        self.storage_url = self.storage.url
+        self.storage_url = redact(self.storage.url)  # for messages; jobs get self.storage.url
         self.n_trials = cfg.n_trials
         self.is_grid = str(cfg.sampler.get("_target_", "")).endswith("GridSampler")
         self.grid_exhausted = False
@@ -227,7 +228,7 @@ class StudyLoop:
         if "study" in self.job_cfg:  # a sweeplab job: it reports epochs to this trial and may be pruned
             identity = [
                 f"study.name={_quote(study.study_name)}",
-                f"study.storage={_quote(self.storage_url)}",
+                f"study.storage={_quote(self.storage.url)}",
                 f"study.trial_id={trial._trial_id}",
                 f"study.number={trial.number}",
                 *extra,

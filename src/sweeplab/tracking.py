@@ -11,6 +11,7 @@ from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 
 from sweeplab.errors import ConfigError
+from sweeplab.redact import redact
 from sweeplab.sqlite_lock import sqlite_setup_lock
 
 DEFAULT_STORE = Path("mlruns")
@@ -65,7 +66,9 @@ class Tracker:
                 self.client = MlflowClient(tracking_uri=self.uri)
                 self.experiment_id = self._experiment_id(experiment)
         except MlflowException as e:
-            raise ConfigError(f"cannot open the MLflow store {self.uri} (tracking.uri): {e.message}") from e
+            raise ConfigError(
+                f"cannot open the MLflow store {redact(self.uri)} (tracking.uri): {redact(e.message)}"
+            ) from e
         self.run_id: str | None = None
 
     def _experiment_id(self, name: str) -> str:
@@ -78,16 +81,17 @@ class Tracker:
             return self.client.get_experiment_by_name(name).experiment_id
 
     def start(self, run_name: str, tags: dict[str, str]) -> str:
+        tags = {k: redact(str(v)) for k, v in tags.items()}
         run = self.client.create_run(self.experiment_id, run_name=run_name, tags=tags)
         self.run_id = run.info.run_id
         return self.run_id
 
     def log_config(self, cfg: DictConfig) -> None:
         params = flatten(OmegaConf.to_container(cfg, resolve=True))
-        items = [Param(k, v) for k, v in params.items()]
+        items = [Param(k, redact(v)) for k, v in params.items()]
         for i in range(0, len(items), BATCH_LIMIT):
             self.client.log_batch(self.run_id, params=items[i : i + BATCH_LIMIT])
-        self.client.log_text(self.run_id, OmegaConf.to_yaml(cfg, resolve=True), "config.yaml")
+        self.client.log_text(self.run_id, redact(OmegaConf.to_yaml(cfg, resolve=True)), "config.yaml")
 
     def log_metrics(self, metrics: dict[str, float], step: int) -> None:
         now = int(time.time() * 1000)
@@ -96,7 +100,7 @@ class Tracker:
         )
 
     def set_tags(self, tags: dict[str, str]) -> None:
-        self.client.log_batch(self.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+        self.client.log_batch(self.run_id, tags=[RunTag(k, redact(str(v))) for k, v in tags.items()])
 
     def log_artifact(self, path: Path, artifact_path: str | None = None) -> None:
         self.client.log_artifact(self.run_id, str(path), artifact_path)
