@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from conftest import compose_config, make_competition
-from sweeplab.data import load_data, stratified_split
+from sweeplab.data import dataset_fingerprint, load_data, stratified_split
 from sweeplab.data.competition import read_competition
 from sweeplab.data.demo import materialise_demo
 from sweeplab.data.images import load_images
@@ -110,6 +110,8 @@ def test_cache_is_reused_then_invalidated_by_a_changed_file(competition, tmp_pat
     assert third.cache_keys[1] == first.cache_keys[1]  # test images untouched
     assert len(list((cache / "images").glob("*.npy"))) == 3
     assert third.fingerprint != first.fingerprint
+    # What a rerun recomputes to compare with the recorded fingerprint:
+    assert third.fingerprint == dataset_fingerprint(third.competition)
 
 
 def test_img_size_is_part_of_the_cache_key(competition, tmp_path):

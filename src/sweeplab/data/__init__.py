@@ -8,7 +8,7 @@ import numpy as np
 
 from sweeplab.data.competition import Competition, read_competition
 from sweeplab.data.demo import materialise_demo
-from sweeplab.data.images import fingerprint, load_images
+from sweeplab.data.images import file_stamps, fingerprint, hash_stamps, load_images
 from sweeplab.errors import ConfigError, DataError
 
 
@@ -85,8 +85,10 @@ def load_data(cfg) -> ImageData:
     if cfg.img_size < 1:
         raise ConfigError(f"data.img_size={cfg.img_size} must be a positive number of pixels")
     cache_dir = Path(cfg.cache_dir).expanduser() if cfg.cache else None
-    train = load_images(competition.train_files, cfg.img_size, cache_dir, cfg.num_workers)
-    test = load_images(competition.test_files, cfg.img_size, cache_dir, cfg.num_workers)
+    # Stat every file once: the stamps give both cache keys and the dataset fingerprint.
+    train_stamps, test_stamps = file_stamps(competition.train_files), file_stamps(competition.test_files)
+    train = load_images(competition.train_files, cfg.img_size, cache_dir, cfg.num_workers, train_stamps)
+    test = load_images(competition.test_files, cfg.img_size, cache_dir, cfg.num_workers, test_stamps)
     _check_corrupt("train", competition.train_files, train.corrupt, cfg.max_corrupt_fraction)
     _check_corrupt("test", competition.test_files, test.corrupt, cfg.max_corrupt_fraction)
 
@@ -102,7 +104,7 @@ def load_data(cfg) -> ImageData:
         train_index=usable_rows[train_index],
         val_index=usable_rows[val_index],
         test_images=test.pixels,
-        fingerprint=dataset_fingerprint(competition),
+        fingerprint=hash_stamps(train_stamps + test_stamps),  # = dataset_fingerprint(competition)
         cache_keys=(train.cache_key, test.cache_key),
         corrupt=train.corrupt + test.corrupt,
     )

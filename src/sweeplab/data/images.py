@@ -20,13 +20,25 @@ class ImageArray:
     cache_key: str
 
 
-def fingerprint(files: list[Path]) -> str:
-    """Hash of every file's path, size and modification time: any change gives a new key."""
-    digest = hashlib.sha256()
+def file_stamps(files: list[Path]) -> list[bytes]:
+    """Every file's resolved path, size and modification time: any change to a file changes its stamp."""
+    stamps = []
     for path in files:
         stat = path.stat()
-        digest.update(f"{path.resolve()}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+        stamps.append(f"{path.resolve()}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return stamps
+
+
+def hash_stamps(stamps: list[bytes]) -> str:
+    digest = hashlib.sha256()
+    for stamp in stamps:
+        digest.update(stamp)
     return digest.hexdigest()
+
+
+def fingerprint(files: list[Path]) -> str:
+    """Hash of every file's path, size and modification time: any change gives a new key."""
+    return hash_stamps(file_stamps(files))
 
 
 def decode(path: Path, img_size: int) -> np.ndarray | None:
@@ -54,9 +66,16 @@ def _decode_all(files: list[Path], img_size: int, num_workers: int) -> tuple[np.
     return pixels, corrupt
 
 
-def load_images(files: list[Path], img_size: int, cache_dir: Path | None, num_workers: int = 2) -> ImageArray:
+def load_images(
+    files: list[Path],
+    img_size: int,
+    cache_dir: Path | None,
+    num_workers: int = 2,
+    stamps: list[bytes] | None = None,
+) -> ImageArray:
     """Decoded images, from the cache when its key (file fingerprint + img_size) matches."""
-    key = hashlib.sha256(f"{fingerprint(files)}:{img_size}:{CACHE_FORMAT}".encode()).hexdigest()[:24]
+    files_hash = hash_stamps(file_stamps(files) if stamps is None else stamps)
+    key = hashlib.sha256(f"{files_hash}:{img_size}:{CACHE_FORMAT}".encode()).hexdigest()[:24]
     if cache_dir is None:
         pixels, corrupt = _decode_all(files, img_size, num_workers)
         return ImageArray(pixels, corrupt, key)
