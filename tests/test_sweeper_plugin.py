@@ -152,6 +152,10 @@ def test_max_failure_rate_stops_the_sweep_with_a_summary(tmp_path):
         (["hydra.sweeper.direction=up"], "hydra.sweeper.direction=up is invalid"),
         (["hydra.sweeper.storage=sqlite:////nonexistent/dir/optuna.db"], "cannot be opened"),
         (["hydra.sweeper.storage=nosuchdb://x"], "hydra.sweeper.storage='nosuchdb://x' cannot be opened"),
+        (
+            ["hydra.sweeper.storage=postgresql+pg8000://u@127.0.0.1/db"],
+            "needs the database driver pg8000: pip install 'sweeplab[postgres]'",
+        ),
     ],
 )
 def test_bad_sweeper_config_fails_before_any_trial(tmp_path, args, message):

@@ -71,10 +71,12 @@ def _open_storage(url: str, heartbeat_interval: int, grace_period: int, max_retr
             if attempt == SCHEMA_RACE_RETRIES:
                 raise _unopenable(url, e) from e
             time.sleep(0.5 + random.random())
-        except ModuleNotFoundError as e:
+        except ImportError as e:  # Optuna wraps the driver's ModuleNotFoundError in an ImportError
+            missing = e if isinstance(e, ModuleNotFoundError) else e.__cause__
+            driver = getattr(missing, "name", None) or "that its URL names"
             raise ConfigError(
-                f"hydra.sweeper.storage={redact(url)!r} needs the database driver {e.name!r}: "
-                "pip install 'sweeplab[postgres]' (psycopg) or the driver your URL names"
+                f"hydra.sweeper.storage={redact(url)!r} needs the database driver {driver}: "
+                "pip install 'sweeplab[postgres]' (psycopg, for postgresql://) or that driver"
             ) from e
         except Exception as e:  # SQLAlchemy raises many types for a bad URL, driver or server
             raise _unopenable(url, e) from e
