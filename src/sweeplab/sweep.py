@@ -243,9 +243,6 @@ class StudyLoop:
         finished = sum(t.state in done for t in trials)
         return finished, sum(t.state == TrialState.RUNNING for t in trials)
 
-    def count_finished(self, study: optuna.Study) -> int:
-        return self._counts(study)[0]
-
     def _is_surplus(self, study: optuna.Study, trial: optuna.Trial) -> bool:
         """Whether n_trials finished or running trials were asked before this one (by any worker).
 
@@ -292,7 +289,7 @@ class StudyLoop:
         study = self.open_study()
         optuna.storages.fail_stale_trials(study)  # trials whose process died while running
         extra = on_start(study) if on_start else []
-        finished = self.count_finished(study)
+        finished, _ = self._counts(study)
         log.info(
             "Study %s in %s: %d of %d trials finished, sampler %s, pruner %s, directions %s",
             study.study_name,

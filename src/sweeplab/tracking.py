@@ -12,7 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from sweeplab.errors import ConfigError
 from sweeplab.redact import redact
-from sweeplab.sqlite_lock import sqlite_setup_lock
+from sweeplab.sqlite_lock import sqlite_file, sqlite_setup_lock
 
 DEFAULT_STORE = Path("mlruns")
 MAX_PARAM_LENGTH = 6000  # MLflow refuses longer param values
@@ -34,9 +34,10 @@ def resolve_tracking_uri(uri: str | None) -> str:
 
 def artifact_root_for(uri: str, experiment: str | None = None) -> str | None:
     """Artifacts of an SQLite store live beside its database file, so one folder holds a whole store."""
-    if not uri.startswith("sqlite:///"):
+    database = sqlite_file(uri)
+    if database is None:
         return None
-    root = Path(uri.removeprefix("sqlite:///")).parent / "artifacts"
+    root = database.parent / "artifacts"
     if experiment is not None:
         root /= re.sub(r"[^A-Za-z0-9_.-]+", "_", experiment)
     return root.resolve().as_uri()  # a tracking server or other store picks its own artifact root
@@ -59,8 +60,9 @@ class Tracker:
 
     def __init__(self, uri: str | None, experiment: str):
         self.uri = resolve_tracking_uri(uri)
-        if self.uri.startswith("sqlite:///"):  # MLflow makes the folder anyway; made first, it holds the lock
-            Path(self.uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        database = sqlite_file(self.uri)
+        if database is not None:  # MLflow makes the folder anyway; made first, it holds the lock
+            database.parent.mkdir(parents=True, exist_ok=True)
         try:
             with sqlite_setup_lock(self.uri):  # the client's first use of a store creates its tables
                 self.client = MlflowClient(tracking_uri=self.uri)
