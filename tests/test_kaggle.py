@@ -15,7 +15,7 @@ from mlflow.tracking import MlflowClient
 
 from conftest import compose_config
 from sweeplab.cli import main as sweeplab
-from sweeplab.compare import collect, overfits
+from sweeplab.cli.compare import collect, overfits
 from sweeplab.errors import ConfigError, DataError, SweeplabError
 from sweeplab.job import run
 from sweeplab.kaggle.scoring import metric_score, read_solution

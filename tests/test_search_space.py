@@ -4,8 +4,8 @@ import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
 from sweeplab.errors import ConfigError
-from sweeplab.search_space import parse_search_space, search_space_signature
-from sweeplab.sweep import directions_of, grid_values
+from sweeplab.study.loop import directions_of, grid_values
+from sweeplab.study.search_space import parse_search_space, search_space_signature
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from sweeplab.study import Heartbeat, open_storage
+from sweeplab.study.storage import Heartbeat, open_storage
 
 APPS = Path(__file__).parent / "sweeper_apps"
 

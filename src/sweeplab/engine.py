@@ -18,7 +18,7 @@ from sweeplab.augment import BatchAugment
 from sweeplab.data import ImageData
 from sweeplab.errors import ConfigError, TrainingDiverged
 from sweeplab.kaggle.scoring import Solution, metric_score
-from sweeplab.study import StudyTrial
+from sweeplab.study.trial import StudyTrial
 from sweeplab.tracking import Tracker
 
 log = logging.getLogger(__name__)

@@ -23,8 +23,8 @@ from sweeplab.objective import TEST_METRICS, objective_specs, objective_value
 from sweeplab.optim import build_optimizer, build_scheduler
 from sweeplab.plots import plot_learning_curves
 from sweeplab.provenance import git_state, provenance_tags
-from sweeplab.study import StudyTrial
-from sweeplab.study_runs import RUN_ATTR
+from sweeplab.study.runs import RUN_ATTR
+from sweeplab.study.trial import StudyTrial
 from sweeplab.submission import write_submission
 from sweeplab.tracking import Tracker
 

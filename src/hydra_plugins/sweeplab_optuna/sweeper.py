@@ -1,4 +1,4 @@
-"""The Hydra adapter: Hydra hands over the config and launcher, sweeplab.sweep runs the study."""
+"""The Hydra adapter: Hydra hands over the config and launcher, sweeplab.study.loop runs the study."""
 
 import logging
 from typing import Any
@@ -25,8 +25,9 @@ class OptunaSweeper(Sweeper):
 
     def sweep(self, arguments: list[str]) -> None:
         # Imported here: Hydra imports every plugin at start-up, and most runs never sweep with Optuna.
-        from sweeplab.study_runs import StudyRuns
-        from sweeplab.sweep import StudyLoop, format_table, trial_rows
+        from sweeplab.study.loop import StudyLoop
+        from sweeplab.study.runs import StudyRuns
+        from sweeplab.study.table import format_table, trial_rows
 
         job_cfg = self.config
         loop = StudyLoop(

@@ -10,7 +10,7 @@ from pathlib import Path
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from sweeplab.sweep import trial_rows
+from sweeplab.study.table import trial_rows
 from sweeplab.tracking import Tracker
 
 log = logging.getLogger(__name__)

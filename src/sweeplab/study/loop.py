@@ -22,8 +22,8 @@ from optuna.trial import FrozenTrial, TrialState
 from sweeplab.errors import ConfigError, SweeplabError, TrainingDiverged
 from sweeplab.objective import objective_specs
 from sweeplab.redact import redact
-from sweeplab.search_space import parse_search_space, search_space_signature
-from sweeplab.study import PRUNER_ATTR, Heartbeat, open_storage
+from sweeplab.study.search_space import parse_search_space, search_space_signature
+from sweeplab.study.storage import PRUNER_ATTR, Heartbeat, open_storage
 
 log = logging.getLogger(__name__)
 
@@ -379,39 +379,3 @@ def _device_override(index: int, batch: int, job_cfg: DictConfig) -> list[str]:
 
     count = torch.cuda.device_count()
     return [f"trainer.device=cuda:{index % count}"] if count > 1 else []
-
-
-def trial_rows(study: optuna.Study) -> list[dict[str, Any]]:
-    """One row per trial: number, state, params, value(s), duration."""
-    rows = []
-    for t in study.get_trials(deepcopy=False):
-        duration = (t.datetime_complete - t.datetime_start).total_seconds() if t.datetime_complete else None
-        values = t.values if t.values is not None else [None] * len(study.directions)
-        rows.append(
-            {
-                "number": t.number,
-                "state": t.state.name,
-                **{f"params.{k}": v for k, v in t.params.items()},
-                **{f"value{i if len(values) > 1 else ''}": v for i, v in enumerate(values)},
-                "duration_s": None if duration is None else round(duration, 2),
-                "reason": t.user_attrs.get("sweeplab.reason", ""),
-            }
-        )
-    return rows
-
-
-def format_table(rows: list[dict[str, Any]]) -> str:
-    if not rows:
-        return "(no trials)"
-    columns = list(dict.fromkeys(k for row in rows for k in row if k != "reason"))
-    cells = [[_cell(row.get(c)) for c in columns] for row in rows]
-    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))]
-    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in cells]
-    return "\n".join(lines)
-
-
-def _cell(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return "" if value is None else str(value)

@@ -15,8 +15,8 @@ from sweeplab.data import competition_root, dataset_fingerprint
 from sweeplab.data.competition import read_competition
 from sweeplab.errors import ConfigError, SweeplabError
 from sweeplab.provenance import git_state, package_versions
-from sweeplab.study import open_storage
-from sweeplab.study_runs import RUN_ATTR
+from sweeplab.study.runs import RUN_ATTR
+from sweeplab.study.storage import open_storage
 
 COMPARED_METRICS = ("train/loss", "train/acc", "val/loss", "val/acc")
 SUBMISSION = "submissions/submission_last.csv"

@@ -30,7 +30,7 @@ def exit_cleanly_on_user_error(task: Callable) -> Callable:
     return wrapper
 
 
-def ui(args: argparse.Namespace) -> int:
+def ui_command(args: argparse.Namespace) -> int:
     """Start `mlflow ui` on the project's store, bound to loopback unless --host says otherwise."""
     store = Path(args.store)
     if not (store / "mlflow.db").is_file():
@@ -68,11 +68,11 @@ def _client(args: argparse.Namespace):
     return MlflowClient(resolve_tracking_uri(args.tracking_uri))
 
 
-def rerun(args: argparse.Namespace) -> int:
+def rerun_command(args: argparse.Namespace) -> int:
     """Run a recorded run again (a new run tagged with the one it reproduces) and compare the two."""
 
+    from sweeplab.cli.rerun import apply_overrides, best_trial_run, compare_runs, differences, load_recorded
     from sweeplab.job import run
-    from sweeplab.rerun import apply_overrides, best_trial_run, compare_runs, differences, load_recorded
 
     if args.best and args.run_id and "=" in args.run_id:  # `rerun --best S key=value`: no RUN_ID given
         args.overrides, args.run_id = [args.run_id, *args.overrides], None
@@ -112,7 +112,7 @@ def rerun(args: argparse.Namespace) -> int:
     return 0
 
 
-def kaggle(args: argparse.Namespace) -> int:
+def kaggle_command(args: argparse.Namespace) -> int:
     """Kaggle scores onto a run: submitted through Kaggle's API, or recorded by hand."""
 
     from sweeplab.kaggle.runs import record_scores
@@ -129,10 +129,10 @@ def kaggle(args: argparse.Namespace) -> int:
     return 0
 
 
-def compare(args: argparse.Namespace) -> int:
+def compare_command(args: argparse.Namespace) -> int:
     """Validation against Kaggle scores for every run of an experiment (or one sweep)."""
 
-    from sweeplab.compare import compare as compare_runs
+    from sweeplab.cli.compare import compare as compare_runs
 
     client = _client(args)
     print(compare_runs(client, args.experiment, args.sweep, args.top, Path(args.out)))
@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     ui_parser.add_argument("--store", default=str(DEFAULT_STORE), help="store folder (default: ./mlruns)")
     ui_parser.add_argument("--host", default="127.0.0.1")
     ui_parser.add_argument("--port", type=int, default=5000)
-    ui_parser.set_defaults(handler=ui)
+    ui_parser.set_defaults(handler=ui_command)
     rerun_parser = commands.add_parser("rerun", help="run a recorded run again and compare")
     rerun_parser.add_argument("run_id", nargs="?", help="the MLflow run to reproduce")
     rerun_parser.add_argument("overrides", nargs="*", help="key=value changes, e.g. trainer.epochs=10")
@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     rerun_parser.add_argument(
         "--strict", action="store_true", help="refuse to run when code, data or packages differ"
     )
-    rerun_parser.set_defaults(handler=rerun)
+    rerun_parser.set_defaults(handler=rerun_command)
 
     kaggle_parser = commands.add_parser("kaggle", help="Kaggle scores beside validation scores")
     kaggle_commands = kaggle_parser.add_subparsers(dest="kaggle_command", required=True)
@@ -177,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
         sub.add_argument(
             "--tracking-uri", help="the MLflow store (default: $MLFLOW_TRACKING_URI or ./mlruns)"
         )
-    kaggle_parser.set_defaults(handler=kaggle)
+    kaggle_parser.set_defaults(handler=kaggle_command)
 
     compare_parser = commands.add_parser("compare", help="validation vs Kaggle scores of every run")
     compare_parser.add_argument(
@@ -189,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     compare_parser.add_argument(
         "--tracking-uri", help="the MLflow store (default: $MLFLOW_TRACKING_URI or ./mlruns)"
     )
-    compare_parser.set_defaults(handler=compare)
+    compare_parser.set_defaults(handler=compare_command)
     args = parser.parse_args(argv)
     try:
         return args.handler(args)

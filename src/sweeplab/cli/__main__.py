@@ -1,0 +1,5 @@
+import sys
+
+from sweeplab.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""The Optuna study: what the sweep process runs (loop, storage, parent/child runs, search space)."""

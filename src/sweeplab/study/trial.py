@@ -1,0 +1,42 @@
+"""The job's view of its Optuna trial: report each epoch's objective, raise TrialPruned when told."""
+
+import optuna
+from hydra.utils import instantiate
+
+from sweeplab.study.storage import PRUNER_ATTR, Heartbeat, open_storage
+
+
+class StudyTrial:
+    """The job's view of its Optuna trial: report each epoch's objective, raise TrialPruned when told."""
+
+    def __init__(self, study_name: str, storage_url: str, trial_id: int, number: int):
+        self.storage = open_storage(storage_url)
+        # The pruner is not kept in the storage: the sweeper stores its config with the study.
+        study_id = self.storage.get_study_id_from_name(study_name)
+        pruner_cfg = self.storage.get_study_user_attrs(study_id).get(PRUNER_ATTR)
+        pruner = (
+            instantiate(pruner_cfg)
+            if pruner_cfg and pruner_cfg.get("_target_")
+            else optuna.pruners.NopPruner()
+        )
+        self.study = optuna.load_study(study_name=study_name, storage=self.storage, pruner=pruner)
+        self.trial = optuna.trial.Trial(self.study, trial_id)
+        self.number, self.study_name, self.storage_url = number, study_name, storage_url
+        self.heartbeat = Heartbeat(self.storage, [trial_id])
+        self.pruned_at: int | None = None
+
+    @classmethod
+    def from_config(cls, cfg) -> "StudyTrial | None":
+        """The trial the sweeper injected as `study.*` overrides, or None outside a study."""
+        if not cfg or cfg.get("trial_id") is None:
+            return None
+        return cls(cfg.name, cfg.storage, int(cfg.trial_id), int(cfg.number))
+
+    def report(self, value: float, epoch: int) -> None:
+        """Record the epoch's objective; raise optuna.TrialPruned if the study's pruner says so."""
+        if len(self.study.directions) > 1:  # Optuna cannot prune multi-objective trials
+            return
+        self.trial.report(value, epoch)
+        if self.trial.should_prune():
+            self.pruned_at = epoch
+            raise optuna.TrialPruned(f"pruned at epoch {epoch} (value {value:.4g})")
