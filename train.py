@@ -5,18 +5,21 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from sweeplab.cli import exit_cleanly_on_user_error
+from sweeplab.app import exit_cleanly_on_user_error, refuse_bad_command_line
 from sweeplab.config import register_configs
-from sweeplab.job import run
 
-register_configs(Path(__file__).parent / "experiments")
+HERE = Path(__file__).parent
+register_configs(HERE / "experiments")
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 @exit_cleanly_on_user_error
 def main(cfg: DictConfig) -> float:
+    from sweeplab.job import run  # torch and MLflow load here: a refused command line answers in ~1 s
+
     return run(cfg)
 
 
 if __name__ == "__main__":
+    refuse_bad_command_line(HERE / "conf")
     main()

@@ -1,6 +1,7 @@
 """Shared fixtures: tiny real competition folders, Hydra composition and a temp MLflow store."""
 
 import csv
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -61,10 +62,19 @@ def competition(tmp_path) -> Path:
     return make_competition(tmp_path / "competition")
 
 
+@pytest.fixture(scope="session")
+def empty_store_file(tmp_path_factory) -> Path:
+    """An MLflow SQLite file with its tables made: creating them takes ~1 s, copying the file ~1 ms."""
+    path = tmp_path_factory.mktemp("empty-store") / "mlflow.db"
+    MlflowClient(tracking_uri=f"sqlite:///{path}").search_experiments()
+    return path
+
+
 @pytest.fixture
-def store(tmp_path) -> str:
+def store(tmp_path, empty_store_file) -> str:
     """A real SQLite MLflow store in the test's temp dir."""
     (tmp_path / "mlruns").mkdir()
+    shutil.copyfile(empty_store_file, tmp_path / "mlruns" / "mlflow.db")
     return f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
 
 

@@ -2,12 +2,16 @@
 
 import pytest
 import torch
+from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException
 
 from conftest import ROOT, compose_config
 from sweeplab.models import build_model, exact_sizes
 
-GROUP_OPTIONS = sorted((path.parent.name, path.stem) for path in (ROOT / "conf").glob("*/*.yaml"))
+# search/ options are global packages (they fill hydra.sweeper): tested below with Hydra's own config.
+GROUP_OPTIONS = sorted(
+    (path.parent.name, path.stem) for path in (ROOT / "conf").glob("*/*.yaml") if path.parent.name != "search"
+)
 EXPERIMENTS = sorted(path.stem for path in (ROOT / "experiments").glob("*.yaml"))
 
 
@@ -29,6 +33,21 @@ def test_experiment_composes(experiment):
     cfg = compose_config([f"experiment={experiment}"])
     assert cfg.name == experiment
     assert cfg.data.name == ("demo" if experiment.startswith("demo") else "kaggle")
+
+
+def sweeper_config(overrides: list[str]):
+    with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
+        return compose("config", overrides=overrides, return_hydra_config=True).hydra.sweeper
+
+
+def test_search_group_is_shared_by_the_sweep_experiments():
+    search = sweeper_config(["search=batch_lr_epochs"])
+    demo, lab = sweeper_config(["experiment=demo_optuna"]), sweeper_config(["experiment=lab4_optuna"])
+    assert search.params["trainer.epochs"] == "range(1, 7)" and search.direction == "maximize"
+    assert dict(demo.params) == dict(search.params)
+    assert dict(lab.params) == {**search.params, "trainer.epochs": "int(interval(1, 10))"}
+    assert (demo.study_name, lab.study_name) == ("demo_optuna", "lab4_optuna")
+    assert demo.pruner._target_ == lab.pruner._target_ == "optuna.pruners.MedianPruner"
 
 
 def test_lab4_seed_is_the_lab_setup():
@@ -77,3 +96,7 @@ def test_conf_groups_mirror_modules():
     modules = {p.stem for p in (ROOT / "src" / "sweeplab").iterdir()}
     for group in ("data", "models", "optim", "augment", "engine", "tracking"):
         assert group in modules, f"no module for {group}"
+    # The study's side (run by the sweep process) is a package of its own.
+    assert {"loop", "storage", "runs", "search_space"} <= {
+        p.stem for p in (ROOT / "src" / "sweeplab" / "study").iterdir()
+    }

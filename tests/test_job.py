@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from conftest import compose_config, make_competition
+from sweeplab.engine import Trainer
 from sweeplab.errors import ConfigError
 from sweeplab.job import run
 from sweeplab.models import build_model
@@ -101,7 +102,7 @@ def test_objective_mode_and_metric(tiny_overrides, tmp_path, mlflow_client):
         ("data.img_size=12", "data.img_size=12 is too small"),
         ("trainer.device=tpu", "trainer.device='tpu' is not a device"),
         ("optimizer.lr=0", "optimizer.lr=0.0 must be positive"),
-        ("augmentation.normalize=per_image", "augmentation.normalize='per_image' is unknown"),
+        ("augmentation.hflip=2", "augmentation.hflip=2.0 is a probability"),
     ],
 )
 def test_bad_config_fails_before_any_run_is_recorded(
@@ -155,7 +156,6 @@ def test_compiled_model_trains_and_saves_plain_weights(tmp_path, tiny_overrides,
 @pytest.mark.parametrize(
     ("override", "message"),
     [
-        ("trainer.compile_mode=fastest", "trainer.compile_mode='fastest' is unknown; valid: default"),
         ("trainer.batch_size=0", "trainer.batch_size=0 must be at least 1"),
         ("trainer.epochs=0", "trainer.epochs=0 must be at least 1"),
     ],
@@ -179,3 +179,29 @@ def test_a_failed_job_holds_no_model_or_optimizer(tiny_overrides):
         run(compose_config([*tiny_overrides, "trainer.simulate_oom_above_batch=1"]))
     assert failure.value.__traceback__ is not None  # the frames are still reachable from here
     assert alive() == before
+
+
+def test_without_a_solution_the_test_set_is_predicted_only_for_the_submissions(
+    tiny_overrides, tmp_path, competition, mlflow_client, monkeypatch
+):
+    """The best-so-far and the last epoch need test predictions; other epochs do not (12,500 images)."""
+    (competition / "solution.csv").unlink()
+    predicted = []
+    predict = Trainer.predict
+
+    def counting(self, images, index):
+        predicted.append(len(index))
+        return predict(self, images, index)
+
+    monkeypatch.setattr(Trainer, "predict", counting)
+    run(compose_config([*tiny_overrides, "trainer.epochs=4", "optimizer.lr=0.05"]), output_dir=tmp_path / "o")
+    logged = only_run(mlflow_client)
+    val = [
+        m.value
+        for m in sorted(mlflow_client.get_metric_history(logged.info.run_id, "val/acc"), key=lambda m: m.step)
+    ]
+    improved = [e for e in range(4) if e == 0 or val[e] > max(val[:e])]
+    n_test = 10
+    assert predicted.count(n_test) == len(set(improved) | {3})  # improved epochs, and the last
+    assert len(predicted) - predicted.count(n_test) == 4  # validation every epoch
+    assert int(logged.data.tags["sweeplab.best_epoch"]) == improved[-1] + 1

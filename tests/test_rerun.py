@@ -5,11 +5,14 @@ import sys
 
 import pytest
 from mlflow.tracking import MlflowClient
+from omegaconf import OmegaConf
 
 from conftest import ROOT, compose_config
 from sweeplab import provenance
 from sweeplab.cli import main as sweeplab
+from sweeplab.cli.rerun import apply_overrides
 from sweeplab.job import run
+from sweeplab.migrate import RENAMED, migrate
 
 
 def runs(store, experiment="demo"):
@@ -177,3 +180,19 @@ def test_rerun_best_trial_of_a_study(tmp_path, tiny_overrides, store):
     assert rerun.data.tags["sweeplab.rerun_of"] == best.info.run_id
     assert "sweeplab.study" not in rerun.data.tags  # a rerun reports to no study
     assert history(store, rerun.info.run_id) == history(store, best.info.run_id)
+
+
+def test_a_config_recorded_before_newer_keys_is_filled_with_defaults(original, store, tmp_path, monkeypatch):
+    """Old runs stay rerunnable: keys added since (here: removed from today's record) get their defaults."""
+    path = MlflowClient(store).download_artifacts(original.info.run_id, "config.yaml", str(tmp_path))
+    today = migrate(OmegaConf.load(path))
+    older = OmegaConf.load(path)
+    del older.trainer["oom_retry"], older.data["max_corrupt_fraction"], older["study"]
+    older.trainer["epoch_count"] = older.trainer.pop("epochs")  # as if `epochs` had been renamed since
+    monkeypatch.setitem(RENAMED, "trainer.epoch_count", "trainer.epochs")
+    migrated = migrate(older)
+    assert (migrated.trainer.oom_retry, migrated.data.max_corrupt_fraction) == (False, 0.05)
+    assert migrated.study.trial_id is None and "epoch_count" not in migrated.trainer
+    assert OmegaConf.to_container(migrated) == OmegaConf.to_container(today)
+    run(apply_overrides(migrated, ["trainer.epochs=1"]), output_dir=tmp_path / "migrated")
+    assert runs(store)[-1].data.params["trainer.epochs"] == "1"

@@ -4,8 +4,8 @@ import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
 from sweeplab.errors import ConfigError
-from sweeplab.study.loop import directions_of, grid_values
-from sweeplab.study.search_space import parse_search_space, search_space_signature
+from sweeplab.study.directions import directions_of
+from sweeplab.study.search_space import grid_values, parse_search_space, search_space_signature
 
 
 @pytest.mark.parametrize(

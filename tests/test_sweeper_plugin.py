@@ -13,6 +13,9 @@ from optuna.trial import TrialState
 
 from sweeplab.study.storage import Heartbeat, open_storage
 
+# Each test runs real `-m` sweeps in subprocesses (~20 s each on two cores): not the inner loop.
+pytestmark = pytest.mark.slow
+
 APPS = Path(__file__).parent / "sweeper_apps"
 
 

@@ -1,16 +1,53 @@
-"""Typed schemas for every config group, so a typo or a wrong type fails at compose time."""
+"""Typed schemas for every config group: a typo, a wrong type or an unknown choice fails at compose time."""
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, OmegaConf
 
+from sweeplab.protocol import StudyConfig
+
+# Closed choices are enums: Hydra refuses any other value at compose time, before an image is decoded.
+# StrEnum members equal their strings, so code and recorded configs compare them as plain strings.
+
+
+class DataSource(StrEnum):
+    demo = "demo"  # the embedded digits competition
+    kaggle = "kaggle"  # a competition folder at data.root
+
+
+class CompetitionMetric(StrEnum):
+    accuracy = "accuracy"
+    macro_f1 = "macro_f1"
+    roc_auc = "roc_auc"  # binary competitions
+    log_loss = "log_loss"
+
+
+class ResNetName(StrEnum):
+    resnet18 = "resnet18"
+    resnet50 = "resnet50"
+    resnet101 = "resnet101"
+
+
+class Normalize(StrEnum):
+    none = "none"
+    dataset = "dataset"  # per-channel mean/std of the training images
+    imagenet = "imagenet"  # ImageNet's, for pretrained backbones
+
+
+# torch.compile's modes have hyphens, which only the functional form allows as member names.
+CompileMode = StrEnum(
+    "CompileMode",
+    {m: m for m in ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")},
+)
+
 
 @dataclass
 class DataConfig:
-    name: str = MISSING  # demo | kaggle
+    name: DataSource = MISSING
     root: str | None = None  # competition folder; the demo materialises into the cache when unset
     img_size: int = 48
     val_fraction: float = 0.2
@@ -19,7 +56,7 @@ class DataConfig:
     cache: bool = True
     cache_dir: str = "~/.cache/sweeplab"
     max_corrupt_fraction: float = 0.05
-    metric: str = "accuracy"  # the competition's: accuracy | macro_f1 | roc_auc | log_loss (val scored alike)
+    metric: CompetitionMetric = CompetitionMetric.accuracy  # the competition's (validation is scored alike)
 
 
 @dataclass
@@ -33,7 +70,7 @@ class SeedCNNConfig:
 
 @dataclass
 class ResNetConfig:
-    name: str = MISSING  # resnet18 | resnet50 | resnet101
+    name: ResNetName = MISSING
     pretrained: bool = False
     weights_path: str | None = None  # None: the torch hub cache's file for the ImageNet weights
     freeze_backbone: bool = False
@@ -81,7 +118,7 @@ class AugmentationConfig:
     vflip: float = 0.0
     crop_scale_min: float = 1.0  # random resized crop keeps this..1.0 of the area; 1.0 turns it off
     crop_ratio: list[float] = field(default_factory=lambda: [3 / 4, 4 / 3])
-    normalize: str = "none"  # none | dataset | imagenet
+    normalize: Normalize = Normalize.none
     transforms: list[Any] = field(default_factory=list)  # extra torchvision.transforms.v2, per image
 
 
@@ -95,7 +132,7 @@ class TrainerConfig:
     amp: bool = False  # bf16 autocast on CUDA
     channels_last: bool = False
     compile: bool = False  # torch.compile the model (needs a C++ compiler on the CPU; slow first epoch)
-    compile_mode: str = "default"  # default | reduce-overhead | max-autotune | max-autotune-no-cudagraphs
+    compile_mode: CompileMode = CompileMode.default
     deterministic: bool | None = None  # None: on for CPU, off for CUDA
     progress: bool = True
     oom_retry: bool = False  # on CUDA out-of-memory, start again with half the batch size
@@ -129,11 +166,13 @@ SCHEMAS: dict[str, dict[str, type]] = {
     "tracking": {"base_tracking": TrackingConfig},
     "objective": {"base_objective": ObjectiveConfig},
 }
+INTERNAL_SCHEMAS = {name for schemas in SCHEMAS.values() for name in schemas}  # not options for users
 
 
 def register_configs(experiments_dir: Path | None = None) -> None:
     """Store the group schemas and the named experiments (selectable as `experiment=NAME`)."""
     cs = ConfigStore.instance()
+    cs.store(name="base_study", node=StudyConfig, package="study")
     for group, schemas in SCHEMAS.items():
         for name, node in schemas.items():
             cs.store(group=group, name=name, node=node)

@@ -18,6 +18,7 @@ from sweeplab.augment import BatchAugment
 from sweeplab.data import ImageData
 from sweeplab.errors import ConfigError, TrainingDiverged
 from sweeplab.kaggle.scoring import Solution, metric_score
+from sweeplab.protocol import Metric
 from sweeplab.study.trial import StudyTrial
 from sweeplab.tracking import Tracker
 
@@ -131,91 +132,53 @@ class Trainer:
         """Class probabilities for the given rows, in their order."""
         self.model.eval()
         zeros = np.zeros(len(images), dtype=np.int64)
+        # Kept on the device and copied once: a copy per batch is a sync per batch on a GPU.
         probs = [
-            F.softmax(self._forward(x, train=False), 1).cpu()
+            F.softmax(self._forward(x, train=False), 1)
             for x, _ in batches(images, zeros, index, self.eval_batch_size, self.device)
         ]
-        return torch.cat(probs).numpy()
+        return torch.cat(probs).cpu().numpy()
 
     def fit(
         self,
         data: ImageData,
-        optimizer,
-        scheduler,
+        *,
+        optimizer: torch.optim.Optimizer,
+        scheduler: torch.optim.lr_scheduler.LRScheduler | None,
         tracker: Tracker | None,
         trial: StudyTrial | None = None,
-        objective: str = "val/acc",
+        objective: str = Metric.VAL_ACC,
         metric: str = "accuracy",
         solution: Solution | None = None,
     ) -> FitResult:
+        """Train cfg.epochs epochs; evaluate, log and report to the trial after each."""
         cfg, result = self.cfg, FitResult()
         generator = torch.Generator().manual_seed(cfg.seed)
         test_rows = np.arange(len(data.test_images))
-        val_labels = data.labels[data.val_index]
         for epoch in range(1, cfg.epochs + 1):
-            self.model.train()
-            # Running sums stay on the device: reading them is a sync, done every SYNC_EVERY steps only.
-            seen, loss_sum = 0, torch.zeros((), device=self.device)
-            correct = torch.zeros((), dtype=torch.long, device=self.device)
-            steps = batches(
-                data.images, data.labels, data.train_index, cfg.batch_size, self.device, generator
-            )
-            total = -(-len(data.train_index) // cfg.batch_size)
-            with tqdm(
-                steps,
-                total=total,
-                desc=f"epoch {epoch}/{cfg.epochs}",
-                disable=not cfg.progress,
-                leave=True,
-                dynamic_ncols=True,
-            ) as bar:
-                for step, (x, y) in enumerate(bar, 1):
-                    if cfg.simulate_oom_above_batch is not None and len(y) > cfg.simulate_oom_above_batch:
-                        raise torch.cuda.OutOfMemoryError(
-                            f"CUDA out of memory (simulated: batch {len(y)} > "
-                            f"trainer.simulate_oom_above_batch={cfg.simulate_oom_above_batch})"
-                        )
-                    loss, logits = self.train_step(x, y, optimizer)
-                    seen += len(y)
-                    loss_sum += loss * len(y)
-                    correct += (logits.argmax(1) == y).sum()
-                    if step % SYNC_EVERY == 0 or step == total:
-                        mean_loss = loss_sum.item() / seen
-                        if not math.isfinite(mean_loss):
-                            raise TrainingDiverged(
-                                f"training loss became {mean_loss} in epoch {epoch}; lower optimizer.lr "
-                                f"(now {optimizer.param_groups[0]['lr']:g})"
-                            )
-                        bar.set_postfix(loss=f"{mean_loss:.4f}", acc=f"{correct.item() / seen:.3f}")
-            loss_sum, correct = loss_sum.item(), correct.item()
-            lr = optimizer.param_groups[0]["lr"]
+            metrics = self.train_epoch(data, optimizer, generator, epoch)
             if scheduler is not None:
                 scheduler.step()
-
-            val_probs = self.predict(data.images, data.val_index)
-            metrics = {
-                "train/loss": loss_sum / seen,
-                "train/acc": correct / seen,
-                "val/loss": float(
-                    F.nll_loss(
-                        torch.log(torch.from_numpy(val_probs).clamp_min(1e-12)), torch.from_numpy(val_labels)
-                    )
-                ),
-                "val/acc": float((val_probs.argmax(1) == val_labels).mean()),
-                "lr": lr,
-            }
-            # The competition's metric on validation and, with a solution file, on the test set as Kaggle
-            # scores it: the gap between them is what shows overfitting to the validation set.
-            metrics["val/score"] = metric_score(metric, val_labels, val_probs)
-            result.last_test_probs = self.predict(data.test_images, test_rows)
+            metrics.update(self.validate(data, metric))
+            improved = (
+                epoch == 1 or metrics[Metric.VAL_ACC] > result.history[result.best_epoch - 1][Metric.VAL_ACC]
+            )
+            last = epoch == cfg.epochs
+            # Without a solution file the test set (12,500 images for Dogs vs. Cats) is predicted only for
+            # the two submissions: at the best validation epoch so far and at the last.
+            if solution is not None or improved or last:
+                test_probs = self.predict(data.test_images, test_rows)
             if solution is not None:
-                metrics.update(solution.scores(metric, result.last_test_probs))
-                if "kaggle/public" in metrics:
-                    metrics["gap/val_minus_public"] = metrics["val/score"] - metrics["kaggle/public"]
+                # Scored as Kaggle would: the gap to validation is what shows overfitting to validation.
+                metrics.update(solution.scores(metric, test_probs))
+                if Metric.KAGGLE_PUBLIC in metrics:
+                    metrics[Metric.GAP] = metrics[Metric.VAL_SCORE] - metrics[Metric.KAGGLE_PUBLIC]
             metrics = {k: v for k, v in metrics.items() if math.isfinite(v)}  # e.g. ROC-AUC of one class
             result.history.append(metrics)
-            if epoch == 1 or metrics["val/acc"] > result.history[result.best_epoch - 1]["val/acc"]:
-                result.best_epoch, result.best_test_probs = epoch, result.last_test_probs
+            if improved:
+                result.best_epoch, result.best_test_probs = epoch, test_probs
+            if last:
+                result.last_test_probs = test_probs
             if tracker is not None:
                 tracker.log_metrics(metrics, step=epoch)
             log.info(
@@ -224,3 +187,51 @@ class Trainer:
             if trial is not None:
                 trial.report(metrics[objective], epoch)  # raises optuna.TrialPruned when the pruner says so
         return result
+
+    def train_epoch(
+        self, data: ImageData, optimizer: torch.optim.Optimizer, generator: torch.Generator, epoch: int
+    ) -> dict[str, float]:
+        """One pass over the training rows: train/loss, train/acc and the learning rate used."""
+        cfg = self.cfg
+        self.model.train()
+        # Running sums stay on the device: reading them is a sync, done every SYNC_EVERY steps only.
+        seen, loss_sum = 0, torch.zeros((), device=self.device)
+        correct = torch.zeros((), dtype=torch.long, device=self.device)
+        steps = batches(data.images, data.labels, data.train_index, cfg.batch_size, self.device, generator)
+        total = -(-len(data.train_index) // cfg.batch_size)
+        progress = dict(desc=f"epoch {epoch}/{cfg.epochs}", disable=not cfg.progress, dynamic_ncols=True)
+        with tqdm(steps, total=total, leave=True, **progress) as bar:
+            for step, (x, y) in enumerate(bar, 1):
+                if cfg.simulate_oom_above_batch is not None and len(y) > cfg.simulate_oom_above_batch:
+                    raise torch.cuda.OutOfMemoryError(
+                        f"CUDA out of memory (simulated: batch {len(y)} > "
+                        f"trainer.simulate_oom_above_batch={cfg.simulate_oom_above_batch})"
+                    )
+                loss, logits = self.train_step(x, y, optimizer)
+                seen += len(y)
+                loss_sum += loss * len(y)
+                correct += (logits.argmax(1) == y).sum()
+                if step % SYNC_EVERY == 0 or step == total:
+                    mean_loss = loss_sum.item() / seen
+                    if not math.isfinite(mean_loss):
+                        raise TrainingDiverged(
+                            f"training loss became {mean_loss} in epoch {epoch}; lower optimizer.lr "
+                            f"(now {optimizer.param_groups[0]['lr']:g})"
+                        )
+                    bar.set_postfix(loss=f"{mean_loss:.4f}", acc=f"{correct.item() / seen:.3f}")
+        return {
+            Metric.TRAIN_LOSS: loss_sum.item() / seen,
+            Metric.TRAIN_ACC: correct.item() / seen,
+            Metric.LR: optimizer.param_groups[0]["lr"],
+        }
+
+    def validate(self, data: ImageData, metric: str) -> dict[str, float]:
+        """val/loss, val/acc and val/score (the competition's metric) on the validation rows."""
+        labels = data.labels[data.val_index]
+        probs = self.predict(data.images, data.val_index)
+        log_probs = torch.log(torch.from_numpy(probs).clamp_min(1e-12))
+        return {
+            Metric.VAL_LOSS: float(F.nll_loss(log_probs, torch.from_numpy(labels))),
+            Metric.VAL_ACC: float((probs.argmax(1) == labels).mean()),
+            Metric.VAL_SCORE: metric_score(metric, labels, probs),
+        }

@@ -1,10 +1,14 @@
-"""One training job: config in, one MLflow run and a submission out, objective returned."""
+"""One training job: config in, one MLflow run and a submission out, objective returned.
+
+The job reads as three steps: `prepare` validates and builds everything (nothing is recorded, so a
+mistake leaves no run behind), `fit` trains (again with half the batch after a CUDA out-of-memory, if
+asked), `record_outputs` writes the submissions, plot, model and objective onto the run.
+"""
 
 import contextlib
 import logging
 import tempfile
 import time
-import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,20 +19,184 @@ from omegaconf import DictConfig
 
 from sweeplab.augment import BatchAugment
 from sweeplab.data import ImageData, channel_stats, load_data
-from sweeplab.engine import Trainer, check_trainer, resolve_device, seed_everything
+from sweeplab.engine import FitResult, Trainer, check_trainer, resolve_device, seed_everything
 from sweeplab.errors import ConfigError
-from sweeplab.kaggle.scoring import check_metric, read_solution
+from sweeplab.kaggle.scoring import Solution, check_metric, read_solution
 from sweeplab.models import build_model
-from sweeplab.objective import TEST_METRICS, objective_specs, objective_value
+from sweeplab.objective import objective_specs, objective_value
 from sweeplab.optim import build_optimizer, build_scheduler
 from sweeplab.plots import plot_learning_curves
-from sweeplab.provenance import git_state, provenance_tags
-from sweeplab.study.runs import RUN_ATTR
+from sweeplab.protocol import Attr, Metric, Role, Tag
+from sweeplab.provenance import GitState, git_state, provenance_tags
 from sweeplab.study.trial import StudyTrial
 from sweeplab.submission import write_submission
 from sweeplab.tracking import Tracker
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class Parts:
+    """What training changes: built from a fresh seed, and again after an out-of-memory retry."""
+
+    model: torch.nn.Module
+    augment: BatchAugment
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None
+
+
+@dataclass
+class Job:
+    """Everything a job needs, validated and built before its MLflow run exists."""
+
+    cfg: DictConfig
+    output_dir: Path
+    overrides: list[str]
+    objectives: list[tuple[str, str]]  # (metric, mode), one per objective
+    device: torch.device
+    deterministic: bool
+    data: ImageData
+    solution: Solution | None  # the competition's solution.csv: Kaggle's scores every epoch
+    parts: Parts | None
+    trial: StudyTrial | None  # the Optuna trial this job reports to, in a sweep
+    git: GitState | None
+    batch_size: int  # trainer.batch_size, halved by each out-of-memory retry
+
+
+def run(
+    cfg: DictConfig,
+    output_dir: Path | None = None,
+    overrides: list[str] | None = None,
+    tags: dict[str, str] | None = None,
+) -> float | list[float]:
+    """Train once as cfg says; everything is validated before the MLflow run is created."""
+    job = prepare(cfg, output_dir, overrides)
+    tracker = Tracker(cfg.tracking.uri, cfg.tracking.experiment or cfg.name)
+    try:
+        with tracker.run(_run_name(job), {**_run_tags(job), **(tags or {})}, ok=(optuna.TrialPruned,)):
+            if job.trial is not None:
+                job.trial.trial.set_user_attr(Attr.RUN, tracker.run_id)
+            record_inputs(job, tracker)
+            result, fit_seconds = fit(job, tracker)
+            values = record_outputs(job, tracker, result, fit_seconds)
+    finally:
+        job.parts = None  # this frame outlives the call in a kept traceback: let the model go
+        if job.device.type == "cuda":  # a sweep's next trial in this process gets the memory back
+            torch.cuda.empty_cache()
+    return values[0] if len(values) == 1 else values
+
+
+def prepare(cfg: DictConfig, output_dir: Path | None, overrides: list[str] | None) -> Job:
+    """Validate the config, load the data and build the model; nothing is recorded yet."""
+    hydra_dir, hydra_overrides = _hydra_context()
+    objectives = objective_specs(cfg.objective)
+    check_trainer(cfg.trainer)
+    device = resolve_device(cfg.trainer.device)
+    deterministic = (
+        cfg.trainer.deterministic if cfg.trainer.deterministic is not None else device.type == "cpu"
+    )
+    data = load_data(cfg.data)
+    solution = _solution(data, objectives)
+    check_metric(cfg.data.metric, len(data.classes))
+    job = Job(
+        cfg=cfg,
+        output_dir=Path(output_dir or hydra_dir or tempfile.mkdtemp(prefix="sweeplab-")),
+        overrides=hydra_overrides if overrides is None else overrides,
+        objectives=objectives,
+        device=device,
+        deterministic=deterministic,
+        data=data,
+        solution=solution,
+        parts=None,
+        trial=None,
+        git=git_state(),
+        batch_size=cfg.trainer.batch_size,
+    )
+    # Built before the run exists: a config the model or optimizer refuses records nothing.
+    job.parts = build_parts(job)
+    job.trial = StudyTrial.from_config(cfg.get("study"))
+    return job
+
+
+def build_parts(job: Job) -> Parts:
+    """Model, augmentation and optimizer from a fresh seed."""
+    cfg = job.cfg
+    seed_everything(cfg.trainer.seed, job.deterministic)
+    model = build_model(cfg.model, num_classes=len(job.data.classes), img_size=cfg.data.img_size)
+    stats = channel_stats(job.data) if cfg.augmentation.normalize == "dataset" else None
+    optimizer = build_optimizer(cfg.optimizer, model)
+    augment = BatchAugment(cfg.augmentation, stats, job.device)
+    return Parts(model, augment, optimizer, build_scheduler(cfg.scheduler, optimizer))
+
+
+def record_inputs(job: Job, tracker: Tracker) -> None:
+    """The config, the uncommitted diff and the data counts: what the run was given."""
+    tracker.log_config(job.cfg)
+    if job.git is not None and job.git.dirty:
+        tracker.client.log_text(tracker.run_id, job.git.diff, "git/uncommitted.diff")
+    data = job.data
+    counts = {
+        "train_images": len(data.train_index),
+        "val_images": len(data.val_index),
+        "test_images": len(data.test_images),
+        "corrupt_images": len(data.corrupt),
+        "num_classes": len(data.classes),
+    }
+    tracker.log_metrics({Metric.DATA_PREFIX + k: v for k, v in counts.items()}, step=0)
+
+
+def fit(job: Job, tracker: Tracker) -> tuple[FitResult, float]:
+    """Train, reporting every epoch to the study; after CUDA out-of-memory, maybe again at half the batch."""
+    cfg = job.cfg
+    with job.trial.heartbeat if job.trial else contextlib.nullcontext():
+        while True:
+            tracker.set_tags({Tag.BATCH_SIZE_RAN: job.batch_size})
+            trainer_cfg = cfg.trainer.copy()
+            trainer_cfg.batch_size = job.batch_size
+            trainer = Trainer(trainer_cfg, job.parts.model, job.parts.augment, job.device)
+            started = time.perf_counter()
+            try:
+                result = trainer.fit(
+                    job.data,
+                    optimizer=job.parts.optimizer,
+                    scheduler=job.parts.scheduler,
+                    tracker=tracker,
+                    trial=job.trial,
+                    objective=job.objectives[0][0],
+                    metric=cfg.data.metric,
+                    solution=job.solution,
+                )
+                return result, time.perf_counter() - started
+            except torch.cuda.OutOfMemoryError:
+                if not cfg.trainer.oom_retry or job.batch_size == 1:
+                    raise
+                job.batch_size //= 2
+                log.warning("Out of memory: training again from scratch with batch size %d", job.batch_size)
+                trainer = job.parts = None
+                torch.cuda.empty_cache()
+                job.parts = build_parts(job)
+            except optuna.TrialPruned:
+                tracker.set_tags({Tag.PRUNED: "true", Tag.PRUNED_EPOCH: job.trial.pruned_at})
+                raise
+
+
+def record_outputs(job: Job, tracker: Tracker, result: FitResult, fit_seconds: float) -> list[float]:
+    """Submissions, learning curves, model and objective onto the run; the objective value(s) returned."""
+    values = [objective_value(result.history, metric, mode) for metric, mode in job.objectives]
+    for name, probs in (("last", result.last_test_probs), ("best", result.best_test_probs)):
+        path = write_submission(job.output_dir / f"submission_{name}.csv", job.data.competition, probs)
+        tracker.log_artifact(path, "submissions")
+    tracker.log_artifact(plot_learning_curves(result.history, job.output_dir / "learning_curves.png"))
+    if job.cfg.tracking.log_model:
+        torch.save(job.parts.model.state_dict(), job.output_dir / "model_state_dict.pt")
+        tracker.log_artifact(job.output_dir / "model_state_dict.pt", "model")
+    tracker.set_tags(
+        {Tag.BEST_EPOCH: result.best_epoch, Tag.OBJECTIVE: values[0] if len(values) == 1 else values}
+    )
+    tracker.log_metrics(
+        {Metric.OBJECTIVE: values[0], Metric.FIT_SECONDS: fit_seconds}, step=len(result.history)
+    )
+    return values
 
 
 def _hydra_context() -> tuple[Path | None, list[str]]:
@@ -39,175 +207,48 @@ def _hydra_context() -> tuple[Path | None, list[str]]:
     return Path(hydra_cfg.runtime.output_dir), list(hydra_cfg.overrides.task)
 
 
-def _study_tags(trial: StudyTrial | None, parent_run_id: str | None) -> dict[str, str]:
-    if trial is None:
-        return {}
-    tags = {
-        "sweeplab.study": trial.study_name,
-        "sweeplab.role": "trial",
-        "sweeplab.trial": str(trial.number),
-        "sweeplab.study_storage": trial.storage_url,
-    }
-    if parent_run_id:
-        tags["mlflow.parentRunId"] = parent_run_id
-    return tags
-
-
-@dataclass
-class Parts:
-    model: torch.nn.Module
-    augment: BatchAugment
-    optimizer: torch.optim.Optimizer
-    scheduler: torch.optim.lr_scheduler.LRScheduler | None
-
-
-def _build(cfg: DictConfig, data: ImageData, device: torch.device, deterministic: bool) -> Parts:
-    """Model, augmentation and optimizer from a fresh seed (again after an out-of-memory retry)."""
-    seed_everything(cfg.trainer.seed, deterministic)
-    model = build_model(cfg.model, num_classes=len(data.classes), img_size=cfg.data.img_size)
-    stats = channel_stats(data) if cfg.augmentation.normalize == "dataset" else None
-    optimizer = build_optimizer(cfg.optimizer, model)
-    return Parts(
-        model,
-        BatchAugment(cfg.augmentation, stats, device),
-        optimizer,
-        build_scheduler(cfg.scheduler, optimizer),
-    )
-
-
-def run(
-    cfg: DictConfig,
-    output_dir: Path | None = None,
-    overrides: list[str] | None = None,
-    tags: dict[str, str] | None = None,
-) -> float | list[float]:
-    """Train once as cfg says; everything is validated before the MLflow run is created."""
-    hydra_dir, hydra_overrides = _hydra_context()
-    output_dir = Path(output_dir or hydra_dir or tempfile.mkdtemp(prefix="sweeplab-"))
-    overrides = hydra_overrides if overrides is None else overrides
-    objectives = objective_specs(cfg.objective)
-    check_trainer(cfg.trainer)
-
-    device = resolve_device(cfg.trainer.device)
-    deterministic = (
-        cfg.trainer.deterministic if cfg.trainer.deterministic is not None else device.type == "cpu"
-    )
-    data = load_data(cfg.data)
+def _solution(data: ImageData, objectives: list[tuple[str, str]]) -> Solution | None:
+    """The competition's solution.csv, scored every epoch as Kaggle would; required by test objectives."""
     competition = data.competition
     solution = None
-    if competition.solution_path is not None:  # scored locally as Kaggle would, every epoch
+    if competition.solution_path is not None:
         solution = read_solution(
             competition.solution_path, competition.test_ids, competition.classes, competition.label_column
         )
-    missing = [m for m, _ in objectives if m in TEST_METRICS and solution is None]
+    missing = [m for m, _ in objectives if m in Metric.TEST and solution is None]
     if missing:
         raise ConfigError(
             f"objective.metric={missing[0]} needs a solution.csv in {competition.root}; "
             "use val/acc or record Kaggle scores with `sweeplab kaggle record`"
         )
-    check_metric(cfg.data.metric, len(data.classes))
-    # Built before the run exists: a config the model or optimizer refuses records nothing.
-    parts = _build(cfg, data, device, deterministic)
-    study_cfg = cfg.get("study") or {}
-    trial = StudyTrial.from_config(study_cfg)
+    return solution
 
-    git = git_state()
-    tracker = Tracker(cfg.tracking.uri, cfg.tracking.experiment or cfg.name)
-    run_name = f"trial {trial.number}" if trial else " ".join(overrides)[:250] or cfg.name
-    tracker.start(
-        run_name,
-        tags={
-            "sweeplab.overrides": " ".join(o for o in overrides if not o.startswith("study.")),
-            "sweeplab.data.fingerprint": data.fingerprint,
-            "sweeplab.data.cache_keys": ",".join(data.cache_keys),
-            "sweeplab.device": str(device),
-            "sweeplab.deterministic": str(deterministic),
-            **_study_tags(trial, study_cfg.get("parent_run_id")),
-            **provenance_tags(cfg, git),
-            **(tags or {}),
-        },
-    )
+
+def _run_name(job: Job) -> str:
+    if job.trial is not None:
+        return f"trial {job.trial.number}"
+    return " ".join(job.overrides)[:250] or job.cfg.name
+
+
+def _run_tags(job: Job) -> dict[str, str]:
+    tags = {
+        Tag.OVERRIDES: " ".join(o for o in job.overrides if not o.startswith("study.")),
+        Tag.DATA_FINGERPRINT: job.data.fingerprint,
+        Tag.CACHE_KEYS: ",".join(job.data.cache_keys),
+        Tag.DEVICE: str(job.device),
+        Tag.DETERMINISTIC: str(job.deterministic),
+        **provenance_tags(job.cfg, job.git),
+    }
+    trial = job.trial
     if trial is not None:
-        trial.trial.set_user_attr(RUN_ATTR, tracker.run_id)
-    batch_size = cfg.trainer.batch_size
-    try:
-        tracker.log_config(cfg)
-        if git is not None and git.dirty:
-            tracker.client.log_text(tracker.run_id, git.diff, "git/uncommitted.diff")
-        tracker.log_metrics(
+        tags.update(
             {
-                "data/train_images": len(data.train_index),
-                "data/val_images": len(data.val_index),
-                "data/test_images": len(data.test_images),
-                "data/corrupt_images": len(data.corrupt),
-                "data/num_classes": len(data.classes),
-            },
-            step=0,
-        )
-        with trial.heartbeat if trial else contextlib.nullcontext():
-            while True:
-                try:
-                    trainer_cfg = cfg.trainer.copy()
-                    trainer_cfg.batch_size = batch_size
-                    trainer = Trainer(trainer_cfg, parts.model, parts.augment, device)
-                    started = time.perf_counter()
-                    result = trainer.fit(
-                        data,
-                        parts.optimizer,
-                        parts.scheduler,
-                        tracker,
-                        trial,
-                        objectives[0][0],
-                        cfg.data.metric,
-                        solution,
-                    )
-                    fit_seconds = time.perf_counter() - started
-                    break
-                except torch.cuda.OutOfMemoryError:
-                    if not cfg.trainer.oom_retry or batch_size == 1:
-                        raise
-                    batch_size //= 2
-                    log.warning("Out of memory: training again from scratch with batch size %d", batch_size)
-                    torch.cuda.empty_cache()
-                    parts = _build(cfg, data, device, deterministic)
-        values = [objective_value(result.history, metric, mode) for metric, mode in objectives]
-        for name, probs in (("last", result.last_test_probs), ("best", result.best_test_probs)):
-            path = write_submission(output_dir / f"submission_{name}.csv", data.competition, probs)
-            tracker.log_artifact(path, "submissions")
-        tracker.log_artifact(plot_learning_curves(result.history, output_dir / "learning_curves.png"))
-        if cfg.tracking.log_model:
-            torch.save(parts.model.state_dict(), output_dir / "model_state_dict.pt")
-            tracker.log_artifact(output_dir / "model_state_dict.pt", "model")
-        tracker.set_tags(
-            {
-                "sweeplab.best_epoch": result.best_epoch,
-                "sweeplab.batch_size_ran": batch_size,
-                "sweeplab.objective": values[0] if len(values) == 1 else values,
+                Tag.STUDY: trial.study_name,
+                Tag.ROLE: Role.TRIAL,
+                Tag.TRIAL: str(trial.number),
+                Tag.STUDY_STORAGE: trial.storage_url,
             }
         )
-        tracker.log_metrics({"objective": values[0], "time/fit_s": fit_seconds}, step=len(result.history))
-    except optuna.TrialPruned:
-        tracker.set_tags(
-            {
-                "sweeplab.pruned": "true",
-                "sweeplab.pruned_epoch": trial.pruned_at,
-                "sweeplab.batch_size_ran": batch_size,
-            }
-        )
-        tracker.finish("FINISHED")
-        raise
-    except BaseException as e:
-        tracker.set_tags(
-            {"sweeplab.error": f"{type(e).__name__}: {e}"[:5000], "sweeplab.batch_size_ran": batch_size}
-        )
-        tracker.finish("KILLED" if isinstance(e, KeyboardInterrupt) else "FAILED")
-        # The sweep keeps the exception, and with it every frame's locals (model, optimizer, batches,
-        # activations): clear the finished frames so a failed trial's memory goes back too.
-        traceback.clear_frames(e.__traceback__)
-        raise
-    finally:
-        parts = trainer = None  # this frame outlives the call in a kept traceback
-        if device.type == "cuda":  # a sweep's next trial in this process gets the memory back
-            torch.cuda.empty_cache()
-    tracker.finish("FINISHED")
-    return values[0] if len(values) == 1 else values
+        if job.cfg.study.parent_run_id:
+            tags[Tag.PARENT_RUN] = job.cfg.study.parent_run_id
+    return tags

@@ -3,9 +3,8 @@
 from omegaconf import DictConfig, ListConfig
 
 from sweeplab.errors import ConfigError
+from sweeplab.protocol import Metric
 
-EPOCH_METRICS = ("train/loss", "train/acc", "val/loss", "val/acc", "val/score")
-TEST_METRICS = ("kaggle/public", "kaggle/private", "gap/val_minus_public")  # need a solution.csv
 OBJECTIVE_MODES = ("max", "min", "last")
 
 
@@ -18,8 +17,8 @@ def objective_specs(cfg: DictConfig) -> list[tuple[str, str]]:
             f"objective.mode has {len(modes)} entries for {len(metrics)} objective.metric entries"
         )
     for metric, mode in zip(metrics, modes, strict=True):
-        if metric not in EPOCH_METRICS + TEST_METRICS:
-            valid = ", ".join(EPOCH_METRICS + TEST_METRICS)
+        if metric not in Metric.EPOCH + Metric.TEST:
+            valid = ", ".join(Metric.EPOCH + Metric.TEST)
             raise ConfigError(f"objective.metric={metric!r} is not logged; valid: {valid}")
         if mode not in OBJECTIVE_MODES:
             raise ConfigError(f"objective.mode={mode!r} is unknown; valid: {', '.join(OBJECTIVE_MODES)}")

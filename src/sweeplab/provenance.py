@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
+from sweeplab.protocol import Tag
+
 PACKAGES = ("torch", "torchvision", "hydra-core", "omegaconf", "optuna", "mlflow", "sweeplab")
 CODE_DIR = Path(__file__).resolve().parent  # the git checkout that holds the code that ran
 
@@ -49,22 +51,22 @@ def package_versions() -> dict[str, str]:
 
 def provenance_tags(cfg, git: GitState | None) -> dict[str, str]:
     """Tags recorded on every run (and compared by `sweeplab rerun`)."""
-    tags = {f"sweeplab.version.{name}": version for name, version in package_versions().items()}
+    tags = {Tag.VERSION_PREFIX + name: version for name, version in package_versions().items()}
     tags.update(
         {
-            "sweeplab.command": " ".join(sys.argv)[:5000],
+            Tag.COMMAND: " ".join(sys.argv)[:5000],
             # One seed drives model init, shuffling and augmentation; the split has its own.
-            "sweeplab.seed.global": str(cfg.trainer.seed),
-            "sweeplab.seed.split": str(cfg.data.split_seed),
-            "sweeplab.amp": str(cfg.trainer.amp),
+            Tag.SEED_GLOBAL: str(cfg.trainer.seed),
+            Tag.SEED_SPLIT: str(cfg.data.split_seed),
+            Tag.AMP: str(cfg.trainer.amp),
         }
     )
     if git is not None:
         tags.update(
             {
-                "sweeplab.git.commit": git.commit,
-                "sweeplab.git.branch": git.branch,
-                "sweeplab.git.dirty": str(git.dirty),
+                Tag.GIT_COMMIT: git.commit,
+                Tag.GIT_BRANCH: git.branch,
+                Tag.GIT_DIRTY: str(git.dirty),
             }
         )
     return tags

@@ -1,8 +1,11 @@
 """The `tracking` config group: one MLflow run per job, through an explicit client (no global run)."""
 
+import contextlib
 import os
 import re
 import time
+import traceback
+from collections.abc import Iterator
 from pathlib import Path
 
 from mlflow.entities import Metric, Param, RunTag
@@ -11,6 +14,7 @@ from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 
 from sweeplab.errors import ConfigError
+from sweeplab.protocol import Tag
 from sweeplab.redact import redact
 from sweeplab.sqlite_lock import sqlite_file, sqlite_setup_lock
 
@@ -87,6 +91,27 @@ class Tracker:
         run = self.client.create_run(self.experiment_id, run_name=run_name, tags=tags)
         self.run_id = run.info.run_id
         return self.run_id
+
+    @contextlib.contextmanager
+    def run(
+        self, run_name: str, tags: dict[str, str], ok: tuple[type[BaseException], ...] = ()
+    ) -> Iterator["Tracker"]:
+        """A run that ends FINISHED, FAILED with the error as a tag, or KILLED on Ctrl-C; the exceptions in
+        `ok` (a pruned trial) end it FINISHED and go on."""
+        self.start(run_name, tags)
+        try:
+            yield self
+        except ok:
+            self.finish("FINISHED")
+            raise
+        except BaseException as e:
+            self.set_tags({Tag.ERROR: f"{type(e).__name__}: {e}"[:5000]})
+            self.finish("KILLED" if isinstance(e, KeyboardInterrupt) else "FAILED")
+            # A sweep keeps the exception, and with it every frame's locals (model, optimizer, batches,
+            # activations): clear the finished frames so a failed trial's memory goes back too.
+            traceback.clear_frames(e.__traceback__)
+            raise
+        self.finish("FINISHED")
 
     def log_config(self, cfg: DictConfig) -> None:
         params = flatten(OmegaConf.to_container(cfg, resolve=True))

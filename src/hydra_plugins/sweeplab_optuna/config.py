@@ -1,10 +1,18 @@
 """Structured configs of the sweeper, a superset of hydra-optuna-sweeper's (same keys, same groups)."""
 
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
+
+from sweeplab.protocol import GRACE_PERIOD_S, HEARTBEAT_INTERVAL_S
+
+
+class DivergedAs(Enum):
+    fail = "fail"
+    pruned = "pruned"
 
 
 @dataclass
@@ -134,10 +142,10 @@ class OptunaSweeperConf:
     params: dict[str, str] | None = None
     custom_search_space: str | None = None  # "module.function(cfg, trial)" adding suggestions
     # sweeplab additions
-    diverged_as: str = "fail"  # fail | pruned: how a trial whose loss became NaN/inf is recorded
+    diverged_as: DivergedAs = DivergedAs.fail  # how a trial whose loss became NaN/inf is recorded
     retry_stale_trials: int = 0  # re-run a trial killed mid-way (stale heartbeat) up to this often
-    heartbeat_interval: int = 10
-    grace_period: int = 30
+    heartbeat_interval: int = HEARTBEAT_INTERVAL_S
+    grace_period: int = GRACE_PERIOD_S
     mlflow: bool = True  # parent run per study, child run per trial
 
 

@@ -3,7 +3,6 @@
 import logging
 from typing import Any
 
-from hydra._internal.core_plugins.basic_launcher import BasicLauncher
 from hydra.core.plugins import Plugins
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
@@ -25,6 +24,7 @@ class OptunaSweeper(Sweeper):
 
     def sweep(self, arguments: list[str]) -> None:
         # Imported here: Hydra imports every plugin at start-up, and most runs never sweep with Optuna.
+        from sweeplab.protocol import Tag
         from sweeplab.study.loop import StudyLoop
         from sweeplab.study.runs import StudyRuns
         from sweeplab.study.table import format_table, trial_rows
@@ -35,7 +35,7 @@ class OptunaSweeper(Sweeper):
             job_cfg,
             self.launcher.launch,
             list(arguments),
-            parallel=not isinstance(self.launcher, BasicLauncher),
+            parallel=_runs_jobs_at_once(job_cfg),
         )
         runs = None
         if self.sweeper_cfg.mlflow and "tracking" in job_cfg:
@@ -48,13 +48,11 @@ class OptunaSweeper(Sweeper):
             parent = runs.open_parent(
                 study,
                 {
-                    "sweeplab.storage": loop.storage_url,
-                    "sweeplab.directions": ",".join(loop.directions),
-                    "sweeplab.sampler": self.sweeper_cfg.sampler._target_,
-                    "sweeplab.pruner": str((self.sweeper_cfg.pruner or {}).get("_target_")),
-                    "sweeplab.search_space": " ".join(f"{k}={v}" for k, v in loop.distributions.items())[
-                        :5000
-                    ],
+                    Tag.STORAGE: loop.storage_url,
+                    Tag.DIRECTIONS: ",".join(loop.directions),
+                    Tag.SAMPLER: self.sweeper_cfg.sampler._target_,
+                    Tag.PRUNER: str((self.sweeper_cfg.pruner or {}).get("_target_")),
+                    Tag.SEARCH_SPACE: " ".join(f"{k}={v}" for k, v in loop.distributions.items())[:5000],
                 },
                 created=loop.created,
             )
@@ -73,6 +71,13 @@ class OptunaSweeper(Sweeper):
                 if runs is not None and runs.tracker.run_id is not None:
                     runs.close_orphans(study)  # runs of trials whose worker died while this one went on
                     runs.finish(study, status)
+
+
+def _runs_jobs_at_once(config: DictConfig) -> bool:
+    """Whether the launcher runs a batch of jobs at once: every launcher but Hydra's basic one, which runs
+    them one after the other (read from the config, not by importing Hydra's private launcher class)."""
+    target = OmegaConf.select(config, "hydra.launcher._target_", default="") or ""
+    return not target.endswith(".BasicLauncher")
 
 
 def _load(loop):

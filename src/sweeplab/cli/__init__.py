@@ -1,33 +1,13 @@
-"""The `sweeplab` command, and the clean exit for user mistakes shared with train.py."""
+"""The `sweeplab` command: ui, rerun, kaggle and compare."""
 
 import argparse
-import functools
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
-from hydra.core.hydra_config import HydraConfig
-from hydra.types import RunMode
-
 from sweeplab.errors import SweeplabError
+from sweeplab.protocol import Tag
 from sweeplab.tracking import DEFAULT_STORE, artifact_root_for, default_tracking_uri
-
-
-def exit_cleanly_on_user_error(task: Callable) -> Callable:
-    """A single run prints a SweeplabError as one line and exits 2; in a sweep the job fails alone."""
-
-    @functools.wraps(task)
-    def wrapper(*args, **kwargs):
-        try:
-            return task(*args, **kwargs)
-        except SweeplabError as e:
-            if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
-                raise  # the launcher records this job as failed and the sweep goes on
-            print(f"error: {e}", file=sys.stderr)
-            sys.exit(2)
-
-    return wrapper
 
 
 def ui_command(args: argparse.Namespace) -> int:
@@ -93,11 +73,11 @@ def rerun_command(args: argparse.Namespace) -> int:
             f"error: --strict: {len(found)} difference(s) from run {run_id}; nothing was run", file=sys.stderr
         )
         return 2
-    tags = {"sweeplab.rerun_of": run_id, "sweeplab.rerun_overrides": " ".join(args.overrides)}
+    tags = {Tag.RERUN_OF: run_id, Tag.RERUN_OVERRIDES: " ".join(args.overrides)}
     run(config, overrides=list(args.overrides), tags=tags)
     (newest,) = client.search_runs(
         [client.get_run(run_id).info.experiment_id],
-        f"tags.`sweeplab.rerun_of` = '{run_id}'",
+        f"tags.`{Tag.RERUN_OF}` = '{run_id}'",
         order_by=["attributes.start_time DESC"],
         max_results=1,
     )

@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from mlflow.tracking import MlflowClient  # noqa: E402
 
 from sweeplab.errors import SweeplabError  # noqa: E402
+from sweeplab.protocol import Role, Tag
 
 OVERFIT_WINDOW = 3  # epochs: val still rising while the test score falls over the last three
 HIDDEN_PARAMS = ("data.root", "data.cache_dir", "tracking.", "study.", "trainer.progress")
@@ -78,11 +79,11 @@ def collect(client: MlflowClient, experiment: str, study: str | None = None, top
     runs = [
         r
         for r in client.search_runs([exp.experiment_id], "attributes.status = 'FINISHED'")
-        if r.data.tags.get("sweeplab.role") not in ("study", "comparison")
+        if r.data.tags.get(Tag.ROLE) not in (Role.STUDY, Role.COMPARISON)
     ]
     parent = None
     if study is not None:
-        runs = [r for r in runs if r.data.tags.get("sweeplab.study") == study]
+        runs = [r for r in runs if r.data.tags.get(Tag.STUDY) == study]
         parents = client.search_runs(
             [exp.experiment_id], f"tags.`sweeplab.study` = '{study}' and tags.`sweeplab.role` = 'study'"
         )
@@ -211,7 +212,7 @@ def compare(client: MlflowClient, experiment: str, study: str | None, top: int |
     if target is None:
         exp = client.get_experiment_by_name(experiment)
         target = client.create_run(
-            exp.experiment_id, run_name="comparison", tags={"sweeplab.role": "comparison"}
+            exp.experiment_id, run_name="comparison", tags={Tag.ROLE: Role.COMPARISON}
         ).info.run_id
         client.set_terminated(target)
     for path in paths:

@@ -14,11 +14,12 @@ from omegaconf import DictConfig, OmegaConf
 from sweeplab.data import competition_root, dataset_fingerprint
 from sweeplab.data.competition import read_competition
 from sweeplab.errors import ConfigError, SweeplabError
+from sweeplab.migrate import migrate
+from sweeplab.protocol import Attr, Metric, Tag
 from sweeplab.provenance import git_state, package_versions
-from sweeplab.study.runs import RUN_ATTR
 from sweeplab.study.storage import open_storage
 
-COMPARED_METRICS = ("train/loss", "train/acc", "val/loss", "val/acc")
+COMPARED_METRICS = (Metric.TRAIN_LOSS, Metric.TRAIN_ACC, Metric.VAL_LOSS, Metric.VAL_ACC)
 SUBMISSION = "submissions/submission_last.csv"
 
 
@@ -47,7 +48,7 @@ def load_recorded(client: MlflowClient, run_id: str) -> Recorded:
                 f"run {run_id} has no config.yaml artifact, so it cannot be rerun "
                 "(was it logged by sweeplab?)"
             ) from e
-        config = OmegaConf.load(path)
+        config = migrate(OmegaConf.load(path))
     return Recorded(run_id, dict(run.data.tags), config)
 
 
@@ -79,25 +80,25 @@ def differences(recorded: Recorded) -> list[str]:
     found = []
     tags = recorded.tags
     git = git_state()
-    if "sweeplab.git.commit" in tags:
+    if Tag.GIT_COMMIT in tags:
         if git is None:
             found.append(f"git commit: original {tags['sweeplab.git.commit']}, now not a git checkout")
-        elif git.commit != tags["sweeplab.git.commit"]:
+        elif git.commit != tags[Tag.GIT_COMMIT]:
             found.append(f"git commit: original {tags['sweeplab.git.commit']}, now {git.commit}")
-        if tags.get("sweeplab.git.dirty") == "True":
+        if tags.get(Tag.GIT_DIRTY) == "True":
             found.append("the original ran with uncommitted changes (artifact git/uncommitted.diff)")
     if git is not None and git.dirty:
         found.append("the checkout has uncommitted changes now")
-    if "sweeplab.data.fingerprint" in tags:
+    if Tag.DATA_FINGERPRINT in tags:
         competition = read_competition(competition_root(recorded.config.data))
         now = dataset_fingerprint(competition)
-        if now != tags["sweeplab.data.fingerprint"]:
+        if now != tags[Tag.DATA_FINGERPRINT]:
             found.append(
                 f"dataset fingerprint: original {tags['sweeplab.data.fingerprint'][:12]}, now {now[:12]} "
                 f"(files in {competition.root} were added, removed or modified)"
             )
     for name, version in package_versions().items():
-        original = tags.get(f"sweeplab.version.{name}")
+        original = tags.get(Tag.VERSION_PREFIX + name)
         if original is not None and original != version:
             found.append(f"{name}: original {original}, now {version}")
     return found
@@ -114,7 +115,7 @@ def best_trial_run(study_name: str, storage: str | None) -> str:
         ) from e
     except ValueError as e:
         raise SweeplabError(f"study {study_name!r} has no completed trial to rerun ({e})") from e
-    run_id = best.user_attrs.get(RUN_ATTR)
+    run_id = best.user_attrs.get(Attr.RUN)
     if run_id is None:
         raise SweeplabError(f"best trial {best.number} of study {study_name!r} has no MLflow run recorded")
     return run_id

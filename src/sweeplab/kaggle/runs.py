@@ -7,6 +7,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from sweeplab.errors import SweeplabError
+from sweeplab.protocol import Tag
 
 
 def submission_epoch(client: MlflowClient, run_id: str, epoch: str) -> int:
@@ -17,8 +18,8 @@ def submission_epoch(client: MlflowClient, run_id: str, epoch: str) -> int:
         raise SweeplabError(
             f"run {run_id} is not in the MLflow store {client.tracking_uri}; pass --tracking-uri"
         ) from e
-    if epoch == "best" and "sweeplab.best_epoch" in run.data.tags:
-        return int(run.data.tags["sweeplab.best_epoch"])
+    if epoch == "best" and Tag.BEST_EPOCH in run.data.tags:
+        return int(run.data.tags[Tag.BEST_EPOCH])
     steps = [
         m.step
         for m in client.get_metric_history(run_id, "val/score")
@@ -51,7 +52,7 @@ def record_scores(
     if private is not None:
         metrics["kaggle/private"] = float(private)
     now = int(time.time() * 1000)
-    all_tags = {"sweeplab.kaggle.source": source, "sweeplab.kaggle.epoch": str(step), **(tags or {})}
+    all_tags = {Tag.KAGGLE_SOURCE: source, Tag.KAGGLE_EPOCH: str(step), **(tags or {})}
     client.log_batch(
         run_id,
         metrics=[Metric(k, v, now, step) for k, v in metrics.items()],

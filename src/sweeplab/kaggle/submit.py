@@ -11,6 +11,7 @@ from mlflow.tracking import MlflowClient
 
 from sweeplab.errors import SweeplabError
 from sweeplab.kaggle.runs import record_scores
+from sweeplab.protocol import Tag
 
 CREDENTIALS_HELP = (
     "no Kaggle credentials: put kaggle.json (from kaggle.com -> Settings -> API) in ~/.kaggle/, "
@@ -102,7 +103,7 @@ def submit_run(
                 private,
                 epoch,
                 source="kaggle",
-                tags={"sweeplab.kaggle.submission": str(ref), "sweeplab.kaggle.competition": competition},
+                tags={Tag.KAGGLE_SUBMISSION: str(ref), Tag.KAGGLE_COMPETITION: competition},
             )
         if elapsed >= timeout:
             print(file=sys.stderr)

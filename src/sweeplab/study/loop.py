@@ -7,142 +7,90 @@ import socket
 import time
 import zlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any
 
 import optuna
-from hydra.core.utils import JobReturn, JobStatus
+from hydra.core.utils import JobReturn
 from hydra.utils import get_method, instantiate
-from omegaconf import DictConfig, ListConfig, OmegaConf
-from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
+from omegaconf import DictConfig, OmegaConf
 from optuna.exceptions import DuplicatedStudyError
-from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
-from sweeplab.errors import ConfigError, SweeplabError, TrainingDiverged
+from sweeplab.compat import trial_id
+from sweeplab.errors import ConfigError, SweeplabError
 from sweeplab.objective import objective_specs
+from sweeplab.protocol import Attr, study_overrides
 from sweeplab.redact import redact
-from sweeplab.study.search_space import parse_search_space, search_space_signature
-from sweeplab.study.storage import PRUNER_ATTR, Heartbeat, open_storage
+from sweeplab.study.directions import directions_of, study_directions
+from sweeplab.study.outcome import outcome_of
+from sweeplab.study.search_space import grid_values, parse_search_space, search_space_signature
+from sweeplab.study.storage import Heartbeat, open_storage
 
 log = logging.getLogger(__name__)
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
-DIRECTIONS = ("minimize", "maximize")
-SURPLUS_ATTR = "sweeplab.surplus"  # asked in a race with other workers after n_trials was reached
-WORKER_ATTR = "sweeplab.worker"  # host:pid of the sweep process that ran the trial
 WAIT_POLL_S = 1.0  # how often a worker with nothing to ask looks at the shared study again
+
+Launch = Callable[[list[list[str]], int], Sequence[JobReturn]]
+OnStart = Callable[[optuna.Study], list[str]]
+OnTrial = Callable[[optuna.Study, FrozenTrial], None]
 
 
 class SweepFailed(SweeplabError):
     """More trials failed than hydra.sweeper.max_failure_rate allows."""
 
 
-def directions_of(direction: Any) -> list[str]:
-    items = list(direction) if isinstance(direction, list | ListConfig) else [direction]
-    names = [str(getattr(d, "name", d)).lower() for d in items]
-    bad = [n for n in names if n not in DIRECTIONS]
-    if bad or not names:
-        raise ConfigError(
-            f"hydra.sweeper.direction={direction} is invalid; use minimize, maximize or a list of them"
-        )
-    return names
-
-
-def grid_values(name: str, distribution: BaseDistribution) -> list:
-    """Every value a discrete distribution can take, for the grid sampler."""
-    if isinstance(distribution, CategoricalDistribution):
-        return list(distribution.choices)
-    if isinstance(distribution, IntDistribution) and not distribution.log:
-        return list(range(distribution.low, distribution.high + 1, distribution.step))
-    if isinstance(distribution, FloatDistribution) and distribution.step is not None:
-        count = round((distribution.high - distribution.low) / distribution.step) + 1
-        return [distribution.low + i * distribution.step for i in range(count)]
-    raise ConfigError(
-        f"hydra.sweeper.params.{name}: the grid sampler needs choice(...) or range(...), not an interval"
-    )
-
-
-@dataclass
-class Outcome:
-    state: TrialState
-    values: list[float] | None = None
-    reason: str = ""
-
-
-def outcome_of(result: JobReturn, n_objectives: int, diverged_as: str) -> Outcome:
-    """How a finished job maps to a trial state; a bad return value is a failed trial, never a crash."""
-    if result.status == JobStatus.FAILED:
-        # Read directly: JobReturn.return_value would print "Error executing job" for a pruned trial too.
-        error = result._return_value
-        if isinstance(error, optuna.TrialPruned):
-            return Outcome(TrialState.PRUNED, reason=str(error))
-        if isinstance(error, TrainingDiverged):
-            return Outcome(
-                TrialState.PRUNED if diverged_as == "pruned" else TrialState.FAIL, reason=str(error)
+def check_sweeper(cfg: DictConfig, job_cfg: DictConfig, directions: list[str]) -> None:
+    """Sweeper values no study can run with, refused before the storage is opened."""
+    if not 0.0 <= cfg.max_failure_rate <= 1.0:
+        raise ConfigError(f"hydra.sweeper.max_failure_rate={cfg.max_failure_rate} must be in [0, 1]")
+    if cfg.n_trials < 1 or cfg.n_jobs < 1:
+        raise ConfigError("hydra.sweeper.n_trials and hydra.sweeper.n_jobs must be at least 1")
+    objective = job_cfg.get("objective")
+    if objective is not None:  # a sweeplab job: its objectives are known before any trial runs
+        metrics = [metric for metric, _ in objective_specs(objective)]
+        if len(metrics) != len(directions):
+            raise ConfigError(
+                f"hydra.sweeper.direction has {len(directions)} entries but objective.metric names "
+                f"{len(metrics)} ({', '.join(metrics)}): give one direction per objective"
             )
-        return Outcome(TrialState.FAIL, reason=f"{type(error).__name__}: {error}")
-    value = result.return_value
-    items = (
-        list(value) if isinstance(value, Sequence | ListConfig) and not isinstance(value, str) else [value]
-    )
-    try:
-        values = [float(v) for v in items]
-    except (TypeError, ValueError):
-        return Outcome(TrialState.FAIL, reason=f"objective {value!r} is not a number")
-    if len(values) != n_objectives:
-        return Outcome(
-            TrialState.FAIL, reason=f"objective has {len(values)} values, directions {n_objectives}"
-        )
-    if not all(math.isfinite(v) for v in values):
-        return Outcome(TrialState.FAIL, reason=f"objective {values} is not finite")
-    return Outcome(TrialState.COMPLETE, values)
 
 
-@dataclass
 class StudyLoop:
     """Runs a study to n_trials finished trials; `launch` is the Hydra launcher's launch."""
 
-    sweeper_cfg: DictConfig
-    job_cfg: DictConfig
-    launch: Callable[[list[list[str]], int], Sequence[JobReturn]]
-    arguments: list[str]
-    parallel: bool = True  # whether the launcher runs a batch of jobs at once (not Hydra's basic one)
-    job_idx: int = 0
-    failures: list[str] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        cfg = self.sweeper_cfg
-        if not 0.0 <= cfg.max_failure_rate <= 1.0:
-            raise ConfigError(f"hydra.sweeper.max_failure_rate={cfg.max_failure_rate} must be in [0, 1]")
-        if cfg.n_trials < 1 or cfg.n_jobs < 1:
-            raise ConfigError("hydra.sweeper.n_trials and hydra.sweeper.n_jobs must be at least 1")
-        if cfg.diverged_as not in ("fail", "pruned"):
-            raise ConfigError(
-                f"hydra.sweeper.diverged_as={cfg.diverged_as!r} is unknown; valid: fail, pruned"
-            )
+    def __init__(
+        self,
+        sweeper_cfg: DictConfig,
+        job_cfg: DictConfig,
+        launch: Launch,
+        arguments: list[str],
+        *,
+        parallel: bool = True,  # whether the launcher runs a batch of jobs at once (not Hydra's basic one)
+    ) -> None:
+        cfg = sweeper_cfg
         self.directions = directions_of(cfg.direction)
-        objective = self.job_cfg.get("objective")
-        if objective is not None:  # a sweeplab job: its objectives are known before any trial runs
-            metrics = [metric for metric, _ in objective_specs(objective)]
-            if len(metrics) != len(self.directions):
-                raise ConfigError(
-                    f"hydra.sweeper.direction has {len(self.directions)} entries but objective.metric names "
-                    f"{len(metrics)} ({', '.join(metrics)}): give one direction per objective"
-                )
-        self.distributions, self.fixed = parse_search_space(cfg.params, cfg.search_space, self.arguments)
+        check_sweeper(cfg, job_cfg, self.directions)
+        self.sweeper_cfg, self.job_cfg, self.launch, self.parallel = cfg, job_cfg, launch, parallel
+        self.distributions, self.fixed = parse_search_space(cfg.params, cfg.search_space, arguments)
         self.extend = get_method(cfg.custom_search_space) if cfg.custom_search_space else None
-        self.study_name = cfg.study_name or self.job_cfg.get("name") or "study"
+        self.is_grid = str(cfg.sampler.get("_target_", "")).endswith("GridSampler")
+        # The grid sampler tries every point once: the study is never longer than the grid.
+        self.grid = {n: grid_values(n, d) for n, d in self.distributions.items()} if self.is_grid else None
+        self.n_trials = (
+            min(cfg.n_trials, math.prod(map(len, self.grid.values()))) if self.grid else cfg.n_trials
+        )
+        self.study_name = cfg.study_name or job_cfg.get("name") or "study"
         self.storage = open_storage(
             cfg.storage, cfg.heartbeat_interval, cfg.grace_period, cfg.retry_stale_trials
         )
         self.storage_url = redact(self.storage.url)  # for messages; jobs get self.storage.url
-        self.n_trials = cfg.n_trials
-        self.is_grid = str(cfg.sampler.get("_target_", "")).endswith("GridSampler")
-        self.grid_exhausted = False
-        self.created = False  # whether this worker created the study (and so its MLflow parent run)
         self.worker = f"{socket.gethostname()}:{os.getpid()}"
-        self._waiting = False
+        # Changed while the study runs:
+        self.created = False  # whether this worker created the study (and so its MLflow parent run)
+        self.grid_exhausted = False
+        self.job_idx = 0  # Hydra's numbering of launched jobs
+        self.failures: list[str] = []
+        self.waiting = False  # already said that it waits for other workers
 
     def _sampler(self, n_existing: int, concurrent: bool) -> optuna.samplers.BaseSampler:
         sampler_cfg = OmegaConf.to_container(self.sweeper_cfg.sampler, resolve=True)
@@ -154,13 +102,9 @@ class StudyLoop:
             if concurrent:  # workers started together must not all propose the same points either
                 sampler_cfg["seed"] += zlib.crc32(self.worker.encode()) % 1_000_003
         try:
-            if self.is_grid:
-                grid = {name: grid_values(name, d) for name, d in self.distributions.items()}
-                self.n_trials = min(self.n_trials, math.prod(len(v) for v in grid.values()))
-                return instantiate(sampler_cfg, search_space=grid)
+            if self.grid is not None:
+                return instantiate(sampler_cfg, search_space=self.grid)
             return instantiate(sampler_cfg)
-        except SweeplabError:
-            raise
         except Exception as e:
             raise ConfigError(
                 f"hydra.sweeper.sampler ({sampler_cfg['_target_']}) cannot be built: {e}"
@@ -177,8 +121,7 @@ class StudyLoop:
 
     def open_study(self) -> optuna.Study:
         try:  # the storage's unique study name decides which of several starting workers is the creator
-            directions = [StudyDirection[d.upper()] for d in self.directions]
-            self.storage.create_new_study(directions, self.study_name)
+            self.storage.create_new_study(study_directions(self.directions), self.study_name)
             self.created = True
         except DuplicatedStudyError:
             self.created = False
@@ -195,6 +138,11 @@ class StudyLoop:
             sampler=self._sampler(len(existing), concurrent),
             pruner=self._pruner(),
         )
+        self._check_resumable(study)
+        return study
+
+    def _check_resumable(self, study: optuna.Study) -> None:
+        """A stored study resumes only with its directions and search space; the pruner is stored for jobs."""
         stored_dirs = [d.name.lower() for d in study.directions]
         if stored_dirs != self.directions:
             raise ConfigError(
@@ -202,20 +150,19 @@ class StudyLoop:
                 f"not {self.directions}; set hydra.sweeper.study_name to a new name"
             )
         pruner = OmegaConf.to_container(self.sweeper_cfg.pruner, resolve=True)
-        if study.user_attrs.get(PRUNER_ATTR) != pruner:
-            study.set_user_attr(PRUNER_ATTR, pruner)
+        if study.user_attrs.get(Attr.PRUNER) != pruner:
+            study.set_user_attr(Attr.PRUNER, pruner)
         signature = search_space_signature(self.distributions)
-        stored = study.user_attrs.get("sweeplab.search_space")
+        stored = study.user_attrs.get(Attr.SEARCH_SPACE)
         if stored is None:
             # Concurrent workers write the same value; Optuna ignores the losing insert.
-            study.set_user_attr("sweeplab.search_space", signature)
+            study.set_user_attr(Attr.SEARCH_SPACE, signature)
         elif stored != signature:
             raise ConfigError(
                 f"study {self.study_name!r} in {self.storage_url} was created with another search space "
                 f"({stored}); resuming it with {signature} would mix trials. Set hydra.sweeper.study_name "
                 f"to a new name, or restore the original hydra.sweeper.params"
             )
-        return study
 
     def _trial_overrides(self, study: optuna.Study, trial: optuna.Trial, extra: list[str]) -> list[str]:
         if self.extend is not None:
@@ -227,10 +174,7 @@ class StudyLoop:
         identity = []
         if "study" in self.job_cfg:  # a sweeplab job: it reports epochs to this trial and may be pruned
             identity = [
-                f"study.name={_quote(study.study_name)}",
-                f"study.storage={_quote(self.storage.url)}",
-                f"study.trial_id={trial._trial_id}",
-                f"study.number={trial.number}",
+                *study_overrides(study.study_name, self.storage.url, trial_id(trial), trial.number),
                 *extra,
             ]
         return [*(f"{name}={value}" for name, value in params.items()), *identity]
@@ -239,7 +183,7 @@ class StudyLoop:
         """(finished, running) over all workers: each counts from the shared storage, not locally."""
         # A grid point is tried once: a failed one is not retried, so it counts as done.
         done = (*FINISHED, TrialState.FAIL) if self.is_grid else FINISHED
-        trials = [t for t in study.get_trials(deepcopy=False) if not t.user_attrs.get(SURPLUS_ATTR)]
+        trials = [t for t in study.get_trials(deepcopy=False) if not t.user_attrs.get(Attr.SURPLUS)]
         finished = sum(t.state in done for t in trials)
         return finished, sum(t.state == TrialState.RUNNING for t in trials)
 
@@ -253,7 +197,7 @@ class StudyLoop:
         earlier = [
             t
             for t in study.get_trials(deepcopy=False, states=taken)
-            if t.number < trial.number and not t.user_attrs.get(SURPLUS_ATTR)
+            if t.number < trial.number and not t.user_attrs.get(Attr.SURPLUS)
         ]
         return len(earlier) >= self.n_trials
 
@@ -263,32 +207,47 @@ class StudyLoop:
         for _ in range(count):
             trial = study.ask(fixed_distributions=self.distributions)
             # A first heartbeat now: a sweep killed before the job starts leaves no orphan.
-            self.storage.record_heartbeat(trial._trial_id)
+            self.storage.record_heartbeat(trial_id(trial))
             if self._is_surplus(study, trial):
-                trial.set_user_attr(SURPLUS_ATTR, True)
-                trial.set_user_attr("sweeplab.reason", "not run: other workers had taken every trial")
+                trial.set_user_attr(Attr.SURPLUS, True)
+                trial.set_user_attr(Attr.REASON, "not run: other workers had taken every trial")
                 study.tell(trial, state=TrialState.FAIL)
                 log.info("Trial %d not run: other workers took the last of n_trials", trial.number)
                 break
-            trial.set_user_attr(WORKER_ATTR, self.worker)
+            trial.set_user_attr(Attr.WORKER, self.worker)
             trials.append(trial)
         return trials
 
-    def _wait(self, study: optuna.Study, running: int) -> None:
+    def _wait(self, running: int) -> None:
         """Every open trial runs in another worker: wait, since one may still fail and need replacing."""
-        if not self._waiting:
+        if not self.waiting:
             log.info("%d trials running in other workers; waiting for them to finish", running)
-        self._waiting = True
+        self.waiting = True
         time.sleep(WAIT_POLL_S)
 
-    def run(
-        self,
-        on_start: Callable[[optuna.Study], list[str]] | None = None,
-        on_trial: Callable[[optuna.Study, FrozenTrial], None] | None = None,
-    ) -> optuna.Study:
+    def run(self, on_start: OnStart | None = None, on_trial: OnTrial | None = None) -> optuna.Study:
         study = self.open_study()
         optuna.storages.fail_stale_trials(study)  # trials whose process died while running
         extra = on_start(study) if on_start else []
+        self._log_start(study)
+        while True:
+            optuna.storages.fail_stale_trials(study)  # a dead worker's trial frees its slot
+            finished, running = self._counts(study)
+            if self.grid_exhausted or finished >= self.n_trials:
+                return study
+            open_slots = self.n_trials - finished - running
+            if open_slots <= 0:
+                self._wait(running)
+                continue
+            self.waiting = False
+            # A sequential launcher gets one trial at a time: a trial asked ahead would sit RUNNING,
+            # holding a slot other workers could use and dying with this worker if it is killed.
+            batch = self.sweeper_cfg.n_jobs if self.parallel else 1
+            trials = self._ask(study, min(batch, open_slots))
+            if trials:
+                self._run_batch(study, trials, extra, on_trial)
+
+    def _log_start(self, study: optuna.Study) -> None:
         finished, _ = self._counts(study)
         log.info(
             "Study %s in %s: %d of %d trials finished, sampler %s, pruner %s, directions %s",
@@ -300,50 +259,33 @@ class StudyLoop:
             type(study.pruner).__name__,
             self.directions,
         )
-        while True:
-            optuna.storages.fail_stale_trials(study)  # a dead worker's trial frees its slot
-            finished, running = self._counts(study)
-            if self.grid_exhausted or finished >= self.n_trials:
-                break
-            open_slots = self.n_trials - finished - running
-            if open_slots <= 0:
-                self._wait(study, running)
-                continue
-            self._waiting = False
-            # A sequential launcher gets one trial at a time: a trial asked ahead would sit RUNNING,
-            # holding a slot other workers could use and dying with this worker if it is killed.
-            batch = self.sweeper_cfg.n_jobs if self.parallel else 1
-            trials = self._ask(study, min(batch, open_slots))
-            if not trials:
-                continue
-            overrides = [
-                self._trial_overrides(study, t, extra + _device_override(i, len(trials), self.job_cfg))
-                for i, t in enumerate(trials)
-            ]
-            # The sweep beats for its trials too: a job's own heartbeat starts only once it has loaded.
-            with Heartbeat(self.storage, [t._trial_id for t in trials]):
-                results = self.launch(overrides, self.job_idx)
-            self.job_idx += len(results)
-            for trial, result in zip(trials, results, strict=True):
-                self._tell(study, trial, result, on_trial)
-            if len(self.failures) > self.sweeper_cfg.max_failure_rate * self.n_trials:
-                raise SweepFailed(
-                    f"{len(self.failures)} trials failed, more than hydra.sweeper.max_failure_rate="
-                    f"{self.sweeper_cfg.max_failure_rate} of n_trials={self.n_trials}; "
-                    f"first: {self.failures[0]}"
-                )
-        return study
+
+    def _run_batch(
+        self, study: optuna.Study, trials: list[optuna.Trial], extra: list[str], on_trial: OnTrial | None
+    ) -> None:
+        overrides = [
+            self._trial_overrides(study, t, extra + _device_override(i, len(trials), self.job_cfg))
+            for i, t in enumerate(trials)
+        ]
+        # The sweep beats for its trials too: a job's own heartbeat starts only once it has loaded.
+        with Heartbeat(self.storage, [trial_id(t) for t in trials]):
+            results = self.launch(overrides, self.job_idx)
+        self.job_idx += len(results)
+        for trial, result in zip(trials, results, strict=True):
+            self._tell(study, trial, result, on_trial)
+        if len(self.failures) > self.sweeper_cfg.max_failure_rate * self.n_trials:
+            raise SweepFailed(
+                f"{len(self.failures)} trials failed, more than hydra.sweeper.max_failure_rate="
+                f"{self.sweeper_cfg.max_failure_rate} of n_trials={self.n_trials}; "
+                f"first: {self.failures[0]}"
+            )
 
     def _tell(
-        self,
-        study: optuna.Study,
-        trial: optuna.Trial,
-        result: JobReturn,
-        on_trial: Callable[[optuna.Study, FrozenTrial], None] | None,
+        self, study: optuna.Study, trial: optuna.Trial, result: JobReturn, on_trial: OnTrial | None
     ) -> None:
         outcome = outcome_of(result, len(self.directions), self.sweeper_cfg.diverged_as)
         if outcome.reason:
-            trial.set_user_attr("sweeplab.reason", outcome.reason[:2000])
+            trial.set_user_attr(Attr.REASON, outcome.reason[:2000])
         if outcome.state == TrialState.FAIL:
             self.failures.append(f"trial {trial.number}: {outcome.reason}")
             log.warning("Trial %d failed: %s", trial.number, outcome.reason)
@@ -365,10 +307,6 @@ class StudyLoop:
             )
         if on_trial:
             on_trial(study, study.get_trials(deepcopy=False)[trial.number])
-
-
-def _quote(value: str) -> str:
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def _device_override(index: int, batch: int, job_cfg: DictConfig) -> list[str]:

@@ -10,12 +10,11 @@ from pathlib import Path
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from sweeplab.protocol import Attr, Metric, Role, Tag, study_runs_filter
 from sweeplab.study.table import trial_rows
 from sweeplab.tracking import Tracker
 
 log = logging.getLogger(__name__)
-PARENT_ATTR = "sweeplab.mlflow_parent_run_id"
-RUN_ATTR = "sweeplab.mlflow_run_id"  # set by the job on its trial
 PARENT_WAIT_S = 30  # how long a worker waits for the creator of a new study to make its parent run
 
 
@@ -30,22 +29,22 @@ class StudyRuns:
         The worker that created the study (the storage's unique name makes that one worker) creates the
         run; the others wait for its id in the study's user attrs. A resumed study finds it there too.
         """
-        run_id = study.user_attrs.get(PARENT_ATTR)
+        run_id = study.user_attrs.get(Attr.PARENT_RUN)
         if run_id is None and not created and not study.get_trials(deepcopy=False):
             run_id = self._wait_for_parent(study)
         if run_id is None:  # a study made without MLflow, or whose creator died before making the run
             found = self.client.search_runs(
                 [self.tracker.experiment_id],
-                f"tags.`sweeplab.study` = '{study.study_name}' and tags.`sweeplab.role` = 'study'",
+                study_runs_filter(study.study_name, Role.STUDY),
                 max_results=1,
             )
             run_id = found[0].info.run_id if found else None
         if run_id is None:
             run_id = self.tracker.start(
                 f"study {study.study_name}",
-                {"sweeplab.study": study.study_name, "sweeplab.role": "study", **description},
+                {Tag.STUDY: study.study_name, Tag.ROLE: Role.STUDY, **description},
             )
-            study.set_user_attr(PARENT_ATTR, run_id)
+            study.set_user_attr(Attr.PARENT_RUN, run_id)
         else:
             self.client.update_run(run_id, status="RUNNING")
         self.tracker.run_id = run_id
@@ -55,7 +54,7 @@ class StudyRuns:
     def _wait_for_parent(study: optuna.Study) -> str | None:
         deadline = time.monotonic() + PARENT_WAIT_S
         while time.monotonic() < deadline:
-            run_id = study.user_attrs.get(PARENT_ATTR)  # read from the storage each time
+            run_id = study.user_attrs.get(Attr.PARENT_RUN)  # read from the storage each time
             if run_id is not None:
                 return run_id
             time.sleep(0.2)
@@ -67,24 +66,23 @@ class StudyRuns:
         running = {str(t.number) for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
         for run in self.client.search_runs(
             [self.tracker.experiment_id],
-            f"tags.`sweeplab.study` = '{study.study_name}' and tags.`sweeplab.role` = 'trial' "
-            "and attributes.status = 'RUNNING'",
+            study_runs_filter(study.study_name, Role.TRIAL) + " and attributes.status = 'RUNNING'",
         ):
-            if run.data.tags.get("sweeplab.trial") not in running:
-                self.client.set_tag(run.info.run_id, "sweeplab.error", "the process running this trial died")
+            if run.data.tags.get(Tag.TRIAL) not in running:
+                self.client.set_tag(run.info.run_id, Tag.ERROR, "the process running this trial died")
                 self.client.set_terminated(run.info.run_id, "KILLED")
 
     def record_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
         """Mirror the trial's final state onto its run (the job cannot know e.g. a non-finite objective)."""
-        run_id = trial.user_attrs.get(RUN_ATTR)
+        run_id = trial.user_attrs.get(Attr.RUN)
         if run_id is None:  # the job failed before it created a run
             return
-        self.client.set_tag(run_id, "sweeplab.trial_state", trial.state.name)
+        self.client.set_tag(run_id, Tag.TRIAL_STATE, trial.state.name)
         for name, value in trial.params.items():
-            self.client.set_tag(run_id, f"optuna.param.{name}", str(value))
+            self.client.set_tag(run_id, Tag.OPTUNA_PARAM_PREFIX + name, str(value))
         run = self.client.get_run(run_id)
         if trial.state == TrialState.FAIL and run.info.status != "FAILED":
-            self.client.set_tag(run_id, "sweeplab.error", trial.user_attrs.get("sweeplab.reason", "failed"))
+            self.client.set_tag(run_id, Tag.ERROR, trial.user_attrs.get(Attr.REASON, "failed"))
             self.client.set_terminated(run_id, "FAILED")
 
     def finish(self, study: optuna.Study, status: str = "FINISHED") -> None:
@@ -105,12 +103,15 @@ class StudyRuns:
             state.name.lower(): len(study.get_trials(deepcopy=False, states=(state,)))
             for state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
         }
-        self.tracker.log_metrics({f"trials/{k}": v for k, v in counts.items()}, step=len(rows))
+        self.tracker.log_metrics({Metric.TRIALS_PREFIX + k: v for k, v in counts.items()}, step=len(rows))
         if len(study.directions) == 1 and counts["complete"]:
             best = study.best_trial
-            self.tracker.log_metrics({"best_value": best.value}, step=len(rows))
+            self.tracker.log_metrics({Metric.BEST_VALUE: best.value}, step=len(rows))
             self.tracker.set_tags(
-                {"sweeplab.best_trial": best.number, **{f"best.{k}": v for k, v in best.params.items()}}
+                {
+                    Tag.BEST_TRIAL: best.number,
+                    **{Tag.BEST_PARAM_PREFIX + k: v for k, v in best.params.items()},
+                }
             )
         self.client.set_terminated(run_id, status)
 

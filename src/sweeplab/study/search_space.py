@@ -104,6 +104,20 @@ def parse_search_space(
     return distributions, fixed
 
 
+def grid_values(name: str, distribution: BaseDistribution) -> list:
+    """Every value a discrete distribution can take, for the grid sampler."""
+    if isinstance(distribution, CategoricalDistribution):
+        return list(distribution.choices)
+    if isinstance(distribution, IntDistribution) and not distribution.log:
+        return list(range(distribution.low, distribution.high + 1, distribution.step))
+    if isinstance(distribution, FloatDistribution) and distribution.step is not None:
+        count = round((distribution.high - distribution.low) / distribution.step) + 1
+        return [distribution.low + i * distribution.step for i in range(count)]
+    raise ConfigError(
+        f"hydra.sweeper.params.{name}: the grid sampler needs choice(...) or range(...), not an interval"
+    )
+
+
 def search_space_signature(distributions: Mapping[str, BaseDistribution]) -> str:
     """A stable text form, stored with the study to refuse resuming it with another search space."""
     return json.dumps(

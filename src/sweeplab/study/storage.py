@@ -12,6 +12,7 @@ from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from sqlalchemy.exc import IntegrityError, ProgrammingError
 
 from sweeplab.errors import ConfigError
+from sweeplab.protocol import GRACE_PERIOD_S, HEARTBEAT_INTERVAL_S
 from sweeplab.redact import redact
 from sweeplab.sqlite_lock import sqlite_setup_lock
 
@@ -20,9 +21,6 @@ warnings.filterwarnings("ignore", category=ExperimentalWarning)
 warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used with Study.optimize")
 
 DEFAULT_STORAGE_FILE = Path("mlruns") / "optuna.db"
-HEARTBEAT_INTERVAL = 10  # seconds between a running trial's heartbeats
-GRACE_PERIOD = 30  # a RUNNING trial silent this long is stale: its process died
-PRUNER_ATTR = "sweeplab.pruner"
 SCHEMA_RACE_RETRIES = 5
 SQLITE_TIMEOUT = 60  # seconds a writer waits for SQLite's lock instead of failing "database is locked"
 
@@ -34,8 +32,8 @@ def default_storage_url() -> str:
 
 def open_storage(
     url: str | None,
-    heartbeat_interval: int = HEARTBEAT_INTERVAL,
-    grace_period: int = GRACE_PERIOD,
+    heartbeat_interval: int = HEARTBEAT_INTERVAL_S,
+    grace_period: int = GRACE_PERIOD_S,
     max_retry: int = 0,
 ) -> RDBStorage:
     """An RDB storage (SQLite by default, or any SQLAlchemy URL such as postgresql://) with heartbeats.

@@ -4,6 +4,8 @@ from typing import Any
 
 import optuna
 
+from sweeplab.protocol import Attr
+
 
 def trial_rows(study: optuna.Study) -> list[dict[str, Any]]:
     """One row per trial: number, state, params, value(s), duration."""
@@ -18,7 +20,7 @@ def trial_rows(study: optuna.Study) -> list[dict[str, Any]]:
                 **{f"params.{k}": v for k, v in t.params.items()},
                 **{f"value{i if len(values) > 1 else ''}": v for i, v in enumerate(values)},
                 "duration_s": None if duration is None else round(duration, 2),
-                "reason": t.user_attrs.get("sweeplab.reason", ""),
+                "reason": t.user_attrs.get(Attr.REASON, ""),
             }
         )
     return rows

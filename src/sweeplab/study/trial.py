@@ -3,7 +3,9 @@
 import optuna
 from hydra.utils import instantiate
 
-from sweeplab.study.storage import PRUNER_ATTR, Heartbeat, open_storage
+from sweeplab.compat import trial_handle
+from sweeplab.protocol import Attr, StudyConfig
+from sweeplab.study.storage import Heartbeat, open_storage
 
 
 class StudyTrial:
@@ -13,20 +15,20 @@ class StudyTrial:
         self.storage = open_storage(storage_url)
         # The pruner is not kept in the storage: the sweeper stores its config with the study.
         study_id = self.storage.get_study_id_from_name(study_name)
-        pruner_cfg = self.storage.get_study_user_attrs(study_id).get(PRUNER_ATTR)
+        pruner_cfg = self.storage.get_study_user_attrs(study_id).get(Attr.PRUNER)
         pruner = (
             instantiate(pruner_cfg)
             if pruner_cfg and pruner_cfg.get("_target_")
             else optuna.pruners.NopPruner()
         )
         self.study = optuna.load_study(study_name=study_name, storage=self.storage, pruner=pruner)
-        self.trial = optuna.trial.Trial(self.study, trial_id)
+        self.trial = trial_handle(self.study, trial_id)
         self.number, self.study_name, self.storage_url = number, study_name, storage_url
         self.heartbeat = Heartbeat(self.storage, [trial_id])
         self.pruned_at: int | None = None
 
     @classmethod
-    def from_config(cls, cfg) -> "StudyTrial | None":
+    def from_config(cls, cfg: StudyConfig | None) -> "StudyTrial | None":
         """The trial the sweeper injected as `study.*` overrides, or None outside a study."""
         if not cfg or cfg.get("trial_id") is None:
             return None

@@ -1,0 +1,154 @@
+"""train.py's front door: every refusal of a sweeplab key or value is one `error:` line and exit code 2.
+
+Hydra refuses a bad key, type or enum value at compose time, but prints several lines and exits 1. The
+command line is composed once here first (about 0.3 s) and a refusal is turned into one line naming the
+key, the valid values and, for a typo, the closest key.
+"""
+
+import dataclasses
+import difflib
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from hydra import compose, initialize_config_dir
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import Override
+from hydra.errors import HydraException, MissingConfigException
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException, ValidationError
+
+from sweeplab.config import INTERNAL_SCHEMAS, SCHEMAS
+from sweeplab.errors import SweeplabError
+
+HYDRA_FLAGS = ("-m", "--multirun")  # the only flags that still leave a command line of overrides
+
+
+def exit_cleanly_on_user_error(task: Callable) -> Callable:
+    """A single run prints a SweeplabError as one line and exits 2; in a sweep the job fails alone."""
+
+    @functools.wraps(task)
+    def wrapper(*args, **kwargs):
+        try:
+            return task(*args, **kwargs)
+        except SweeplabError as e:
+            if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
+                raise  # the launcher records this job as failed and the sweep goes on
+            print(f"error: {e}", file=sys.stderr)
+            sys.exit(2)
+
+    return wrapper
+
+
+def refuse_bad_command_line(config_dir: Path, argv: list[str] | None = None) -> None:
+    """Print the command line's first refusal as one `error:` line and exit 2; return if it composes."""
+    problem = command_line_problem(config_dir, sys.argv[1:] if argv is None else argv)
+    if problem is not None:
+        print(f"error: {problem}", file=sys.stderr)
+        sys.exit(2)
+
+
+def command_line_problem(config_dir: Path, args: list[str]) -> str | None:
+    """What is wrong with the overrides in `args`, in one line; None when they compose (or are Hydra's
+    own business: --help, --cfg, ... and override syntax errors, which Hydra reports in one line)."""
+    overrides = [a for a in args if a not in HYDRA_FLAGS]
+    if any(a.startswith("-") for a in overrides):
+        return None
+    try:
+        parsed = OverridesParser.create().parse_overrides(overrides)
+    except HydraException:
+        return None
+    # A sweep's values are checked per job; its key is checked here, against the composed config.
+    plain = [o for o in parsed if not o.is_sweep_override()]
+    try:
+        cfg = _compose(config_dir, [o.input_line for o in plain])
+    except (HydraException, OmegaConfBaseException) as e:
+        return _one_line(e, config_dir, plain)
+    for override in parsed:
+        problem = _override_problem(override, cfg, config_dir)
+        if problem is not None:
+            return problem
+    params = OmegaConf.select(cfg, "hydra.sweeper.params") or {}
+    for key in params:
+        if not key.startswith("hydra.") and OmegaConf.select(cfg, key, default=_ABSENT) is _ABSENT:
+            return _unknown_key(key, cfg, where=f"hydra.sweeper.params.{key}: ")
+    return None
+
+
+_ABSENT = object()
+
+
+def _compose(config_dir: Path, overrides: list[str]) -> DictConfig:
+    with initialize_config_dir(str(Path(config_dir).resolve()), version_base="1.3"):
+        return compose("config", overrides=overrides, return_hydra_config=True)
+
+
+def _override_problem(override: Override, cfg: DictConfig, config_dir: Path) -> str | None:
+    key = override.key_or_group
+    if key.startswith("hydra") or "/" in key:
+        return None
+    if key in SCHEMAS:  # a group choice: the schemas are building blocks, not options
+        value = override.value()
+        if isinstance(value, str) and value in INTERNAL_SCHEMAS:
+            return f"{key}={value} is an internal schema, not an option; valid: {_options(config_dir, key)}"
+        return None
+    group, _, leaf = key.rpartition(".")
+    if override.is_add() and group.split(".")[0] in SCHEMAS:
+        parent = OmegaConf.select(cfg, group, default=None)
+        schema = OmegaConf.get_type(parent) if isinstance(parent, DictConfig) else None
+        # +key adds to open mappings (e.g. a transform's arguments), never to a typed group: that is a typo.
+        if dataclasses.is_dataclass(schema) and leaf not in {f.name for f in dataclasses.fields(schema)}:
+            keys = [k for k in parent if k != leaf]
+            return _typo(key, keys, group) + " (+ adds a new key; sweeplab's groups have fixed keys)"
+    elif override.is_sweep_override() and OmegaConf.select(cfg, key, default=_ABSENT) is _ABSENT:
+        return _unknown_key(key, cfg)
+    return None
+
+
+def _one_line(error: BaseException, config_dir: Path, plain: list[Override]) -> str:
+    if isinstance(error, MissingConfigException) and error.options is not None:
+        group, _, choice = (error.missing_cfg_file or "").rpartition("/")
+        options = ", ".join(o for o in error.options if o not in INTERNAL_SCHEMAS)
+        return f"{group}={choice} is not an option; valid: {options}"
+    cause = error
+    while cause is not None and not isinstance(cause, OmegaConfBaseException):
+        cause = cause.__cause__ or cause.__context__
+    if cause is None:
+        return str(error).splitlines()[0]
+    key = cause.full_key or ""
+    message = str(cause.msg if hasattr(cause, "msg") else cause).splitlines()[0]
+    if isinstance(cause, ConfigKeyError | ConfigAttributeError):
+        try:  # the valid keys of that group, as composed without the offending override
+            cfg = _compose(config_dir, [o.input_line for o in plain if o.key_or_group != key])
+        except (HydraException, OmegaConfBaseException):
+            return f"{key} is not a key ({message})"
+        return _unknown_key(key, cfg)
+    if isinstance(cause, ValidationError):
+        value = next((o.value() for o in plain if o.key_or_group == key), None)
+        if "expected one of" in message:  # an enum: name the valid values
+            valid = message.split("expected one of", 1)[1].strip(" []")
+            return f"{key}={value} is not valid; valid: {valid}"
+        return f"{key}={value} is not valid: {message}"
+    return f"{key}: {message}" if key else message
+
+
+def _unknown_key(key: str, cfg: DictConfig, where: str = "") -> str:
+    group, _, _ = key.rpartition(".")
+    node = OmegaConf.select(cfg, group, default=None) if group else cfg
+    keys = [k for k in node if k != "hydra"] if isinstance(node, DictConfig) else []
+    return where + _typo(key, keys, group)
+
+
+def _typo(key: str, keys: list, group: str) -> str:
+    leaf = key.rpartition(".")[2]
+    prefix = f"{group}." if group else ""
+    close = difflib.get_close_matches(leaf, [str(k) for k in keys], n=1)
+    hint = f"did you mean {prefix}{close[0]}? " if close else ""
+    return f"{key} is not a key of {group or 'the config'}; {hint}(valid: {', '.join(map(str, keys))})"
+
+
+def _options(config_dir: Path, group: str) -> str:
+    return ", ".join(sorted(p.stem for p in (Path(config_dir) / group).glob("*.yaml")))

@@ -1,0 +1,133 @@
+"""The names the sweep process, the jobs and the commands exchange: MLflow tags, Optuna attributes, metrics.
+
+Frozen: `sweeplab compare`, `rerun`, `kaggle`, reruns of old runs and users' dashboards read these
+names. Add new ones; never rename one (the README's run-contents table lists them).
+"""
+
+from dataclasses import dataclass
+
+
+class Tag:
+    """MLflow run tags."""
+
+    ROLE = "sweeplab.role"  # Role.*: which kind of run this is
+    STUDY = "sweeplab.study"  # the study's name, on its parent run and on every trial run
+    TRIAL = "sweeplab.trial"  # the trial's number
+    STUDY_STORAGE = "sweeplab.study_storage"  # the study's storage URL (password redacted), on trials
+    TRIAL_STATE = "sweeplab.trial_state"  # COMPLETE / PRUNED / FAIL, set by the sweep when told
+    PARENT_RUN = "mlflow.parentRunId"  # MLflow's own: nests trial runs under the study's run in the UI
+    # the study's parent run
+    STORAGE = "sweeplab.storage"
+    DIRECTIONS = "sweeplab.directions"
+    SAMPLER = "sweeplab.sampler"
+    PRUNER = "sweeplab.pruner"
+    SEARCH_SPACE = "sweeplab.search_space"
+    BEST_TRIAL = "sweeplab.best_trial"
+    BEST_PARAM_PREFIX = "best."  # best.<param> = value
+    OPTUNA_PARAM_PREFIX = "optuna.param."  # optuna.param.<param> = value, on trial runs
+    # every training run
+    OVERRIDES = "sweeplab.overrides"
+    COMMAND = "sweeplab.command"
+    DATA_FINGERPRINT = "sweeplab.data.fingerprint"
+    CACHE_KEYS = "sweeplab.data.cache_keys"
+    DEVICE = "sweeplab.device"
+    DETERMINISTIC = "sweeplab.deterministic"
+    AMP = "sweeplab.amp"
+    SEED_GLOBAL = "sweeplab.seed.global"
+    SEED_SPLIT = "sweeplab.seed.split"
+    GIT_COMMIT = "sweeplab.git.commit"
+    GIT_BRANCH = "sweeplab.git.branch"
+    GIT_DIRTY = "sweeplab.git.dirty"
+    VERSION_PREFIX = "sweeplab.version."  # sweeplab.version.<package>
+    BEST_EPOCH = "sweeplab.best_epoch"
+    BATCH_SIZE_RAN = "sweeplab.batch_size_ran"  # smaller than trainer.batch_size after an OOM retry
+    OBJECTIVE = "sweeplab.objective"
+    PRUNED = "sweeplab.pruned"
+    PRUNED_EPOCH = "sweeplab.pruned_epoch"
+    ERROR = "sweeplab.error"
+    # commands
+    RERUN_OF = "sweeplab.rerun_of"
+    RERUN_OVERRIDES = "sweeplab.rerun_overrides"
+    KAGGLE_SOURCE = "sweeplab.kaggle.source"
+    KAGGLE_SUBMISSION = "sweeplab.kaggle.submission"
+    KAGGLE_EPOCH = "sweeplab.kaggle.epoch"
+    KAGGLE_COMPETITION = "sweeplab.kaggle.competition"
+
+
+class Role:
+    """Values of Tag.ROLE."""
+
+    STUDY = "study"  # a study's parent run
+    TRIAL = "trial"
+    COMPARISON = "comparison"  # `sweeplab compare`'s report
+
+
+class Attr:
+    """Optuna user attributes of studies and trials."""
+
+    # study
+    PRUNER = "sweeplab.pruner"  # the pruner's config: the job rebuilds the pruner from it
+    SEARCH_SPACE = "sweeplab.search_space"  # refuses a resume with another search space
+    PARENT_RUN = "sweeplab.mlflow_parent_run_id"
+    # trial
+    RUN = "sweeplab.mlflow_run_id"  # set by the job
+    WORKER = "sweeplab.worker"  # host:pid of the sweep process that ran the trial
+    SURPLUS = "sweeplab.surplus"  # asked in a race with other workers after n_trials was reached
+    REASON = "sweeplab.reason"  # why a trial failed or was pruned
+
+
+class Metric:
+    """MLflow metric keys; per-epoch ones are logged with step = epoch."""
+
+    TRAIN_LOSS, TRAIN_ACC = "train/loss", "train/acc"
+    VAL_LOSS, VAL_ACC, VAL_SCORE = "val/loss", "val/acc", "val/score"
+    KAGGLE_PUBLIC, KAGGLE_PRIVATE = "kaggle/public", "kaggle/private"
+    GAP = "gap/val_minus_public"
+    LR = "lr"
+    OBJECTIVE = "objective"
+    FIT_SECONDS = "time/fit_s"
+    DATA_PREFIX = "data/"  # data/train_images, data/val_images, ... at step 0
+    TRIALS_PREFIX = "trials/"  # trials/complete, trials/pruned, trials/fail on a study's parent run
+    BEST_VALUE = "best_value"  # on a study's parent run
+    # Reserved for k-fold validation: fold<i>/val/acc, ... and the spread of the score across folds.
+    FOLD_PREFIX = "fold"
+    CV_STD = "cv/std"
+    OOF_SCORE = "oof/score"
+
+    EPOCH = (TRAIN_LOSS, TRAIN_ACC, VAL_LOSS, VAL_ACC, VAL_SCORE)
+    TEST = (KAGGLE_PUBLIC, KAGGLE_PRIVATE, GAP)  # need a solution.csv
+
+
+# A running trial beats this often; one silent for the grace period is taken as dead (its process died).
+HEARTBEAT_INTERVAL_S = 10
+GRACE_PERIOD_S = 30
+
+
+@dataclass
+class StudyConfig:
+    """The job's `study:` block: set per trial by the sweeper (as overrides), null outside a study."""
+
+    name: str | None = None
+    storage: str | None = None
+    trial_id: int | None = None
+    number: int | None = None
+    parent_run_id: str | None = None
+
+
+def study_overrides(name: str, storage: str, trial_id: int, number: int) -> list[str]:
+    """The `study.*` overrides the sweeper gives each trial's job."""
+    return [
+        f"study.name={_quote(name)}",
+        f"study.storage={_quote(storage)}",
+        f"study.trial_id={trial_id}",
+        f"study.number={number}",
+    ]
+
+
+def study_runs_filter(study: str, role: str) -> str:
+    """The MLflow search filter for a study's runs of one role."""
+    return f"tags.`{Tag.STUDY}` = '{study}' and tags.`{Tag.ROLE}` = '{role}'"
+
+
+def _quote(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
