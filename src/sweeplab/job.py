@@ -92,7 +92,7 @@ def run(
     deterministic = (
         cfg.trainer.deterministic if cfg.trainer.deterministic is not None else device.type == "cpu"
     )
-    data = load_data(cfg.data)
+    data = load_data(cfg.data, show_progress=cfg.trainer.progress)
     competition = data.competition
     solution = None
     if competition.solution_path is not None:  # scored locally as Kaggle would, every epoch
