@@ -6,6 +6,7 @@ import warnings
 
 import numpy as np
 import pytest
+from omegaconf import OmegaConf
 
 from conftest import compose_config, make_competition
 from sweeplab.data import cache, channel_stats, dataset_fingerprint, load_data, stratified_split, train_subset
@@ -264,3 +265,9 @@ def test_channel_stats_in_batches_match_one_float_copy(competition, tmp_path):
     pixels = np.asarray(data.images[np.sort(data.train_index)], dtype=np.float32) / 255.0
     np.testing.assert_allclose(mean, pixels.mean(axis=(0, 2, 3)), rtol=1e-5)
     np.testing.assert_allclose(std, pixels.std(axis=(0, 2, 3)) + 1e-6, rtol=1e-4)
+
+
+def test_a_config_recorded_before_train_subset_trains_on_everything(competition, tmp_path):
+    recorded = OmegaConf.create(OmegaConf.to_container(data_cfg(competition, tmp_path / "c")))
+    del recorded["train_subset"]  # as `sweeplab rerun` loads an older run's config.yaml
+    assert len(load_data(recorded).train_index) == 20

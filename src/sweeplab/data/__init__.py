@@ -121,7 +121,9 @@ def load_data(cfg, show_progress: bool | None = None) -> ImageData:
     usable = np.array([p not in corrupt_set for p in competition.train_files])
     train_index, val_index = stratified_split(labels[usable], cfg.val_fraction, cfg.split_seed)
     usable_rows = np.flatnonzero(usable)  # map split positions back to rows of the image array
-    train_rows = train_subset(usable_rows[train_index], labels, cfg.train_subset, cfg.split_seed)
+    # .get: configs recorded before data.train_subset existed (sweeplab rerun) trained on everything.
+    fraction = cfg.get("train_subset", 1.0)
+    train_rows = train_subset(usable_rows[train_index], labels, fraction, cfg.split_seed)
     return ImageData(
         competition=competition,
         images=train.pixels,

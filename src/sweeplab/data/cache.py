@@ -61,13 +61,15 @@ def _existing(folder: Path) -> Path:
     return folder
 
 
+def no_room(folder: Path, needed: int, hint: str) -> DataError:
+    free = shutil.disk_usage(_existing(folder)).free
+    return DataError(f"the cache entry needs {_size(needed)} but {folder} has {_size(free)} free; {hint}")
+
+
 def check_room(folder: Path, needed: int, hint: str) -> None:
     """Refuse in one line when the folder's disk has less free space than `needed` bytes."""
-    free = shutil.disk_usage(_existing(folder)).free
-    if needed > free:
-        raise DataError(
-            f"the cache entry needs {_size(needed)} but {folder} has {_size(free)} free; {hint}".rstrip("; ")
-        )
+    if needed > shutil.disk_usage(_existing(folder)).free:
+        raise no_room(folder, needed, hint)
 
 
 def entry_bytes(shape: tuple[int, ...], dtype: np.dtype) -> int:
@@ -142,13 +144,8 @@ class CacheEntry:
         try:
             os.posix_fallocate(fd, 0, size)
         except OSError as e:
-            if e.errno == errno.ENOSPC:
-                del out
-                self.discard_partial()
-                free = shutil.disk_usage(self.folder).free
-                raise DataError(
-                    f"the cache entry needs {_size(size)} but {self.folder} has {_size(free)} free; {hint}"
-                ) from None
+            if e.errno == errno.ENOSPC:  # the free-space answer was stale or optimistic
+                raise no_room(self.folder, size, hint) from None
             if e.errno not in (errno.EOPNOTSUPP, errno.EINVAL):  # no reservation on this filesystem
                 raise
         finally:
@@ -173,17 +170,17 @@ class CacheEntry:
         hint: str,
     ) -> None:
         """Write the entry chunk by chunk (call with the lock held); resumes a killed build."""
-        resumed = self._resumable(shape, dtype)
-        if resumed is None:
-            self.discard_partial()
-            out, done, notes = self._create(shape, dtype, hint), 0, []
-        else:
-            out, done, notes = resumed
-            log.info("resuming cache entry %s at row %d of %d", self.key, done, shape[0])
-        log.info("building cache entry %s: %s, %s", self.key, desc, _size(entry_bytes(shape, dtype)))
-        started, first = time.perf_counter(), done
         pause_chunk, _, pause_path = os.environ.get(PAUSE_AFTER_CHUNK, "").partition(":")
         try:
+            resumed = self._resumable(shape, dtype)
+            if resumed is None:
+                self.discard_partial()
+                out, done, notes = self._create(shape, dtype, hint), 0, []
+            else:
+                out, done, notes = resumed
+                log.info("resuming cache entry %s at row %d of %d", self.key, done, shape[0])
+            log.info("building cache entry %s: %s, %s", self.key, desc, _size(entry_bytes(shape, dtype)))
+            started, first = time.perf_counter(), done
             with tqdm(
                 total=shape[0],
                 initial=done,
