@@ -6,13 +6,15 @@ import warnings
 
 import numpy as np
 import pytest
+from omegaconf import OmegaConf
 
 from conftest import compose_config, make_competition
-from sweeplab.data import dataset_fingerprint, load_data, stratified_split
+from sweeplab.data import cache, channel_stats, dataset_fingerprint, load_data, stratified_split, train_subset
 from sweeplab.data.competition import read_competition
 from sweeplab.data.demo import materialise_demo
-from sweeplab.data.images import load_images
+from sweeplab.data.images import decode_threads, load_images
 from sweeplab.errors import ConfigError, DataError
+from sweeplab.migrate import migrate
 
 
 def data_cfg(root, cache_dir, *extra):
@@ -179,3 +181,96 @@ def test_demo_is_a_complete_competition(tmp_path):
     assert solution[0] == "id,label,Usage" and len(solution) == len(comp.test_files) + 1
     assert {line.rsplit(",", 1)[1] for line in solution[1:]} == {"Public", "Private"}
     assert materialise_demo(root) == root  # second call reuses it
+
+
+def test_a_cache_that_does_not_fit_is_refused_in_one_line(competition, tmp_path, monkeypatch):
+    usage = shutil.disk_usage(tmp_path)
+    monkeypatch.setattr(cache.shutil, "disk_usage", lambda path: usage._replace(free=10_000))
+    with pytest.raises(DataError) as info:
+        load_data(data_cfg(competition, tmp_path / "c", "data.img_size=64"))
+    message = str(info.value)
+    assert "\n" not in message
+    assert "the cache entry needs 295.0 KB but" in message and "has 10.0 KB free" in message
+    assert "data.cache_dir=" in message and "data.img_size= (now 64: 12 KB an image)" in message
+    assert not (tmp_path / "c" / "images").exists()  # refused before anything was written
+
+
+def test_a_failed_write_leaves_nothing_behind(tmp_path, monkeypatch):
+    def fill(out, start):
+        if start:
+            raise OSError(28, "No space left on device")
+        out[:] = 1
+        return []
+
+    with pytest.raises(OSError, match="No space left"):
+        cache.cached_array(tmp_path, "k", (10, 4), np.uint8, fill, chunk_rows=5, desc="test")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["k.lock"]  # 0 bytes, locked by no one
+
+    def no_room(fd, offset, length):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(cache.os, "posix_fallocate", no_room)
+    with pytest.raises(DataError, match=r"needs 168 bytes but .* free; point data.cache_dir="):
+        cache.cached_array(
+            tmp_path, "k", (10, 4), np.uint8, fill, chunk_rows=5, desc="test", hint="point data.cache_dir="
+        )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["k.lock"]
+
+
+def test_decoding_threads_default_to_the_cores_this_process_may_use():
+    assert compose_config([]).data.num_workers is None  # recorded as null: portable across machines
+    assert decode_threads(None) == len(os.sched_getaffinity(0))
+    assert decode_threads(3) == 3
+    with pytest.raises(ConfigError, match="data.num_workers=0 must be at least 1, or null"):
+        decode_threads(0)
+
+
+@pytest.mark.parametrize(
+    ("counts", "fraction", "kept"),
+    [
+        ((50, 30, 20), 0.2, (10, 6, 4)),
+        ((50, 30, 20), 0.5, (25, 15, 10)),
+        ((50, 3, 1), 0.1, (5, 1, 1)),  # at least one image of every class
+        ((50, 30, 20), 1.0, (50, 30, 20)),
+    ],
+)
+def test_train_subset_is_stratified_seeded_and_nested(counts, fraction, kept):
+    labels = np.repeat(np.arange(len(counts)), counts)
+    index = np.arange(0, len(labels))
+    subset = train_subset(index, labels, fraction, seed=3)
+    assert tuple(np.bincount(labels[subset])) == kept
+    assert np.all(np.diff(subset) > 0) and set(subset) <= set(index)
+    np.testing.assert_array_equal(subset, train_subset(index, labels, fraction, seed=3))  # every trial
+    assert set(train_subset(index, labels, fraction / 2, seed=3)) <= set(subset)
+    if fraction < 1:
+        assert not np.array_equal(subset, train_subset(index, labels, fraction, seed=4))
+
+
+def test_train_subset_leaves_validation_whole(competition, tmp_path):
+    full = load_data(data_cfg(competition, tmp_path / "c"))
+    part = load_data(data_cfg(competition, tmp_path / "c", "data.train_subset=0.5"))
+    np.testing.assert_array_equal(part.val_index, full.val_index)
+    assert set(part.train_index) < set(full.train_index)
+    assert np.bincount(part.labels[part.train_index]).tolist() == [5, 5]  # 10 cats, 10 dogs train
+
+
+@pytest.mark.parametrize("fraction", [0.0, 1.5, -0.2])
+def test_train_subset_out_of_range_is_refused(competition, tmp_path, fraction):
+    with pytest.raises(ConfigError, match=rf"data.train_subset={fraction} must be in \(0, 1\]"):
+        load_data(data_cfg(competition, tmp_path / "c", f"data.train_subset={fraction}"))
+
+
+def test_channel_stats_in_batches_match_one_float_copy(competition, tmp_path):
+    data = load_data(data_cfg(competition, tmp_path / "c"))
+    mean, std = channel_stats(data, batch_size=3)
+    pixels = np.asarray(data.images[np.sort(data.train_index)], dtype=np.float32) / 255.0
+    np.testing.assert_allclose(mean, pixels.mean(axis=(0, 2, 3)), rtol=1e-5)
+    np.testing.assert_allclose(std, pixels.std(axis=(0, 2, 3)) + 1e-6, rtol=1e-4)
+
+
+def test_a_config_recorded_before_train_subset_trains_on_everything(competition, tmp_path):
+    recorded = OmegaConf.create({"data": OmegaConf.to_container(data_cfg(competition, tmp_path / "c"))})
+    del recorded.data["train_subset"]  # as an older run's config.yaml; `sweeplab rerun` migrates it
+    migrated = migrate(recorded)
+    assert migrated.data.train_subset == 1.0
+    assert len(load_data(migrated.data).train_index) == 20

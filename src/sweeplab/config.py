@@ -52,7 +52,12 @@ class DataConfig:
     img_size: int = 48
     val_fraction: float = 0.2
     split_seed: int = 0  # separate from trainer.seed so a seed sweep keeps one validation set
-    num_workers: int = 2  # decoding threads, used once when the image cache is built
+    # Decoding threads when the image cache is built; null: every core this process may use
+    # (os.sched_getaffinity), resolved at run time so a recorded config stays portable.
+    num_workers: int | None = None
+    # A stratified, seeded (split_seed) fraction of the training images, drawn after the validation
+    # split (which stays whole): sweep on 0.2, refit the winner on 1.0.
+    train_subset: float = 1.0
     cache: bool = True
     cache_dir: str = "~/.cache/sweeplab"
     max_corrupt_fraction: float = 0.05

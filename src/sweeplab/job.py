@@ -95,7 +95,7 @@ def prepare(cfg: DictConfig, output_dir: Path | None, overrides: list[str] | Non
     deterministic = (
         cfg.trainer.deterministic if cfg.trainer.deterministic is not None else device.type == "cpu"
     )
-    data = load_data(cfg.data)
+    data = load_data(cfg.data, show_progress=cfg.trainer.progress)
     solution = _solution(data, objectives)
     check_metric(cfg.data.metric, len(data.classes))
     job = Job(
