@@ -5,7 +5,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from sweeplab.app import exit_cleanly_on_user_error, refuse_bad_command_line
+from sweeplab.app import exit_cleanly_on_user_error, one_line_on_interrupt, refuse_bad_command_line
 from sweeplab.config import register_configs
 
 HERE = Path(__file__).parent
@@ -22,4 +22,5 @@ def main(cfg: DictConfig) -> float:
 
 if __name__ == "__main__":
     refuse_bad_command_line(HERE / "conf")
-    main()
+    with one_line_on_interrupt():
+        main()

@@ -57,6 +57,11 @@ def make_competition(
     return root
 
 
+def experiment_ids(client: MlflowClient) -> list[str]:
+    """Every experiment of a store: a run's experiment is named after its competition folder."""
+    return [e.experiment_id for e in client.search_experiments()]
+
+
 @pytest.fixture
 def competition(tmp_path) -> Path:
     return make_competition(tmp_path / "competition")

@@ -7,17 +7,18 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import compose_config, make_competition
+from conftest import compose_config, experiment_ids, make_competition
 from sweeplab.engine import Trainer
 from sweeplab.errors import ConfigError
 from sweeplab.job import run
 from sweeplab.models import build_model
 from sweeplab.provenance import git_state
+from sweeplab.tracking import experiment_name
 
 
-def only_run(client, experiment="demo"):
-    exp = client.get_experiment_by_name(experiment)
-    runs = client.search_runs([exp.experiment_id])
+def only_run(client, experiment=None):
+    ids = [client.get_experiment_by_name(experiment).experiment_id] if experiment else experiment_ids(client)
+    runs = client.search_runs(ids)
     assert len(runs) == 1
     return runs[0]
 
@@ -54,8 +55,8 @@ def test_job_logs_a_complete_run(tmp_path, store, mlflow_client, layout):
     assert value == max(m.value for m in history)  # default objective: best val accuracy
     for key in ("train/loss", "train/acc", "val/loss", "lr"):
         assert [m.step for m in mlflow_client.get_metric_history(logged.info.run_id, key)] == [1, 2]
-    assert logged.data.metrics["data/train_images"] + logged.data.metrics["data/val_images"] == 24
-    assert logged.data.metrics["data/corrupt_images"] == 0
+    assert int(logged.data.params["data/train_images"]) + int(logged.data.params["data/val_images"]) == 24
+    assert logged.data.params["data/corrupt_images"] == "0"
     params = logged.data.params
     assert params["optimizer.lr"] == "0.003" and params["model.channels"] == "[4, 8]"
     assert params["data.root"] == str(root) and params["trainer.epochs"] == "2"
@@ -111,7 +112,7 @@ def test_bad_config_fails_before_any_run_is_recorded(
     with pytest.raises(ConfigError) as info:
         run(compose_config([*tiny_overrides, override]), output_dir=tmp_path / "o")
     assert message in str(info.value)
-    assert mlflow_client.get_experiment_by_name("demo") is None  # nothing half-recorded
+    assert [e.name for e in mlflow_client.search_experiments()] == ["Default"]  # nothing half-recorded
 
 
 def test_failure_during_training_marks_the_run_failed(tiny_overrides, tmp_path, mlflow_client):
@@ -163,7 +164,7 @@ def test_compiled_model_trains_and_saves_plain_weights(tmp_path, tiny_overrides,
 def test_bad_trainer_values_are_refused_before_the_run(tiny_overrides, mlflow_client, override, message):
     with pytest.raises(ConfigError, match=message):
         run(compose_config([*tiny_overrides, "trainer.compile=true", override]))
-    assert mlflow_client.get_experiment_by_name("demo") is None
+    assert [e.name for e in mlflow_client.search_experiments()] == ["Default"]
 
 
 def test_a_failed_job_holds_no_model_or_optimizer(tiny_overrides):
@@ -205,3 +206,36 @@ def test_without_a_solution_the_test_set_is_predicted_only_for_the_submissions(
     assert predicted.count(n_test) == len(set(improved) | {3})  # improved epochs, and the last
     assert len(predicted) - predicted.count(n_test) == 4  # validation every epoch
     assert int(logged.data.tags["sweeplab.best_epoch"]) == improved[-1] + 1
+
+
+@pytest.mark.parametrize(
+    ("overrides", "experiment"),
+    [
+        ([], "demo"),
+        (["data=kaggle", "data.root=/data/dogs-vs-cats"], "dogs-vs-cats"),  # not mixed with the demo's runs
+        (["data=kaggle", "data.root=/data/dogs-vs-cats", "name=mine"], "mine"),
+        (["experiment=lab4_seed", "data.root=/data/dogs-vs-cats"], "lab4_seed"),
+        (["data=kaggle", "data.root=/data/x", "tracking.experiment=kept"], "kept"),
+    ],
+)
+def test_experiment_is_named_after_the_competition_unless_named(overrides, experiment):
+    assert experiment_name(compose_config(overrides)) == experiment
+
+
+def test_a_run_ends_with_a_summary_line_and_data_counts_are_params(
+    tiny_overrides, tmp_path, mlflow_client, caplog
+):
+    caplog.set_level("INFO", logger="sweeplab.job")
+    run(compose_config(tiny_overrides), output_dir=tmp_path / "o")
+    logged = only_run(mlflow_client, "competition")
+    (summary,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith("run ")]
+    assert summary.startswith(f"run {logged.info.run_id} (competition): val/acc=")
+    assert f"best epoch {logged.data.tags['sweeplab.best_epoch']} of 2" in summary
+    assert str(tmp_path / "o" / "submission_best.csv") in summary
+    assert (
+        f"/#/experiments/{logged.info.experiment_id}/runs/{logged.info.run_id}?workflowType=machine_learning"
+        in summary
+    )
+    # Facts, not curves: the data counts are params; the study's bookkeeping is not a param at all.
+    assert logged.data.params["data/num_classes"] == "2" and "data/num_classes" not in logged.data.metrics
+    assert not [k for k in logged.data.params if k.startswith("study.")]

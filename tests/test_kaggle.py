@@ -13,9 +13,9 @@ from kaggle_standin import KaggleStandIn
 from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
 
-from conftest import compose_config
+from conftest import compose_config, experiment_ids
 from sweeplab.cli import main as sweeplab
-from sweeplab.cli.compare import collect, overfits
+from sweeplab.cli.compare import _short, collect, overfits
 from sweeplab.errors import ConfigError, DataError, SweeplabError
 from sweeplab.job import run
 from sweeplab.kaggle.scoring import metric_score, read_solution
@@ -100,7 +100,7 @@ def metric_keys(store, run_id):
 
 def only_run_id(store):
     client = MlflowClient(store)
-    runs = client.search_runs([client.get_experiment_by_name("demo").experiment_id])
+    runs = client.search_runs(experiment_ids(client))
     (logged,) = [r for r in runs if r.data.tags.get("sweeplab.role") != "comparison"]
     return logged.info.run_id
 
@@ -276,7 +276,7 @@ def test_compare_shows_runs_with_and_without_kaggle_scores(
     (competition / "solution.csv").unlink()
     run(compose_config([*tiny_overrides, "optimizer.lr=0.001"]), output_dir=tmp_path / "b")  # no scores
     client = MlflowClient(store)
-    experiment = client.get_experiment_by_name("demo").experiment_id
+    experiment = client.get_experiment_by_name("competition").experiment_id  # the folder's name
     # A constructed run whose validation rises while the test score falls.
     constructed = client.create_run(experiment, run_name="constructed").info.run_id
     client.log_param(constructed, "optimizer.lr", "0.1")
@@ -288,9 +288,11 @@ def test_compare_shows_runs_with_and_without_kaggle_scores(
         ],
     )
     client.set_terminated(constructed)
-    assert sweeplab(["compare", "demo", "--tracking-uri", store, "--out", str(tmp_path / "report")]) == 0
+    assert (
+        sweeplab(["compare", "competition", "--tracking-uri", store, "--out", str(tmp_path / "report")]) == 0
+    )
     out = capsys.readouterr().out
-    rows, _ = collect(client, "demo")
+    rows, _ = collect(client, "competition")
     assert len(rows) == 3 and "optimizer.lr=0.001" in out and "optimizer.lr=0.01" in out
     by_lr = {next(p for p in r.params.split() if p.startswith("optimizer.lr=")): r for r in rows}
     assert by_lr["optimizer.lr=0.1"].overfits is True and by_lr["optimizer.lr=0.1"].gap == pytest.approx(0.25)
@@ -298,8 +300,27 @@ def test_compare_shows_runs_with_and_without_kaggle_scores(
     assert by_lr["optimizer.lr=0.01"].public is not None
     html = (tmp_path / "report" / "compare.html").read_text()
     assert html.count("data:image/png;base64,") == 2 and "YES" in out
+    assert "<td>YES</td>" in html and "True" not in html  # the console's words, not Python's
+    assert not client.search_runs([experiment], "tags.`sweeplab.role` = 'comparison'")  # nothing logged
+    for _ in range(2):  # --log puts the report on one comparison run, reused
+        args = ["compare", "competition", "--tracking-uri", store, "--out", str(tmp_path / "report"), "--log"]
+        assert sweeplab(args) == 0
     (comparison,) = client.search_runs([experiment], "tags.`sweeplab.role` = 'comparison'")
     assert {a.path for a in client.list_artifacts(comparison.info.run_id, "comparison")} == {
         "comparison/compare.html",
         "comparison/compare.csv",
     }
+
+
+@pytest.mark.parametrize(
+    ("value", "short"),
+    [
+        ("0.0001", "0.0001"),
+        ("0.123456789", "0.1235"),
+        ("[0.75, 1.3333333333333333]", "[0.75, 1.333]"),
+        ("adam", "adam"),
+    ],
+)
+def test_compare_rounds_params_so_equal_values_look_equal(value, short):
+    assert _short(value) == short
+    assert _short("[0.75, 1.3333333]") == _short("[0.75, 1.3333333333333333]")

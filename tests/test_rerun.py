@@ -7,19 +7,26 @@ import pytest
 from mlflow.tracking import MlflowClient
 from omegaconf import OmegaConf
 
-from conftest import ROOT, compose_config
+from conftest import ROOT, compose_config, experiment_ids
 from sweeplab import provenance
 from sweeplab.cli import main as sweeplab
 from sweeplab.cli.rerun import apply_overrides
+from sweeplab.cli.run_ids import resolve_run_id
+from sweeplab.errors import SweeplabError
 from sweeplab.job import run
 from sweeplab.migrate import RENAMED, migrate
 
 
-def runs(store, experiment="demo"):
+@pytest.fixture(autouse=True)
+def _in_tmp_path(tmp_path, monkeypatch):
+    """Reruns write outputs/ in the working folder, as training runs do: never in the checkout."""
+    monkeypatch.chdir(tmp_path)
+
+
+def runs(store, experiment=None):
     client = MlflowClient(store)
-    return client.search_runs(
-        [client.get_experiment_by_name(experiment).experiment_id], order_by=["attributes.start_time ASC"]
-    )
+    ids = [client.get_experiment_by_name(experiment).experiment_id] if experiment else experiment_ids(client)
+    return client.search_runs(ids, order_by=["attributes.start_time ASC"])
 
 
 def history(store, run_id, key="val/loss"):
@@ -55,10 +62,13 @@ def test_every_run_records_what_a_rerun_needs(original):
         assert len(tags["sweeplab.git.commit"]) == 40 and tags["sweeplab.git.dirty"] in ("True", "False")
 
 
-def test_rerun_reproduces_a_run_bit_for_bit(original, store, capsys):
+def test_rerun_reproduces_a_run_bit_for_bit(original, store, capsys, tmp_path):
     before = MlflowClient(store).get_run(original.info.run_id)
     assert sweeplab(["rerun", original.info.run_id, "--tracking-uri", store]) == 0
     out = capsys.readouterr().out
+    # The rerun's files land where a training run's do, and the user is told where.
+    (folder,) = (tmp_path / "outputs").glob(f"*/*-rerun-{original.info.run_id[:8]}")
+    assert (folder / "submission_best.csv").is_file() and "outputs of the rerun (submissions" in out
     assert (
         "identical to the original" in out
         and "test predictions (submissions/submission_last.csv): identical" in out
@@ -196,3 +206,19 @@ def test_a_config_recorded_before_newer_keys_is_filled_with_defaults(original, s
     assert OmegaConf.to_container(migrated) == OmegaConf.to_container(today)
     run(apply_overrides(migrated, ["trainer.epochs=1"]), output_dir=tmp_path / "migrated")
     assert runs(store)[-1].data.params["trainer.epochs"] == "1"
+
+
+def test_run_ids_are_accepted_by_any_unique_prefix(original, store, capsys):
+    client = MlflowClient(store)
+    full = original.info.run_id
+    assert resolve_run_id(client, full[:8]) == full and resolve_run_id(client, full) == full
+    twin = client.create_run(original.info.experiment_id).info.run_id
+    common = next(i for i in range(32) if twin[i] != full[i])  # the two ids share this many characters
+    assert resolve_run_id(client, full[: common + 1]) == full
+    if common:
+        with pytest.raises(SweeplabError, match=f"ambiguous: 2 runs start with '{full[:common]}'"):
+            resolve_run_id(client, full[:common])
+    with pytest.raises(SweeplabError, match="not found: no run id starts with 'zzzz'"):
+        resolve_run_id(client, "zzzz")
+    assert sweeplab(["kaggle", "record", full[:10], "--public", "0.5", "--tracking-uri", store]) == 0
+    assert f"run {full}: kaggle/public=0.5000" in capsys.readouterr().out

@@ -5,11 +5,14 @@ command line is composed once here first (about 0.3 s) and a refusal is turned i
 key, the valid values and, for a typo, the closest key.
 """
 
+import contextlib
 import dataclasses
 import difflib
 import functools
+import logging
+import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
@@ -24,6 +27,7 @@ from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBase
 from sweeplab.config import INTERNAL_SCHEMAS, SCHEMAS
 from sweeplab.errors import SweeplabError
 
+log = logging.getLogger(__name__)
 HYDRA_FLAGS = ("-m", "--multirun")  # the only flags that still leave a command line of overrides
 
 
@@ -36,11 +40,29 @@ def exit_cleanly_on_user_error(task: Callable) -> Callable:
             return task(*args, **kwargs)
         except SweeplabError as e:
             if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
-                raise  # the launcher records this job as failed and the sweep goes on
+                # One line per failing job; the launcher records it as failed and the sweep goes on.
+                overrides = " ".join(HydraConfig.get().overrides.task)
+                log.error("error in job %s: %s", overrides, e)
+                raise
             print(f"error: {e}", file=sys.stderr)
             sys.exit(2)
 
     return wrapper
+
+
+@contextlib.contextmanager
+def one_line_on_interrupt() -> Iterator[None]:
+    """Ctrl-C ends train.py with one line and exit code 130, not a traceback of every frame it hit."""
+    # joblib's worker processes die with the interrupt; the resource tracker they leave then warns about
+    # their semaphores at exit (2 lines). Set before any worker starts, so the tracker inherits it.
+    os.environ.setdefault("PYTHONWARNINGS", "ignore::UserWarning:multiprocessing.resource_tracker")
+    try:
+        yield
+    except KeyboardInterrupt as e:
+        # A single run says what it kept (Interrupted's message); a sweep resumes from its storage.
+        said = str(e) or "the finished trials are stored; run the same command to resume the study"
+        print(f"\ninterrupted: {said}", file=sys.stderr)
+        sys.exit(130)
 
 
 def refuse_bad_command_line(config_dir: Path, argv: list[str] | None = None) -> None:

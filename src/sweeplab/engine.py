@@ -152,7 +152,9 @@ class Trainer:
         solution: Solution | None = None,
     ) -> FitResult:
         """Train cfg.epochs epochs; evaluate, log and report to the trial after each."""
+        # Kept on the trainer: after Ctrl-C the job still writes the best-so-far submission from it.
         cfg, result = self.cfg, FitResult()
+        self.result = result
         generator = torch.Generator().manual_seed(cfg.seed)
         test_rows = np.arange(len(data.test_images))
         for epoch in range(1, cfg.epochs + 1):

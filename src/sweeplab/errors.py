@@ -1,8 +1,14 @@
 """The one exception family for user mistakes: the CLI prints these without a traceback."""
 
+from hydra.errors import CompactHydraException
 
-class SweeplabError(Exception):
-    """A problem the user can fix; the message names the key or path and the fix."""
+
+class SweeplabError(CompactHydraException):
+    """A problem the user can fix; the message names the key or path and the fix.
+
+    A CompactHydraException: where one ends a Hydra app (the failed job of a sweep), Hydra prints its
+    message alone, without the traceback it prints for other exceptions.
+    """
 
 
 class ConfigError(SweeplabError):

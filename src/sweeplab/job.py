@@ -22,7 +22,7 @@ from sweeplab.data import ImageData, channel_stats, load_data
 from sweeplab.engine import FitResult, Trainer, check_trainer, resolve_device, seed_everything
 from sweeplab.errors import ConfigError
 from sweeplab.kaggle.scoring import Solution, check_metric, read_solution
-from sweeplab.models import build_model
+from sweeplab.models import build_model, check_model
 from sweeplab.objective import objective_specs, objective_value
 from sweeplab.optim import build_optimizer, build_scheduler
 from sweeplab.plots import plot_learning_curves
@@ -30,7 +30,7 @@ from sweeplab.protocol import Attr, Metric, Role, Tag
 from sweeplab.provenance import GitState, git_state, provenance_tags
 from sweeplab.study.trial import StudyTrial
 from sweeplab.submission import write_submission
-from sweeplab.tracking import Tracker
+from sweeplab.tracking import Tracker, experiment_name, run_url
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ def run(
 ) -> float | list[float]:
     """Train once as cfg says; everything is validated before the MLflow run is created."""
     job = prepare(cfg, output_dir, overrides)
-    tracker = Tracker(cfg.tracking.uri, cfg.tracking.experiment or cfg.name)
+    tracker = Tracker(cfg.tracking.uri, experiment_name(cfg))
     try:
         with tracker.run(_run_name(job), {**_run_tags(job), **(tags or {})}, ok=(optuna.TrialPruned,)):
             if job.trial is not None:
@@ -83,6 +83,7 @@ def run(
         job.parts = None  # this frame outlives the call in a kept traceback: let the model go
         if job.device.type == "cuda":  # a sweep's next trial in this process gets the memory back
             torch.cuda.empty_cache()
+    log.info(_summary(job, tracker, result, values))
     return values[0] if len(values) == 1 else values
 
 
@@ -95,6 +96,7 @@ def prepare(cfg: DictConfig, output_dir: Path | None, overrides: list[str] | Non
     deterministic = (
         cfg.trainer.deterministic if cfg.trainer.deterministic is not None else device.type == "cpu"
     )
+    check_model(cfg.model, cfg.data.img_size)  # before the data: decoding can take minutes
     data = load_data(cfg.data, show_progress=cfg.trainer.progress)
     solution = _solution(data, objectives)
     check_metric(cfg.data.metric, len(data.classes))
@@ -131,7 +133,7 @@ def build_parts(job: Job) -> Parts:
 
 def record_inputs(job: Job, tracker: Tracker) -> None:
     """The config, the uncommitted diff and the data counts: what the run was given."""
-    tracker.log_config(job.cfg)
+    tracker.log_config(job.cfg, skip=("study.",))  # the study's bookkeeping is in the run's tags
     if job.git is not None and job.git.dirty:
         tracker.client.log_text(tracker.run_id, job.git.diff, "git/uncommitted.diff")
     data = job.data
@@ -142,7 +144,8 @@ def record_inputs(job: Job, tracker: Tracker) -> None:
         "corrupt_images": len(data.corrupt),
         "num_classes": len(data.classes),
     }
-    tracker.log_metrics({Metric.DATA_PREFIX + k: v for k, v in counts.items()}, step=0)
+    # Facts about the run, not curves: as params they are table columns in the MLflow UI, not charts.
+    tracker.log_params({Metric.DATA_PREFIX + k: str(v) for k, v in counts.items()})
 
 
 def fit(job: Job, tracker: Tracker) -> tuple[FitResult, float]:
@@ -178,6 +181,10 @@ def fit(job: Job, tracker: Tracker) -> tuple[FitResult, float]:
             except optuna.TrialPruned:
                 tracker.set_tags({Tag.PRUNED: "true", Tag.PRUNED_EPOCH: job.trial.pruned_at})
                 raise
+            except KeyboardInterrupt as e:
+                raise Interrupted(
+                    _save_best_so_far(job, tracker, getattr(trainer, "result", FitResult()))
+                ) from e
 
 
 def record_outputs(job: Job, tracker: Tracker, result: FitResult, fit_seconds: float) -> list[float]:
@@ -197,6 +204,35 @@ def record_outputs(job: Job, tracker: Tracker, result: FitResult, fit_seconds: f
         {Metric.OBJECTIVE: values[0], Metric.FIT_SECONDS: fit_seconds}, step=len(result.history)
     )
     return values
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during training; the message says what was kept."""
+
+
+def _save_best_so_far(job: Job, tracker: Tracker, result: FitResult) -> str:
+    """The submission of the best epoch so far, written and logged before the run ends KILLED."""
+    if result.best_test_probs is None:
+        return f"run {tracker.run_id} stopped before its first epoch ended: no submission"
+    path = write_submission(
+        job.output_dir / "submission_best.csv", job.data.competition, result.best_test_probs
+    )
+    tracker.log_artifact(path, "submissions")
+    tracker.set_tags({Tag.BEST_EPOCH: result.best_epoch})
+    return f"run {tracker.run_id} stopped; best-so-far submission (epoch {result.best_epoch}): {path}"
+
+
+def _summary(job: Job, tracker: Tracker, result: FitResult, values: list[float]) -> str:
+    """One line: what was run, its score, where its submission is and where to see it."""
+    objective = ", ".join(
+        f"{metric}={value:.4g}" for (metric, _), value in zip(job.objectives, values, strict=True)
+    )
+    url = run_url(tracker.uri, tracker.experiment_id, tracker.run_id)
+    return (
+        f"run {tracker.run_id} ({tracker.experiment_name}): {objective}, best epoch {result.best_epoch} "
+        f"of {len(result.history)}; submission {job.output_dir / 'submission_best.csv'}; "
+        f"see it with `sweeplab ui`: {url}"
+    )
 
 
 def _hydra_context() -> tuple[Path | None, list[str]]:

@@ -45,6 +45,12 @@ def seed_cnn_flatten_size(img_size: int, channels: list[int], kernel_size: int) 
     return channels[-1] * sizes[-1] ** 2
 
 
+def check_model(cfg, img_size: int) -> None:
+    """What can be refused from the config alone, before any image is decoded."""
+    if cfg.name == "seed_cnn":
+        seed_cnn_flatten_size(img_size, list(cfg.channels), cfg.kernel_size)
+
+
 def build_seed_cnn(cfg, num_classes: int, img_size: int) -> nn.Sequential:
     layers: list[nn.Module] = []
     in_channels = 3

@@ -28,6 +28,7 @@ class OptunaSweeper(Sweeper):
         from sweeplab.study.loop import StudyLoop
         from sweeplab.study.runs import StudyRuns
         from sweeplab.study.table import format_table, trial_rows
+        from sweeplab.tracking import experiment_name
 
         job_cfg = self.config
         loop = StudyLoop(
@@ -39,7 +40,7 @@ class OptunaSweeper(Sweeper):
         )
         runs = None
         if self.sweeper_cfg.mlflow and "tracking" in job_cfg:
-            runs = StudyRuns(job_cfg.tracking.uri, job_cfg.tracking.experiment or job_cfg.name)
+            runs = StudyRuns(job_cfg.tracking.uri, experiment_name(job_cfg))
 
         def on_start(study) -> list[str]:
             if runs is None:
@@ -61,6 +62,12 @@ class OptunaSweeper(Sweeper):
         study, status = None, "FINISHED"
         try:
             study = loop.run(on_start=on_start, on_trial=runs.record_trial if runs else None)
+        except KeyboardInterrupt as e:
+            status = "KILLED"  # stopped by the user, not failed: the same command resumes it
+            said = f"{e}; " if str(e) else ""
+            raise KeyboardInterrupt(
+                f"{said}study {loop.study_name}: finished trials are stored, the same command resumes it"
+            ) from None
         except BaseException:
             status = "FAILED"
             raise

@@ -1,10 +1,13 @@
 """The `sweeplab` command: ui, rerun, kaggle and compare."""
 
 import argparse
+import logging
 import os
 import sys
+import time
 from pathlib import Path
 
+from sweeplab.cli.run_ids import resolve_run_id
 from sweeplab.errors import SweeplabError
 from sweeplab.protocol import Tag
 from sweeplab.tracking import DEFAULT_STORE, artifact_root_for, default_tracking_uri
@@ -20,23 +23,40 @@ def ui_command(args: argparse.Namespace) -> int:
         )
         return 2
     uri = default_tracking_uri(store)
+    base = f"http://{args.host}:{args.port}"
+    print(f"MLflow UI on {store / 'mlflow.db'} at {base} (Ctrl-C stops it); the runs of each experiment:")
+    for name, url in experiment_urls(uri, base):
+        print(f"  {name}: {url}")
     command = [
-        sys.executable,
-        "-m",
-        "mlflow",
-        "ui",
-        "--backend-store-uri",
-        uri,
-        "--default-artifact-root",
-        artifact_root_for(uri),
-        "--host",
-        args.host,
-        "--port",
-        str(args.port),
+        *(sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri),
+        *("--registry-store-uri", uri, "--default-artifact-root", artifact_root_for(uri)),
+        *("--host", args.host, "--port", str(args.port)),
+        # One worker: a UI for one user on a 2-core machine does not need MLflow's default of 4 processes,
+        # and one stops at once on Ctrl-C.
+        *("--workers", "1", "--uvicorn-opts", "--log-level warning"),
     ]
-    print(" ".join(command), flush=True)
+    os.environ["PYTHONWARNINGS"] = "ignore"  # MLflow's deprecation warnings are not the user's business
+    # No job runner and its 7 queue consumers (GenAI scoring and trace archival): nothing sweeplab uses.
+    os.environ["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"
+    sys.stdout.flush()
     os.execvp(command[0], command)
     return 0  # not reached: exec replaced this process
+
+
+def experiment_urls(uri: str, base: str) -> list[tuple[str, str]]:
+    """(name, URL of its runs table) for every experiment with runs, newest first; sets the table's view."""
+    from mlflow.tracking import MlflowClient
+
+    from sweeplab.tracking import run_url, set_runs_view
+
+    client = MlflowClient(uri)
+    urls = []
+    for experiment in client.search_experiments(order_by=["last_update_time DESC"]):
+        if experiment.name == "Default" and not client.search_runs([experiment.experiment_id], max_results=1):
+            continue
+        set_runs_view(client, experiment.experiment_id)  # experiments made before sweeplab set it
+        urls.append((experiment.name, run_url(base, experiment.experiment_id)))
+    return urls
 
 
 def _client(args: argparse.Namespace):
@@ -61,7 +81,7 @@ def rerun_command(args: argparse.Namespace) -> int:
         return 2
     client = _client(args)
     uri = client.tracking_uri
-    run_id = args.run_id or best_trial_run(args.best, args.storage)
+    run_id = resolve_run_id(client, args.run_id) if args.run_id else best_trial_run(args.best, args.storage)
     recorded = load_recorded(client, run_id)
     config = apply_overrides(recorded.config, args.overrides)
     config.tracking.uri = uri  # the rerun lands beside the run it reproduces
@@ -74,7 +94,11 @@ def rerun_command(args: argparse.Namespace) -> int:
         )
         return 2
     tags = {Tag.RERUN_OF: run_id, Tag.RERUN_OVERRIDES: " ".join(args.overrides)}
-    run(config, overrides=list(args.overrides), tags=tags)
+    # Where a training run's outputs go (Hydra's outputs/DATE/TIME), named as a rerun.
+    output_dir = Path("outputs") / time.strftime("%Y-%m-%d") / time.strftime(f"%H-%M-%S-rerun-{run_id[:8]}")
+    logging.basicConfig(level=logging.INFO, format="%(message)s")  # the epochs and the summary, as train.py
+    run(config, output_dir=output_dir, overrides=list(args.overrides), tags=tags)
+    print(f"outputs of the rerun (submissions, curves, model): {output_dir}")
     (newest,) = client.search_runs(
         [client.get_run(run_id).info.experiment_id],
         f"tags.`{Tag.RERUN_OF}` = '{run_id}'",
@@ -99,6 +123,7 @@ def kaggle_command(args: argparse.Namespace) -> int:
     from sweeplab.kaggle.submit import submit_run
 
     client = _client(args)
+    args.run_id = resolve_run_id(client, args.run_id)
     if args.kaggle_command == "submit":
         scores = submit_run(
             client, args.run_id, args.competition, args.message, args.epoch, args.timeout, args.poll_interval
@@ -115,7 +140,18 @@ def compare_command(args: argparse.Namespace) -> int:
     from sweeplab.cli.compare import compare as compare_runs
 
     client = _client(args)
-    print(compare_runs(client, args.experiment, args.sweep, args.top, Path(args.out)))
+    print(compare_runs(client, args.experiment, args.sweep, args.top, Path(args.out), log=args.log))
+    return 0
+
+
+def cache_command(args: argparse.Namespace) -> int:
+    """List the cache entries (images, features) with size, last use and what they hold; remove some."""
+    from sweeplab.cli.cache import cache
+
+    if args.older_than is not None and args.older_than < 0:
+        print("error: --older-than takes a number of days >= 0, e.g. 30", file=sys.stderr)
+        return 2
+    print(cache(Path(args.cache_dir), clear=args.clear, older_than=args.older_than))
     return 0
 
 
@@ -167,9 +203,23 @@ def main(argv: list[str] | None = None) -> int:
     compare_parser.add_argument("--top", type=int, help="only the N best runs by validation score")
     compare_parser.add_argument("--out", default="compare", help="folder for compare.html and compare.csv")
     compare_parser.add_argument(
+        "--log",
+        action="store_true",
+        help="also log the report to MLflow: on the study's parent run, or the experiment's comparison run",
+    )
+    compare_parser.add_argument(
         "--tracking-uri", help="the MLflow store (default: $MLFLOW_TRACKING_URI or ./mlruns)"
     )
     compare_parser.set_defaults(handler=compare_command)
+    cache_parser = commands.add_parser("cache", help="list the image and feature caches; remove entries")
+    cache_parser.add_argument(
+        "--cache-dir", default="~/.cache/sweeplab", help="data.cache_dir (default: %(default)s)"
+    )
+    cache_parser.add_argument("--clear", action="store_true", help="remove every entry not being built")
+    cache_parser.add_argument(
+        "--older-than", type=float, metavar="DAYS", help="remove the entries not used for DAYS days"
+    )
+    cache_parser.set_defaults(handler=cache_command)
     args = parser.parse_args(argv)
     try:
         return args.handler(args)

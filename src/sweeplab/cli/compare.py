@@ -1,7 +1,9 @@
 """`sweeplab compare`: validation against Kaggle scores for every run, as a table and an HTML report."""
 
+import ast
 import base64
 import csv
+import html
 import io
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -10,13 +12,25 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 from mlflow.tracking import MlflowClient  # noqa: E402
 
 from sweeplab.errors import SweeplabError  # noqa: E402
-from sweeplab.protocol import Role, Tag
+from sweeplab.protocol import Role, Tag, study_runs_filter
 
 OVERFIT_WINDOW = 3  # epochs: val still rising while the test score falls over the last three
-HIDDEN_PARAMS = ("data.root", "data.cache_dir", "tracking.", "study.", "trainer.progress")
+# Params that do not change what is trained (and the data counts, which follow from the data).
+HIDDEN_PARAMS = (
+    "data.root",
+    "data.cache_dir",
+    "data.num_workers",
+    "tracking.",
+    "study.",
+    "trainer.progress",
+    "data/",
+)
+PARAMS_WIDTH = 60  # characters of the params column; the CSV and HTML report keep them whole
+OVERFIT_WORDS = {True: "YES", False: "no", None: "-"}
 
 
 @dataclass
@@ -32,6 +46,7 @@ class Row:
     best_val_epoch: int | None
     best_public_epoch: int | None
     overfits: bool | None  # None: not enough per-epoch test scores to tell
+    pruned: bool  # a study's trial stopped early by the pruner: its scores are from fewer epochs
 
 
 def _history(client: MlflowClient, run_id: str, key: str) -> dict[int, float]:
@@ -58,7 +73,7 @@ def _row(client: MlflowClient, run, varying: list[str]) -> Row:
     return Row(
         run_id=run_id,
         name=run.info.run_name or "",
-        params=" ".join(f"{k}={run.data.params[k]}" for k in varying if k in run.data.params),
+        params=" ".join(f"{k}={_short(run.data.params[k])}" for k in varying if k in run.data.params),
         best_val=val[best_epoch] if val else None,
         final_val=val[max(val)] if val else None,
         public=at_best,
@@ -67,7 +82,21 @@ def _row(client: MlflowClient, run, varying: list[str]) -> Row:
         best_val_epoch=best_epoch,
         best_public_epoch=max(public, key=public.get) if len(public) > 1 else None,
         overfits=overfits(val, public),
+        pruned=run.data.tags.get(Tag.PRUNED) == "true",
     )
+
+
+def _short(value: str) -> str:
+    """A param value at 4 significant digits: [0.75, 1.3333333] and [0.75, 1.3333333333333333] are one."""
+    try:
+        parsed = ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return value
+    if isinstance(parsed, float):
+        return f"{parsed:.4g}"
+    if isinstance(parsed, list | tuple):
+        return "[" + ", ".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in parsed) + "]"
+    return value
 
 
 def collect(client: MlflowClient, experiment: str, study: str | None = None, top: int | None = None):
@@ -84,16 +113,15 @@ def collect(client: MlflowClient, experiment: str, study: str | None = None, top
     parent = None
     if study is not None:
         runs = [r for r in runs if r.data.tags.get(Tag.STUDY) == study]
-        parents = client.search_runs(
-            [exp.experiment_id], f"tags.`sweeplab.study` = '{study}' and tags.`sweeplab.role` = 'study'"
-        )
+        parents = client.search_runs([exp.experiment_id], study_runs_filter(study, Role.STUDY))
         if not parents:
             raise SweeplabError(f"no study {study!r} in experiment {experiment!r}")
         parent = parents[0].info.run_id
     if not runs:
         raise SweeplabError(f"no finished runs to compare in experiment {experiment!r}")
     keys = sorted({k for r in runs for k in r.data.params if not k.startswith(HIDDEN_PARAMS)})
-    varying = [k for k in keys if len({r.data.params.get(k) for r in runs}) > 1]
+    # A key varies when the runs that have it disagree (a run recorded by hand may hold only a few).
+    varying = [k for k in keys if len({_short(r.data.params[k]) for r in runs if k in r.data.params}) > 1]
     rows = sorted((_row(client, r, varying) for r in runs), key=lambda row: -(row.best_val or float("-inf")))
     return rows[:top] if top else rows, parent
 
@@ -113,11 +141,13 @@ def format_table(rows: list[Row]) -> str:
     )
     lines = [header]
     for r in rows:
-        flag = {True: "YES", False: "no", None: "-"}[r.overfits]
+        params = r.params or r.name
+        if len(params) > PARAMS_WIDTH:
+            params = params[: PARAMS_WIDTH - 1] + "…"
         lines.append(
             (
-                r.run_id[:8],
-                r.params or r.name,
+                r.run_id[:8] + (" pruned" if r.pruned else ""),
+                params,
                 _f(r.best_val),
                 _f(r.final_val),
                 _f(r.public),
@@ -125,7 +155,7 @@ def format_table(rows: list[Row]) -> str:
                 _f(r.gap),
                 _f(r.best_val_epoch),
                 _f(r.best_public_epoch),
-                flag,
+                OVERFIT_WORDS[r.overfits],
             )
         )
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
@@ -159,6 +189,10 @@ def write_report(
     figure, ax = plt.subplots(figsize=(5, 5))
     if scored:
         ax.scatter([r.best_val for r in scored], [r.public for r in scored])
+        for r in scored:  # each point named by its run, as in the table above
+            ax.annotate(
+                r.run_id[:8], (r.best_val, r.public), fontsize=7, xytext=(3, 3), textcoords="offset points"
+            )
         low = min(min(r.best_val, r.public) for r in scored)
         high = max(max(r.best_val, r.public) for r in scored)
         ax.plot([low, high], [low, high], "k--", lw=1, label="public = val")
@@ -180,14 +214,12 @@ def write_report(
                 label=f"{r.run_id[:8]} public",
             )
     ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
     ax.set_ylabel("score")
     ax.legend(fontsize=7)
     curves_png = _png(figure)
     html_rows = "".join(
-        "<tr>"
-        + "".join(f"<td>{_f(v) if not isinstance(v, str) else v}</td>" for v in asdict(r).values())
-        + "</tr>"
-        for r in rows
+        "<tr>" + "".join(f"<td>{_html_cell(k, v)}</td>" for k, v in asdict(r).items()) + "</tr>" for r in rows
     )
     report = folder / "compare.html"
     report.write_text(
@@ -200,21 +232,41 @@ def write_report(
     return [report, table]
 
 
-def compare(client: MlflowClient, experiment: str, study: str | None, top: int | None, out: Path) -> str:
-    """Print-ready table; the report goes to `out` and, as artifacts, to the study's parent run or a new
-    comparison run."""
+def _html_cell(key: str, value) -> str:
+    if key == "overfits":
+        return OVERFIT_WORDS[value]
+    if key == "pruned":
+        return "pruned" if value else ""
+    return html.escape(value) if isinstance(value, str) else _f(value)
+
+
+def compare(
+    client: MlflowClient, experiment: str, study: str | None, top: int | None, out: Path, log: bool = False
+) -> str:
+    """Print-ready table; the report goes to `out` and, with `log`, onto the study's parent run (with a
+    study) or the experiment's one comparison run, reused by every later `--log`."""
     rows, parent = collect(client, experiment, study, top)
     out.mkdir(parents=True, exist_ok=True)
     paths = write_report(
         client, rows, f"sweeplab compare: {experiment}" + (f" / {study}" if study else ""), out
     )
-    target = parent
-    if target is None:
-        exp = client.get_experiment_by_name(experiment)
-        target = client.create_run(
-            exp.experiment_id, run_name="comparison", tags={Tag.ROLE: Role.COMPARISON}
-        ).info.run_id
-        client.set_terminated(target)
-    for path in paths:
-        client.log_artifact(target, str(path), "comparison")
-    return format_table(rows) + f"\n\nreport: {paths[0]} (also on run {target}, artifacts comparison/)"
+    said = f"report: {paths[0]}"
+    if log:
+        target = parent or _comparison_run(client, experiment)
+        for path in paths:
+            client.log_artifact(target, str(path), "comparison")
+        said += f" (also on run {target}, artifacts comparison/)"
+    return format_table(rows) + "\n\n" + said
+
+
+def _comparison_run(client: MlflowClient, experiment: str) -> str:
+    """The experiment's one `comparison` run: made by the first `compare --log`, reused after."""
+    exp = client.get_experiment_by_name(experiment)
+    found = client.search_runs([exp.experiment_id], f"tags.`{Tag.ROLE}` = '{Role.COMPARISON}'", max_results=1)
+    if found:
+        return found[0].info.run_id
+    run_id = client.create_run(
+        exp.experiment_id, run_name="comparison", tags={Tag.ROLE: Role.COMPARISON}
+    ).info.run_id
+    client.set_terminated(run_id)
+    return run_id

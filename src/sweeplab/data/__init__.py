@@ -1,6 +1,6 @@
 """The `data` config group: a competition folder turned into cached uint8 tensors and a split."""
 
-import warnings
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,6 +10,8 @@ from sweeplab.data.competition import Competition, read_competition
 from sweeplab.data.demo import materialise_demo
 from sweeplab.data.images import decode_threads, file_stamps, fingerprint, hash_stamps, load_images
 from sweeplab.errors import ConfigError, DataError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -94,9 +96,13 @@ def _check_corrupt(kind: str, files: list[Path], corrupt: list[Path], max_fracti
             f"(first: {first}), more than data.max_corrupt_fraction={max_fraction}; fix or remove them"
         )
     what = "skipped" if kind == "train" else "predicted from a blank image"
-    warnings.warn(
-        f"{len(corrupt)} of {len(files)} {kind} images cannot be decoded and are {what} (first: {first})",
-        stacklevel=2,
+    log.warning(
+        "%d of %d %s images cannot be decoded and are %s (first: %s)",
+        len(corrupt),
+        len(files),
+        kind,
+        what,
+        first,
     )
 
 

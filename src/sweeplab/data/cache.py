@@ -66,10 +66,23 @@ def no_room(folder: Path, needed: int, hint: str) -> DataError:
     return DataError(f"the cache entry needs {_size(needed)} but {folder} has {_size(free)} free; {hint}")
 
 
+LOW_SPACE_SHARE = 0.10  # warn when an entry would leave less than a tenth of its disk free
+
+
 def check_room(folder: Path, needed: int, hint: str) -> None:
-    """Refuse in one line when the folder's disk has less free space than `needed` bytes."""
-    if needed > shutil.disk_usage(_existing(folder)).free:
+    """Refuse in one line when the folder's disk has less free space than `needed` bytes; warn when the
+    entry would leave less than 10% of the disk free."""
+    usage = shutil.disk_usage(_existing(folder))
+    if needed > usage.free:
         raise no_room(folder, needed, hint)
+    if usage.free - needed < LOW_SPACE_SHARE * usage.total:
+        log.warning(
+            "the cache entry (%s) leaves %s free on the disk of %s (less than 10%%); "
+            "`sweeplab cache --older-than DAYS` removes entries not used lately",
+            _size(needed),
+            _size(usage.free - needed),
+            folder,
+        )
 
 
 def entry_bytes(shape: tuple[int, ...], dtype: np.dtype) -> int:
@@ -94,6 +107,8 @@ class CacheEntry:
         return self.array.is_file() and self.meta.is_file()
 
     def read(self) -> tuple[np.ndarray, list]:
+        with contextlib.suppress(OSError):  # a read-only cache still reads
+            os.utime(self.meta)  # last use, so `sweeplab cache --older-than` keeps what is still used
         return np.load(self.array, mmap_mode="r"), json.loads(self.meta.read_text())["notes"]
 
     @contextlib.contextmanager
@@ -200,7 +215,9 @@ class CacheEntry:
             out.flush()
             del out
             meta_tmp = self.meta.with_suffix(".json.tmp")
-            meta_tmp.write_text(json.dumps({"key": self.key, "shape": list(shape), "notes": notes}))
+            # `what` says what the entry holds, for `sweeplab cache`; the meta file's mtime is its last use.
+            meta = {"key": self.key, "shape": list(shape), "what": desc, "notes": notes}
+            meta_tmp.write_text(json.dumps(meta))
             os.replace(meta_tmp, self.meta)
             os.replace(self.tmp, self.array)  # publishes the entry
             self.progress.unlink(missing_ok=True)

@@ -92,6 +92,11 @@ def _filler(files: list[Path], img_size: int, pool: ThreadPoolExecutor):
     return fill
 
 
+def _folder_of(files: list[Path]) -> str:
+    """The folder the files share (train/, test/ or the competition), for messages and `sweeplab cache`."""
+    return os.path.commonpath([str(p.parent) for p in files]) if files else "-"
+
+
 def load_images(
     files: list[Path],
     img_size: int,
@@ -118,7 +123,7 @@ def load_images(
             np.uint8,
             fill,
             chunk_rows=rows,
-            desc=f"decoding {len(files)} images at {img_size} px",
+            desc=f"decoding {len(files)} images of {_folder_of(files)} at {img_size} px",
             show_progress=show_progress,
             hint=(
                 f"point data.cache_dir= at a disk with room, or lower data.img_size= "

@@ -269,7 +269,14 @@ class StudyLoop:
         ]
         # The sweep beats for its trials too: a job's own heartbeat starts only once it has loaded.
         with Heartbeat(self.storage, [trial_id(t) for t in trials]):
-            results = self.launch(overrides, self.job_idx)
+            try:
+                results = self.launch(overrides, self.job_idx)
+            except KeyboardInterrupt:
+                # Told now, not left RUNNING until grace_period passes: a resume re-runs them at once.
+                for trial in trials:
+                    trial.set_user_attr(Attr.REASON, "interrupted (Ctrl-C)")
+                    study.tell(trial, state=TrialState.FAIL)
+                raise
         self.job_idx += len(results)
         for trial, result in zip(trials, results, strict=True):
             self._tell(study, trial, result, on_trial)

@@ -131,6 +131,8 @@ def _plots(study: optuna.Study, folder: Path) -> list[Path]:
             "parallel_coordinate": ov.plot_parallel_coordinate,
         }
     paths = []
+    if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        return paths  # every plot needs complete trials (Optuna would warn once per plot)
     for name, make in makers.items():
         try:
             with warnings.catch_warnings():
