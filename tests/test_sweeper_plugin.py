@@ -23,7 +23,11 @@ def sweep(app: str, *args: str, cwd: Path, config_name: str | None = None) -> su
     command = [sys.executable, str(APPS / f"{app}.py"), "-m", *args]
     if config_name:
         command.append(f"--config-name={config_name}")
-    env = {**os.environ, "PYTHONPATH": str(APPS)}  # custom_search_space is imported by its dotpath
+    # custom_search_space is imported by its dotpath; the caller's PYTHONPATH (a worktree's src) stays first.
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [os.environ.get("PYTHONPATH"), str(APPS)])),
+    }
     # One stream: Hydra logs to stdout, errors go to stderr.
     return subprocess.run(
         command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=300, env=env
