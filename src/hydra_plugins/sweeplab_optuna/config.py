@@ -49,7 +49,7 @@ class RandomSamplerConfig(SamplerConfig):
 @dataclass
 class CmaEsSamplerConfig(SamplerConfig):
     _target_: str = "optuna.samplers.CmaEsSampler"
-    x0: dict[str, Any] | None = None
+    x0: Any = None  # {param: value}; Any, since OmegaConf cannot merge a dict into a None Dict field
     sigma0: float | None = None
     n_startup_trials: int = 1
     independent_sampler: Any = None  # a node with _target_, e.g. optuna.samplers.RandomSampler
