@@ -93,7 +93,7 @@ SAMPLER_KEYS = {
         "crossover_prob=0.8",
         "swapping_prob=0.4",
         f"constraints_func={FEASIBLE}",
-        "reference_points=[[0.0],[1.0]]",
+        "reference_points=[[0.5],[1.0]]",
         "dividing_parameter=2",
     ],
     "qmc": [
