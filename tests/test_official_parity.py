@@ -139,6 +139,27 @@ def test_every_sampler_group_runs_three_trials_with_every_key_set(tmp_path, name
     assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 3
 
 
+@pytest.mark.parametrize(
+    ("group", "keys", "announced"),
+    [
+        (
+            "tpe",
+            ["consider_prior=true", "consider_endpoints=true"],
+            "`consider_endpoints` has been deprecated",
+        ),
+        ("cmaes", ["restart_strategy=ipop", "inc_popsize=2"], "`restart_strategy` has been deprecated"),
+    ],
+)
+def test_keys_optuna_5_deprecated_or_ignores_are_accepted_and_said_once(
+    tmp_path, caplog, group, keys, announced
+):
+    sweeper = composed_sweeper(tmp_path, group, keys)
+    with caplog.at_level(logging.WARNING):
+        StudyLoop(sweeper, OmegaConf.create({}), launcher(sphere), []).run()
+    lines = [r.getMessage() for r in caplog.records if "accepted for old configs" in r.getMessage()]
+    assert len(lines) == 1 and announced in lines[0]
+
+
 def test_motpe_composes_with_its_keys_and_is_refused_in_one_line(tmp_path):
     sweeper = composed_sweeper(tmp_path, "motpe", ["n_ehvi_candidates=12", "seed=1"])
     with pytest.raises(ConfigError) as refused:

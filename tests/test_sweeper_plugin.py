@@ -355,11 +355,19 @@ def test_motpe_is_refused_in_one_line_naming_its_replacements(tmp_path):
 
 
 def test_official_plugin_installed_beside_is_refused_before_any_trial(tmp_path):
-    """A fake installed distribution (its dist-info folder on the path), not a real install."""
+    """A fake installed distribution (its dist-info folder on the path), not a real install, whose plugin
+    registers hydra/sweeper=optuna after sweeplab's (it comes later on the path): sweeplab's still wins."""
     site = tmp_path / "site"
     (site / "hydra_optuna_sweeper-1.3.0.dist-info").mkdir(parents=True)
     (site / "hydra_optuna_sweeper-1.3.0.dist-info" / "METADATA").write_text(
         "Metadata-Version: 2.1\nName: hydra-optuna-sweeper\nVersion: 1.3.0\n"
+    )
+    (site / "hydra_plugins" / "hydra_optuna_sweeper").mkdir(parents=True)
+    (site / "hydra_plugins" / "hydra_optuna_sweeper" / "__init__.py").write_text("")
+    (site / "hydra_plugins" / "hydra_optuna_sweeper" / "config.py").write_text(
+        "from hydra.core.config_store import ConfigStore\n"
+        "ConfigStore.instance().store(group='hydra/sweeper', name='optuna', provider='optuna_sweeper',\n"
+        "    node={'_target_': 'hydra_plugins.hydra_optuna_sweeper.optuna_sweeper.OptunaSweeper'})\n"
     )
     env = {
         **os.environ,
