@@ -112,6 +112,8 @@ def mlflow_server(new_database, tmp_path_factory):
 def _study(storage_url: str) -> optuna.Study:
     """The workers' one study: unnamed, it is called `scale_out-<signature of the search space>`."""
     name = resolve_study_name(STUDY, optuna.get_all_study_names(storage_url))
+    if name is None:
+        raise KeyError(f"no study of {STUDY} yet")  # as optuna.load_study says it
     return optuna.load_study(study_name=name, storage=storage_url)
 
 

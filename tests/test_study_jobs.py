@@ -46,9 +46,10 @@ def run(cmd, cwd, timeout=600):
 def load(cwd, name="study_test"):
     """The study of job `name`: unnamed, it is called `<name>-<signature of the search space>`."""
     storage = f"sqlite:///{cwd / 'mlruns' / 'optuna.db'}"
-    return optuna.load_study(
-        study_name=resolve_study_name(name, optuna.get_all_study_names(storage)), storage=storage
-    )
+    found = resolve_study_name(name, optuna.get_all_study_names(storage))
+    if found is None:
+        raise KeyError(f"no study of {name} yet")  # as optuna.load_study says it
+    return optuna.load_study(study_name=found, storage=storage)
 
 
 def study_runs(store, experiment="study_test"):
