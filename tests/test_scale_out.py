@@ -20,6 +20,7 @@ from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
 from conftest import ROOT
+from sweeplab.study.naming import resolve_study_name
 
 pytestmark = pytest.mark.slow
 POSTGRES = "postgresql://postgres@127.0.0.1:5432"
@@ -108,6 +109,14 @@ def mlflow_server(new_database, tmp_path_factory):
     log.close()
 
 
+def _study(storage_url: str) -> optuna.Study:
+    """The workers' one study: unnamed, it is called `scale_out-<signature of the search space>`."""
+    name = resolve_study_name(STUDY, optuna.get_all_study_names(storage_url))
+    if name is None:
+        raise KeyError(f"no study of {STUDY} yet")  # as optuna.load_study says it
+    return optuna.load_study(study_name=name, storage=storage_url)
+
+
 def _worker_command(tiny_overrides, index, tmp_path, *args) -> list[str]:
     own = [o for o in tiny_overrides if not o.startswith("tracking.uri=")]
     return [
@@ -157,7 +166,7 @@ def _kill_a_worker_mid_trial(workers, storage_url) -> int:
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline:
         try:
-            trials = optuna.load_study(study_name=STUDY, storage=storage_url).trials
+            trials = _study(storage_url).trials
         except KeyError:  # not created yet
             trials = []
         for t in trials:
@@ -171,7 +180,7 @@ def _kill_a_worker_mid_trial(workers, storage_url) -> int:
 
 
 def _check_study(storage_url, tracking_uri, experiment: str, killed: int | None = None):
-    study = optuna.load_study(study_name=STUDY, storage=storage_url)
+    study = _study(storage_url)
     counted = [t for t in study.trials if not t.user_attrs.get("sweeplab.surplus")]
     finished = [t for t in counted if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
     assert len(finished) == 9 and len({t.number for t in finished}) == 9

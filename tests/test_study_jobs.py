@@ -12,6 +12,7 @@ from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
 from conftest import ROOT
+from sweeplab.study.naming import resolve_study_name
 
 pytestmark = pytest.mark.slow
 STUDY = [
@@ -43,7 +44,12 @@ def run(cmd, cwd, timeout=600):
 
 
 def load(cwd, name="study_test"):
-    return optuna.load_study(study_name=name, storage=f"sqlite:///{cwd / 'mlruns' / 'optuna.db'}")
+    """The study of job `name`: unnamed, it is called `<name>-<signature of the search space>`."""
+    storage = f"sqlite:///{cwd / 'mlruns' / 'optuna.db'}"
+    found = resolve_study_name(name, optuna.get_all_study_names(storage))
+    if found is None:
+        raise KeyError(f"no study of {name} yet")  # as optuna.load_study says it
+    return optuna.load_study(study_name=found, storage=storage)
 
 
 def study_runs(store, experiment="study_test"):
@@ -93,7 +99,7 @@ def test_median_pruner_prunes_bad_trials_and_mlflow_mirrors_the_study(tmp_path, 
         "plots/parallel_coordinate.png",
         "plots/param_importances.png",
     } <= plots
-    assert "Trials of study study_test" in done.stdout
+    assert "Trials of study study_test-" in done.stdout
 
     # Resumed: the same parent run is reused and nothing runs again.
     again = run(

@@ -92,6 +92,7 @@ def test_outcomes_failed_pruned_diverged_and_bad_values(tmp_path):
             "not a number",
             math.inf,
             1.0,
+            2.0,
         ]
     )
 
@@ -101,12 +102,12 @@ def test_outcomes_failed_pruned_diverged_and_bad_values(tmp_path):
             raise outcome
         return outcome
 
-    # Pruned and complete trials count towards n_trials=3; failed ones are replaced.
-    cfg = sweeper_cfg(tmp_path, n_trials=3, n_jobs=1, max_failure_rate=1.0, diverged_as="pruned")
+    # Pruned and complete trials count towards n_trials=4; failed ones are replaced (3 of 4 may fail).
+    cfg = sweeper_cfg(tmp_path, n_trials=4, n_jobs=1, max_failure_rate=0.75, diverged_as="pruned")
     study = StudyLoop(cfg, OmegaConf.create({}), launcher(objective), [], parallel=False).run()
     states = [t.state for t in study.trials]
-    fail, pruned = TrialState.FAIL, TrialState.PRUNED
-    assert states == [fail, pruned, pruned, fail, fail, TrialState.COMPLETE]
+    fail, pruned, complete = TrialState.FAIL, TrialState.PRUNED, TrialState.COMPLETE
+    assert states == [fail, pruned, pruned, fail, fail, complete, complete]
     reasons = [t.user_attrs.get("sweeplab.reason") for t in study.trials]
     assert (
         reasons[0] == "RuntimeError: boom" and "is not a number" in reasons[3] and "not finite" in reasons[4]

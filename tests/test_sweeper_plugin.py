@@ -9,6 +9,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
 from sweeplab.study.storage import Heartbeat, open_storage
@@ -23,7 +24,11 @@ def sweep(app: str, *args: str, cwd: Path, config_name: str | None = None) -> su
     command = [sys.executable, str(APPS / f"{app}.py"), "-m", *args]
     if config_name:
         command.append(f"--config-name={config_name}")
-    env = {**os.environ, "PYTHONPATH": str(APPS)}  # custom_search_space is imported by its dotpath
+    # custom_search_space is imported by its dotpath; the caller's PYTHONPATH (a worktree's src) stays first.
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [os.environ.get("PYTHONPATH"), str(APPS)])),
+    }
     # One stream: Hydra logs to stdout, errors go to stderr.
     return subprocess.run(
         command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=300, env=env
@@ -107,10 +112,11 @@ def test_bad_objective_is_a_failed_trial_not_a_crash(tmp_path, result, reason):
         "hydra.sweeper.max_failure_rate=1.0",
         cwd=tmp_path,
     )
-    assert done.returncode != 0  # no trial finished: the study cannot reach n_trials... see below
+    assert done.returncode == 0, done.stdout  # 1.0: every trial may fail, n_trials attempts in all
     trials = study_in(tmp_path, "sphere").trials
-    assert trials and all(t.state == TrialState.FAIL for t in trials)
+    assert len(trials) == 3 and all(t.state == TrialState.FAIL for t in trials)
     assert reason in trials[0].user_attrs["sweeplab.reason"]
+    assert "3 trials of this sweep failed (hydra.sweeper.max_failure_rate=1.0)" in done.stdout
 
 
 def test_failures_within_the_rate_let_the_sweep_finish(tmp_path):
@@ -118,7 +124,7 @@ def test_failures_within_the_rate_let_the_sweep_finish(tmp_path):
         "sphere",
         "fail_above=2",
         "hydra.sweeper.n_trials=10",
-        "hydra.sweeper.max_failure_rate=1.0",
+        "hydra.sweeper.max_failure_rate=0.9",
         "hydra/sweeper/sampler=random",
         "hydra.sweeper.sampler.seed=1",
         cwd=tmp_path,
@@ -213,3 +219,170 @@ def test_a_worker_counts_trials_running_elsewhere_and_waits_for_them(tmp_path):
     assert {t.user_attrs.get("sweeplab.worker") for t in trials[1:]} == {
         f"{socket.gethostname()}:{worker.pid}"
     }
+
+
+# hydra-optuna-sweeper's results, as its users' scripts read them (issue 14).
+
+
+def results_in(folder: Path):
+    return OmegaConf.load(folder / "optimization_results.yaml")
+
+
+def test_results_file_and_log_lines_with_failed_trials_and_after_resume(tmp_path):
+    args = [
+        "fail_above=2",
+        "hydra.sweeper.max_failure_rate=0.9",
+        "hydra/sweeper/sampler=random",
+        "hydra.sweeper.sampler.seed=1",
+    ]
+    done = sweep(
+        "sphere", *args, "hydra.sweeper.n_trials=6", f"hydra.sweep.dir={tmp_path / 'a'}", cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stdout
+    study = study_in(tmp_path, "sphere")
+    assert any(t.state == TrialState.FAIL for t in study.trials)  # x > 2 fails: failures do not count
+    results = results_in(tmp_path / "a")
+    assert results.name == "optuna"
+    assert results.best_params == study.best_trial.params and results.best_value == study.best_value
+    assert f"Best parameters: {study.best_trial.params}\n" in done.stdout
+    assert f"Best value: {study.best_value}\n" in done.stdout
+    assert "Trials of study sphere" in done.stdout  # sweeplab's table as well
+
+    resumed = sweep(
+        "sphere", *args, "hydra.sweeper.n_trials=8", f"hydra.sweep.dir={tmp_path / 'b'}", cwd=tmp_path
+    )
+    assert resumed.returncode == 0, resumed.stdout
+    study = study_in(tmp_path, "sphere")
+    assert len(study.get_trials(states=(TrialState.COMPLETE,))) == 8
+    assert results_in(tmp_path / "b").best_value == study.best_value  # over the whole study
+
+
+def test_multi_objective_results_file_and_log_lines(tmp_path):
+    done = sweep("multi_objective", "hydra.sweeper.n_trials=8", f"hydra.sweep.dir={tmp_path}", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout
+    front = study_in(tmp_path, "multi-objective").best_trials
+    solutions = results_in(tmp_path).solutions
+    assert results_in(tmp_path).name == "optuna" and len(solutions) == len(front)
+    assert [dict(s.params) for s in solutions] == [t.params for t in front]
+    assert [list(s["values"]) for s in solutions] == [t.values for t in front]
+    assert f"Number of Pareto solutions: {len(front)}\n" in done.stdout
+    assert f"    Values: {front[0].values}, Params: {front[0].params}\n" in done.stdout
+
+
+def test_custom_search_space_sees_fixed_parameters_as_user_attrs(tmp_path):
+    done = sweep(
+        "custom_search_space",
+        "hydra.sweeper.n_trials=3",
+        "hydra.sweeper.custom_search_space=custom_search_space.configure_unless_fixed",
+        "z=0.25",
+        f"hydra.sweep.dir={tmp_path}",
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stdout
+    trials = study_in(tmp_path, "custom-search-space").trials
+    assert len(trials) == 3 and all(t.user_attrs["z"] == "0.25" and "z" not in t.params for t in trials)
+    assert all(
+        t.value == pytest.approx(t.params["+w"] ** 2 + t.params["x"] ** 2 + 0.0625 + t.params["y"] ** 2)
+        for t in trials
+    )
+    assert "z" not in results_in(tmp_path).best_params
+
+
+def test_max_failure_rate_1_lets_every_trial_fail_and_ends_normally(tmp_path):
+    """The official plugin's test_failure_rate[1.0]: the job's error is not re-raised."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(APPS / "sphere.py"),
+            "-m",
+            "error=true",
+            "hydra.sweeper.n_trials=6",
+            "hydra.sweeper.n_jobs=2",
+            "hydra/sweeper/sampler=random",
+            "hydra.sweeper.max_failure_rate=1.0",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "RuntimeError: cfg.error is True" not in done.stderr
+    assert "6 trials of this sweep failed (hydra.sweeper.max_failure_rate=1.0)" in done.stdout
+    assert [t.state for t in study_in(tmp_path, "sphere").trials] == [TrialState.FAIL] * 6
+
+
+def test_unnamed_study_follows_the_search_space_and_the_old_one_resumes(tmp_path):
+    """The official docs in order in one folder: the sphere example, then its interval variant."""
+    unnamed = "hydra.sweeper.study_name=null"
+    first = sweep("sphere", unnamed, "hydra.sweeper.n_trials=2", cwd=tmp_path)
+    assert first.returncode == 0, first.stdout
+    interval = sweep(
+        "sphere",
+        unnamed,
+        "hydra.sweeper.n_trials=2",
+        "x=interval(-5.0, 5.0)",
+        "y=interval(0, 10)",
+        cwd=tmp_path,
+    )
+    assert interval.returncode == 0, interval.stdout
+    assert "hydra.sweeper.study_name is unset, so each search space" in interval.stdout
+    storage = f"sqlite:///{tmp_path / 'mlruns' / 'optuna.db'}"
+    names = sorted(optuna.get_all_study_names(storage))
+    assert len(names) == 2 and all(n.startswith("sphere-") for n in names)
+    back = sweep("sphere", unnamed, "hydra.sweeper.n_trials=3", cwd=tmp_path)
+    assert back.returncode == 0 and "New study" not in back.stdout
+    assert sorted(optuna.get_all_study_names(storage)) == names
+    (name,) = [n for n in names if f"Study name: {n}\n" in first.stdout]
+    assert f"Study name: {name}\n" in back.stdout and len(study_in(tmp_path, name).trials) == 3
+
+
+def test_motpe_is_refused_in_one_line_naming_its_replacements(tmp_path):
+    done = sweep(
+        "multi_objective",
+        "hydra/sweeper/sampler=motpe",
+        "hydra.sweeper.sampler.n_ehvi_candidates=8",
+        cwd=tmp_path,
+    )
+    assert done.returncode != 0
+    (line,) = [line for line in done.stdout.splitlines() if "sampler was removed in Optuna 4.0" in line]
+    assert (
+        "hydra/sweeper/sampler=nsgaii" in line
+        and "hydra/sweeper/sampler=tpe" in line
+        and "multivariate" in line
+    )
+    assert "Could not find" not in done.stdout and "Launching" not in done.stdout
+
+
+def test_official_plugin_installed_beside_is_refused_before_any_trial(tmp_path):
+    """A fake installed distribution (its dist-info folder on the path), not a real install, whose plugin
+    registers hydra/sweeper=optuna after sweeplab's (it comes later on the path): sweeplab's still wins."""
+    site = tmp_path / "site"
+    (site / "hydra_optuna_sweeper-1.3.0.dist-info").mkdir(parents=True)
+    (site / "hydra_optuna_sweeper-1.3.0.dist-info" / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: hydra-optuna-sweeper\nVersion: 1.3.0\n"
+    )
+    (site / "hydra_plugins" / "hydra_optuna_sweeper").mkdir(parents=True)
+    (site / "hydra_plugins" / "hydra_optuna_sweeper" / "__init__.py").write_text("")
+    (site / "hydra_plugins" / "hydra_optuna_sweeper" / "config.py").write_text(
+        "from hydra.core.config_store import ConfigStore\n"
+        "ConfigStore.instance().store(group='hydra/sweeper', name='optuna', provider='optuna_sweeper',\n"
+        "    node={'_target_': 'hydra_plugins.hydra_optuna_sweeper.optuna_sweeper.OptunaSweeper'})\n"
+    )
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [os.environ.get("PYTHONPATH"), str(site)])),
+    }
+    done = subprocess.run(
+        [sys.executable, str(APPS / "sphere.py"), "-m"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode != 0 and "Launching" not in done.stdout
+    (line,) = [line for line in done.stdout.splitlines() if "is installed beside sweeplab" in line]
+    assert "hydra-optuna-sweeper 1.3.0" in line and "pip uninstall -y hydra-optuna-sweeper" in line
+    assert not (tmp_path / "mlruns" / "optuna.db").exists()

@@ -2,8 +2,9 @@
 
 import re
 
-# scheme://user:password@host -> scheme://user:***@host (SQLAlchemy and HTTP URLs alike)
-_PASSWORD = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://[^:/@\s'\"]*:)[^@\s'\"]+@")
+# scheme://user:password@host -> scheme://user:***@host (SQLAlchemy and HTTP URLs alike), also as a
+# Hydra override value escapes it: scheme\://user\:password@host
+_PASSWORD = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*\\?://[^:/@\s'\"\\]*\\?:)[^@\s'\"]+@")
 
 
 def redact(text: str) -> str:

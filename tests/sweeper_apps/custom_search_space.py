@@ -20,5 +20,13 @@ def configure(cfg: DictConfig, trial: Trial) -> None:
     trial.suggest_float("+w", 0.0, 1.0)  # note +w here, not w as w is a new parameter
 
 
+def configure_unless_fixed(cfg: DictConfig, trial: Trial) -> None:
+    """The official docs' advice: a parameter fixed on the command line is in trial.user_attrs."""
+    x_value = trial.params["x"]
+    if "z" not in trial.user_attrs:
+        trial.suggest_float("z", x_value - cfg.max_z_difference_from_x, x_value + cfg.max_z_difference_from_x)
+    trial.suggest_float("+w", 0.0, 1.0)
+
+
 if __name__ == "__main__":
     multi_dimensional_sphere()

@@ -9,6 +9,9 @@ from omegaconf import MISSING
 
 from sweeplab.protocol import GRACE_PERIOD_S, HEARTBEAT_INTERVAL_S
 
+# The `_target_` of hydra/sweeper/sampler=motpe: the sweep refuses it before opening the storage.
+MOTPE_REMOVED = "sweeplab.study.samplers.motpe_removed"
+
 
 class DivergedAs(Enum):
     fail = "fail"
@@ -32,8 +35,10 @@ class TPESamplerConfig(SamplerConfig):
     n_startup_trials: int = 10
     n_ei_candidates: int = 24
     multivariate: bool = True  # Optuna 5's default
+    group: bool = False
     constant_liar: bool = True  # Optuna 5's default: parallel trials do not all sample the same point
     warn_independent_sampling: bool | None = None
+    constraints_func: Any = None  # a dotpath "module.function", or a node with _target_
 
 
 @dataclass
@@ -44,12 +49,19 @@ class RandomSamplerConfig(SamplerConfig):
 @dataclass
 class CmaEsSamplerConfig(SamplerConfig):
     _target_: str = "optuna.samplers.CmaEsSampler"
-    x0: dict[str, Any] | None = None
+    x0: Any = None  # {param: value}; Any, since OmegaConf cannot merge a dict into a None Dict field
     sigma0: float | None = None
     n_startup_trials: int = 1
+    independent_sampler: Any = None  # a node with _target_, e.g. optuna.samplers.RandomSampler
     warn_independent_sampling: bool = True
     consider_pruned_trials: bool = False
+    restart_strategy: str | None = None  # ignored since Optuna 4.4; accepted for old configs
+    popsize: int | None = None
+    inc_popsize: int = -1  # Optuna 5's default (hydra-optuna-sweeper 1.3: 2, used only with a restart)
     use_separable_cma: bool = False
+    with_margin: bool = False
+    lr_adapt: bool = False
+    source_trials: Any = None
 
 
 @dataclass
@@ -57,8 +69,28 @@ class NSGAIISamplerConfig(SamplerConfig):
     _target_: str = "optuna.samplers.NSGAIISampler"
     population_size: int = 50
     mutation_prob: float | None = None
+    mutation: Any = None  # a node with _target_, e.g. optuna.samplers.nsgaii.PolynomialMutation
+    crossover: Any = None  # a node with _target_, e.g. optuna.samplers.nsgaii.SBXCrossover
     crossover_prob: float = 0.9
     swapping_prob: float = 0.5
+    constraints_func: Any = None
+
+
+@dataclass
+class NSGAIIISamplerConfig(NSGAIISamplerConfig):
+    _target_: str = "optuna.samplers.NSGAIIISampler"
+    reference_points: list[list[float]] | None = None  # one point per row, one column per objective
+    dividing_parameter: int = 3
+
+
+@dataclass
+class GPSamplerConfig(SamplerConfig):
+    _target_: str = "optuna.samplers.GPSampler"
+    independent_sampler: Any = None
+    n_startup_trials: int = 10
+    deterministic_objective: bool = False
+    constraints_func: Any = None
+    warn_independent_sampling: bool = True
 
 
 @dataclass
@@ -66,6 +98,8 @@ class QMCSamplerConfig(SamplerConfig):
     _target_: str = "optuna.samplers.QMCSampler"
     qmc_type: str = "sobol"
     scramble: bool = False
+    independent_sampler: Any = None
+    warn_asynchronous_seeding: bool = True
     warn_independent_sampling: bool = True
 
 
@@ -74,6 +108,28 @@ class GridSamplerConfig(SamplerConfig):
     """The grid is built from the search space: every value of every choice/range, once."""
 
     _target_: str = "optuna.samplers.GridSampler"
+    _partial_: bool = True  # the official plugin's: the search space is added at sweep start
+
+
+@dataclass
+class BruteForceSamplerConfig(SamplerConfig):
+    """Every combination of a discrete search space, once (the space need not be known in advance)."""
+
+    _target_: str = "optuna.samplers.BruteForceSampler"
+    avoid_premature_stop: bool = False
+
+
+@dataclass
+class MOTPESamplerConfig(SamplerConfig):
+    """Removed from Optuna (4.0): kept so that old configs compose, then are refused in one line."""
+
+    _target_: str = MOTPE_REMOVED
+    consider_prior: bool = True
+    prior_weight: float = 1.0
+    consider_magic_clip: bool = True
+    consider_endpoints: bool = False
+    n_startup_trials: int = 10
+    n_ehvi_candidates: int = 24
 
 
 @dataclass
@@ -134,7 +190,7 @@ class OptunaSweeperConf:
     pruner: Any = MISSING  # MISSING, not None: the defaults list's choice must not be overwritten
     direction: Any = "minimize"  # or a list, one per objective
     storage: str | None = None  # None: the SQLite file mlruns/optuna.db
-    study_name: str | None = None  # None: the job's `name`
+    study_name: str | None = None  # None: the job's `name` + a signature of search space and directions
     n_trials: int = 20  # finished (complete or pruned) trials the study should hold
     n_jobs: int = 2  # trials launched at once through the Hydra launcher
     max_failure_rate: float = 0.0  # stop once failed trials exceed this share of n_trials
@@ -149,17 +205,21 @@ class OptunaSweeperConf:
     mlflow: bool = True  # parent run per study, child run per trial
 
 
-def _store() -> None:
+def store_configs() -> None:
     cs = ConfigStore.instance()
     cs.store(group="hydra/sweeper", name="optuna", node=OptunaSweeperConf, provider="sweeplab")
     options = {
         "hydra/sweeper/sampler": {
+            "gp": GPSamplerConfig,
             "tpe": TPESamplerConfig,
             "random": RandomSamplerConfig,
             "cmaes": CmaEsSamplerConfig,
             "nsgaii": NSGAIISamplerConfig,
+            "nsgaiii": NSGAIIISamplerConfig,
             "qmc": QMCSamplerConfig,
             "grid": GridSamplerConfig,
+            "bruteforce": BruteForceSamplerConfig,
+            "motpe": MOTPESamplerConfig,
         },
         "hydra/sweeper/pruner": {
             "none": PrunerConfig,
@@ -175,4 +235,4 @@ def _store() -> None:
             cs.store(group=group, name=name, node=node, provider="sweeplab")
 
 
-_store()
+store_configs()

@@ -17,6 +17,13 @@ class OptunaSweeper(Sweeper):
         self.sweeper_cfg = OmegaConf.create({k: v for k, v in sweeper_cfg.items() if k != "_recursive_"})
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
+        # Before anything imports Optuna: beside the official plugin it may be Optuna 2.10.
+        from sweeplab.errors import ConfigError
+        from sweeplab.study.side_by_side import official_plugin_problem
+
+        problem = official_plugin_problem()
+        if problem is not None:
+            raise ConfigError(problem)
         self.config = config
         self.launcher = Plugins.instance().instantiate_launcher(
             config=config, hydra_context=hydra_context, task_function=task_function
@@ -26,6 +33,7 @@ class OptunaSweeper(Sweeper):
         # Imported here: Hydra imports every plugin at start-up, and most runs never sweep with Optuna.
         from sweeplab.protocol import Tag
         from sweeplab.study.loop import StudyLoop
+        from sweeplab.study.results import write_results
         from sweeplab.study.runs import StudyRuns
         from sweeplab.study.table import format_table, trial_rows
         from sweeplab.tracking import experiment_name
@@ -78,6 +86,8 @@ class OptunaSweeper(Sweeper):
                 if runs is not None and runs.tracker.run_id is not None:
                     runs.close_orphans(study)  # runs of trials whose worker died while this one went on
                     runs.finish(study, status)
+            log.info("Study name: %s (sweeplab rerun --best / compare --sweep take it)", loop.study_name)
+        write_results(study, job_cfg.hydra.sweep.dir)
 
 
 def _runs_jobs_at_once(config: DictConfig) -> bool:

@@ -16,7 +16,8 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 from mlflow.tracking import MlflowClient  # noqa: E402
 
 from sweeplab.errors import SweeplabError  # noqa: E402
-from sweeplab.protocol import Role, Tag, study_runs_filter
+from sweeplab.protocol import Role, Tag
+from sweeplab.study.naming import resolve_study_name
 
 OVERFIT_WINDOW = 3  # epochs: val still rising while the test score falls over the last three
 # Params that do not change what is trained (and the data counts, which follow from the data).
@@ -112,11 +113,14 @@ def collect(client: MlflowClient, experiment: str, study: str | None = None, top
     ]
     parent = None
     if study is not None:
-        runs = [r for r in runs if r.data.tags.get(Tag.STUDY) == study]
-        parents = client.search_runs([exp.experiment_id], study_runs_filter(study, Role.STUDY))
-        if not parents:
+        parents = client.search_runs([exp.experiment_id], f"tags.`{Tag.ROLE}` = '{Role.STUDY}'")
+        by_name = {r.data.tags.get(Tag.STUDY): r.info.run_id for r in parents}
+        # The printed name, or the job's name when one study (one search space) carries it.
+        name = resolve_study_name(study, [n for n in by_name if n])
+        if name is None:
             raise SweeplabError(f"no study {study!r} in experiment {experiment!r}")
-        parent = parents[0].info.run_id
+        runs = [r for r in runs if r.data.tags.get(Tag.STUDY) == name]
+        parent = by_name[name]
     if not runs:
         raise SweeplabError(f"no finished runs to compare in experiment {experiment!r}")
     keys = sorted({k for r in runs for k in r.data.params if not k.startswith(HIDDEN_PARAMS)})

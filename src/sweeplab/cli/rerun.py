@@ -17,6 +17,7 @@ from sweeplab.errors import ConfigError, SweeplabError
 from sweeplab.migrate import migrate
 from sweeplab.protocol import Attr, Metric, Tag
 from sweeplab.provenance import git_state, package_versions
+from sweeplab.study.naming import resolve_study_name
 from sweeplab.study.storage import open_storage
 
 COMPARED_METRICS = (Metric.TRAIN_LOSS, Metric.TRAIN_ACC, Metric.VAL_LOSS, Metric.VAL_ACC)
@@ -107,7 +108,10 @@ def differences(recorded: Recorded) -> list[str]:
 def best_trial_run(study_name: str, storage: str | None) -> str:
     """The MLflow run of a study's best trial."""
     try:
-        study = optuna.load_study(study_name=study_name, storage=open_storage(storage))
+        opened = open_storage(storage)
+        # The printed name, or the job's name when one study (one search space) carries it.
+        study_name = resolve_study_name(study_name, optuna.get_all_study_names(opened)) or study_name
+        study = optuna.load_study(study_name=study_name, storage=opened)
         best = study.best_trial
     except KeyError as e:
         raise SweeplabError(

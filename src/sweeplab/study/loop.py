@@ -21,7 +21,9 @@ from sweeplab.objective import objective_specs
 from sweeplab.protocol import Attr, study_overrides
 from sweeplab.redact import redact
 from sweeplab.study.directions import directions_of, study_directions
+from sweeplab.study.naming import default_study_name, studies_of
 from sweeplab.study.outcome import outcome_of
+from sweeplab.study.samplers import build_sampler, check_sampler, sampler_class
 from sweeplab.study.search_space import grid_values, parse_search_space, search_space_signature
 from sweeplab.study.storage import Heartbeat, open_storage
 
@@ -45,6 +47,7 @@ def check_sweeper(cfg: DictConfig, job_cfg: DictConfig, directions: list[str]) -
         raise ConfigError(f"hydra.sweeper.max_failure_rate={cfg.max_failure_rate} must be in [0, 1]")
     if cfg.n_trials < 1 or cfg.n_jobs < 1:
         raise ConfigError("hydra.sweeper.n_trials and hydra.sweeper.n_jobs must be at least 1")
+    check_sampler(cfg.sampler)
     objective = job_cfg.get("objective")
     if objective is not None:  # a sweeplab job: its objectives are known before any trial runs
         metrics = [metric for metric, _ in objective_specs(objective)]
@@ -73,13 +76,22 @@ class StudyLoop:
         self.sweeper_cfg, self.job_cfg, self.launch, self.parallel = cfg, job_cfg, launch, parallel
         self.distributions, self.fixed = parse_search_space(cfg.params, cfg.search_space, arguments)
         self.extend = get_method(cfg.custom_search_space) if cfg.custom_search_space else None
-        self.is_grid = str(cfg.sampler.get("_target_", "")).endswith("GridSampler")
+        self.is_grid = sampler_class(cfg.sampler.get("_target_", "")) == "GridSampler"
+        # Failed trials take a slot of n_trials: a grid point is tried once, and max_failure_rate=1.0
+        # means, as in the official plugin, n_trials attempts whatever their outcome.
+        self.failures_count = self.is_grid or cfg.max_failure_rate >= 1.0
         # The grid sampler tries every point once: the study is never longer than the grid.
         self.grid = {n: grid_values(n, d) for n, d in self.distributions.items()} if self.is_grid else None
         self.n_trials = (
             min(cfg.n_trials, math.prod(map(len, self.grid.values()))) if self.grid else cfg.n_trials
         )
-        self.study_name = cfg.study_name or job_cfg.get("name") or "study"
+        self.named = cfg.study_name is not None  # named by the user: kept, and refused with another space
+        self.base_name = (
+            cfg.study_name or job_cfg.get("name") or OmegaConf.select(job_cfg, "hydra.job.name") or "study"
+        )
+        self.study_name = cfg.study_name or default_study_name(
+            self.base_name, search_space_signature(self.distributions), self.directions
+        )
         self.storage = open_storage(
             cfg.storage, cfg.heartbeat_interval, cfg.grace_period, cfg.retry_stale_trials
         )
@@ -94,21 +106,12 @@ class StudyLoop:
 
     def _sampler(self, n_existing: int, concurrent: bool) -> optuna.samplers.BaseSampler:
         sampler_cfg = OmegaConf.to_container(self.sweeper_cfg.sampler, resolve=True)
-        # Unset (None) arguments are left to Optuna's defaults.
-        sampler_cfg = {k: v for k, v in sampler_cfg.items() if v is not None or k == "seed"}
         if sampler_cfg.get("seed") is not None:
             # Continue the randomness from the study's state: a rerun must not propose the same points.
             sampler_cfg["seed"] += n_existing
             if concurrent:  # workers started together must not all propose the same points either
                 sampler_cfg["seed"] += zlib.crc32(self.worker.encode()) % 1_000_003
-        try:
-            if self.grid is not None:
-                return instantiate(sampler_cfg, search_space=self.grid)
-            return instantiate(sampler_cfg)
-        except Exception as e:
-            raise ConfigError(
-                f"hydra.sweeper.sampler ({sampler_cfg['_target_']}) cannot be built: {e}"
-            ) from e
+        return build_sampler(sampler_cfg, self.grid)
 
     def _pruner(self) -> optuna.pruners.BasePruner:
         pruner_cfg = self.sweeper_cfg.pruner
@@ -123,6 +126,8 @@ class StudyLoop:
         try:  # the storage's unique study name decides which of several starting workers is the creator
             self.storage.create_new_study(study_directions(self.directions), self.study_name)
             self.created = True
+            if not self.named:
+                self._log_new_study()
         except DuplicatedStudyError:
             self.created = False
         existing = self.storage.get_all_trials(
@@ -141,13 +146,27 @@ class StudyLoop:
         self._check_resumable(study)
         return study
 
+    def _log_new_study(self) -> None:
+        others = [
+            n
+            for n in studies_of(self.base_name, (s.study_name for s in self.storage.get_all_studies()))
+            if n != self.study_name
+        ]
+        log.info(
+            "New study %s: hydra.sweeper.study_name is unset, so each search space and direction has a study "
+            "of its own%s; set hydra.sweeper.study_name to name one",
+            self.study_name,
+            f" (this job's others: {', '.join(others)}, resumed by their search space)" if others else "",
+        )
+
     def _check_resumable(self, study: optuna.Study) -> None:
         """A stored study resumes only with its directions and search space; the pruner is stored for jobs."""
         stored_dirs = [d.name.lower() for d in study.directions]
         if stored_dirs != self.directions:
             raise ConfigError(
                 f"study {self.study_name!r} in {self.storage_url} was created with direction {stored_dirs}, "
-                f"not {self.directions}; set hydra.sweeper.study_name to a new name"
+                f"not {self.directions}; set hydra.sweeper.study_name to a new name, or unset it so that "
+                "each direction and search space gets a study of its own"
             )
         pruner = OmegaConf.to_container(self.sweeper_cfg.pruner, resolve=True)
         if study.user_attrs.get(Attr.PRUNER) != pruner:
@@ -161,12 +180,18 @@ class StudyLoop:
             raise ConfigError(
                 f"study {self.study_name!r} in {self.storage_url} was created with another search space "
                 f"({stored}); resuming it with {signature} would mix trials. Set hydra.sweeper.study_name "
-                f"to a new name, or restore the original hydra.sweeper.params"
+                "to a new name, or unset it so that each search space gets a study of its own, or restore "
+                "the original hydra.sweeper.params"
             )
 
     def _trial_overrides(self, study: optuna.Study, trial: optuna.Trial, extra: list[str]) -> list[str]:
+        # As in the official plugin, the custom search space sees the fixed parameters as user attributes
+        # (recorded like everything else: passwords redacted); sweeplab's own are set after it.
+        for name, value in self.fixed.items():
+            trial.set_user_attr(name, redact(value))
         if self.extend is not None:
             self.extend(self.job_cfg, trial)
+        trial.set_user_attr(Attr.WORKER, self.worker)
         overlap = set(trial.params) & set(self.fixed)
         if overlap:
             raise ConfigError(f"hydra.sweeper: {sorted(overlap)} are both fixed and searched")
@@ -181,8 +206,7 @@ class StudyLoop:
 
     def _counts(self, study: optuna.Study) -> tuple[int, int]:
         """(finished, running) over all workers: each counts from the shared storage, not locally."""
-        # A grid point is tried once: a failed one is not retried, so it counts as done.
-        done = (*FINISHED, TrialState.FAIL) if self.is_grid else FINISHED
+        done = (*FINISHED, TrialState.FAIL) if self.failures_count else FINISHED
         trials = [t for t in study.get_trials(deepcopy=False) if not t.user_attrs.get(Attr.SURPLUS)]
         finished = sum(t.state in done for t in trials)
         return finished, sum(t.state == TrialState.RUNNING for t in trials)
@@ -193,7 +217,7 @@ class StudyLoop:
         Workers count, then ask: two can ask for the last open slot at once. Trial numbers are unique
         and ordered, so the later trial is the one to drop, and every worker agrees on which it is.
         """
-        taken = (*FINISHED, TrialState.RUNNING) + ((TrialState.FAIL,) if self.is_grid else ())
+        taken = (*FINISHED, TrialState.RUNNING) + ((TrialState.FAIL,) if self.failures_count else ())
         earlier = [
             t
             for t in study.get_trials(deepcopy=False, states=taken)
@@ -214,7 +238,6 @@ class StudyLoop:
                 study.tell(trial, state=TrialState.FAIL)
                 log.info("Trial %d not run: other workers took the last of n_trials", trial.number)
                 break
-            trial.set_user_attr(Attr.WORKER, self.worker)
             trials.append(trial)
         return trials
 
@@ -234,6 +257,7 @@ class StudyLoop:
             optuna.storages.fail_stale_trials(study)  # a dead worker's trial frees its slot
             finished, running = self._counts(study)
             if self.grid_exhausted or finished >= self.n_trials:
+                self._log_failures()
                 return study
             open_slots = self.n_trials - finished - running
             if open_slots <= 0:
@@ -247,8 +271,24 @@ class StudyLoop:
             if trials:
                 self._run_batch(study, trials, extra, on_trial)
 
+    def _log_failures(self) -> None:
+        if self.failures:
+            log.warning(
+                "%d trials of this sweep failed (hydra.sweeper.max_failure_rate=%s); first: %s",
+                len(self.failures),
+                self.sweeper_cfg.max_failure_rate,
+                self.failures[0],
+            )
+
     def _log_start(self, study: optuna.Study) -> None:
         finished, _ = self._counts(study)
+        # The official plugin's lines first: scripts written for it read them.
+        log.info(f"Study name: {study.study_name}")
+        log.info(f"Storage: {self.storage_url}")
+        log.info(f"Sampler: {type(study.sampler).__name__}")
+        log.info(f"Directions: {self.directions}")
+        if self.grid is not None:
+            log.info(f"Updating num of trials to {self.n_trials} due to using GridSampler.")
         log.info(
             "Study %s in %s: %d of %d trials finished, sampler %s, pruner %s, directions %s",
             study.study_name,
@@ -280,7 +320,8 @@ class StudyLoop:
         self.job_idx += len(results)
         for trial, result in zip(trials, results, strict=True):
             self._tell(study, trial, result, on_trial)
-        if len(self.failures) > self.sweeper_cfg.max_failure_rate * self.n_trials:
+        rate = self.sweeper_cfg.max_failure_rate
+        if rate < 1.0 and len(self.failures) > rate * self.n_trials:
             raise SweepFailed(
                 f"{len(self.failures)} trials failed, more than hydra.sweeper.max_failure_rate="
                 f"{self.sweeper_cfg.max_failure_rate} of n_trials={self.n_trials}; "
