@@ -182,7 +182,9 @@ class Trainer:
             if last:
                 result.last_test_probs = test_probs
             if tracker is not None:
-                tracker.log_metrics(metrics, step=epoch)
+                # The scores first: the MLflow UI's compare view and run page start on the first logged.
+                first = (Metric.VAL_SCORE, Metric.KAGGLE_PUBLIC, Metric.KAGGLE_PRIVATE, Metric.VAL_LOSS)
+                tracker.log_metrics({k: metrics[k] for k in first if k in metrics} | metrics, step=epoch)
             log.info(
                 "epoch %d/%d: %s", epoch, cfg.epochs, "  ".join(f"{k}={v:.4g}" for k, v in metrics.items())
             )
