@@ -1,4 +1,4 @@
-"""Seed CNN size arithmetic; torchvision and timm models, their weights and fine-tuning in test_transfer.py."""
+"""Seed CNN size arithmetic (torchvision and timm models: test_transfer.py, test_weights.py)."""
 
 import pytest
 import torch

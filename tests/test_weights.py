@@ -19,7 +19,7 @@ from sweeplab.models import build_model, prepare_backbone
 from sweeplab.protocol import Tag
 from sweeplab.weights import MIRROR_ENV, file_sha256, weights_url
 
-ARCH = "mobilenet_v3_small"  # the smallest torchvision file (10 MB): the download path, not the model, is tested
+ARCH = "mobilenet_v3_small"  # the smallest torchvision file (10 MB): the download path is what is tested
 TV_URL = "https://download.pytorch.org/models/mobilenet_v3_small-047dcff4.pth"  # its IMAGENET1K_V1 file
 
 
@@ -58,9 +58,7 @@ def closed_port_url() -> str:
     return f"http://127.0.0.1:{port}"  # nothing listens there now: connection refused
 
 
-def weights_file(
-    folder: Path, arch: str = ARCH, name: str | None = None, seed: int = 1
-) -> tuple[Path, dict]:
+def weights_file(folder: Path, arch: str = ARCH, name: str | None = None, seed: int = 1) -> tuple[Path, dict]:
     """A randomly initialised state_dict saved as a weights file named as torchvision names them."""
     torch.manual_seed(seed)
     state = tv_models.get_model(arch).state_dict()
@@ -154,7 +152,7 @@ def test_weights_path_is_loaded_first_and_hashed(hub, tmp_path):
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        (["model.pretrained=false", "model.weights=IMAGENET1K_V1"], "model.pretrained=false but model.weights"),
+        (["model.pretrained=false", "model.weights=IMAGENET1K_V1"], "model.pretrained=false but model."),
         (
             ["model.arch=resnet50", "model.pretrained=true", "model.weights=IMAGENET1K_V1"],
             "model.pretrained=true means resnet50's default weights (IMAGENET1K_V2) but model.weights=",
@@ -190,9 +188,10 @@ def test_rerun_warns_when_the_weights_file_differs(hub, tmp_path):
     found = weights_differences(Recorded("r", tags, config))
     assert len(found) == 1 and found[0].startswith(f"pretrained weights file {path}: original sha256")
     tags[Tag.WEIGHTS] = "MobileNet_V3_Small_Weights.IMAGENET1K_V0"
-    assert "original MobileNet_V3_Small_Weights.IMAGENET1K_V0, now" in weights_differences(
-        Recorded("r", tags, config)
-    )[0]
+    assert (
+        "original MobileNet_V3_Small_Weights.IMAGENET1K_V0, now"
+        in weights_differences(Recorded("r", tags, config))[0]
+    )
 
 
 def test_a_resnet_config_recorded_before_model_torchvision_still_runs():

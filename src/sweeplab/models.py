@@ -170,14 +170,12 @@ def prepare_backbone(cfg) -> Weights | None:
 
 def _last_linear(model: nn.Module) -> tuple[nn.Module, str, nn.Linear]:
     """The classifier: the last linear layer the model registers (fc, classifier[-1], heads.head, ...)."""
-    found = None
-    for parent in model.modules():
-        for name, child in parent.named_children():
-            if isinstance(child, nn.Linear):
-                found = (parent, name, child)
-    if found is None:
+    names = [name for name, module in model.named_modules() if isinstance(module, nn.Linear)]
+    if not names:
         raise ConfigError(f"{type(model).__name__} has no linear classifier to replace")
-    return found
+    parent, _, leaf = names[-1].rpartition(".")
+    module = model.get_submodule(parent)
+    return module, leaf, getattr(module, leaf)
 
 
 def _torchvision_state_dict(cfg, weights: Weights) -> dict:

@@ -35,8 +35,9 @@ def build_optimizer(
     groups = param_groups(cfg, model, trains_backbone)
     arguments = {k: cfg[k] for k in cfg if k != "backbone_lr_scale"}  # sweeplab's key, not the optimizer's
     try:
-        return instantiate(arguments, params=groups)
-    except InstantiationException as e:
+        # A partial, called with the groups: Hydra would turn a list of dicts of tensors into configs.
+        return instantiate(arguments, _partial_=True)(groups)
+    except (InstantiationException, TypeError) as e:
         raise ConfigError(f"optimizer config cannot build {cfg._target_}: {e}") from e
 
 
