@@ -11,7 +11,7 @@ as a sweep's jobs do, so process start-up (~8 s of imports) is not in the figure
 the whole job: data from the (warm) image cache, model and weights, features, training, MLflow run
 and artifacts.
 
-    python bench/frozen_sweep.py [--arch resnet18] [--images 240] [--epochs 3]
+    python bench/frozen_sweep.py [--arch resnet18] [--images 160] [--epochs 3]
 
 Goal: a later trial with the cache >= 20x faster than the first trial without it.
 """
@@ -62,7 +62,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--arch", default="resnet18", choices=["resnet18", "resnet50", "resnet101"])
-    parser.add_argument("--images", type=int, default=240, help="training images (a fifth more as test)")
+    parser.add_argument("--images", type=int, default=160, help="training images (a fifth more as test)")
     parser.add_argument("--epochs", type=int, default=3)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)

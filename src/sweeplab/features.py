@@ -81,7 +81,8 @@ def _entry(cfg, folder: Path, key: str, images: np.ndarray, model, augment, devi
 
     @torch.no_grad()
     def fill(out: np.ndarray, start: int) -> list:
-        x = torch.from_numpy(np.ascontiguousarray(images[start : start + len(out)])).to(device)
+        rows = np.array(images[start : start + len(out)])  # a copy: the memory map is read-only
+        x = torch.from_numpy(rows).to(device)
         with autocast:
             out[:] = backbone(augment(x, train=False)).float().cpu().numpy()
         return []
