@@ -23,13 +23,14 @@ import torch
 from omegaconf import OmegaConf
 
 from sweeplab.augment import BatchAugment
-from sweeplab.config import AugmentationConfig, ResNetConfig, SeedCNNConfig, TrainerConfig
+from sweeplab.config import AugmentationConfig, BackboneConfig, SeedCNNConfig, TrainerConfig
 from sweeplab.engine import Trainer, batches
 from sweeplab.models import build_model
 
 MODELS = {  # name -> (model config, image size, batch size for the throughput rows)
     "seed_cnn": (SeedCNNConfig(), 444, 100),  # the lab's network and batch
-    "resnet18": (ResNetConfig(name="resnet18"), 224, 256),  # random weights: nothing to download
+    # random weights: nothing to download
+    "resnet18": (BackboneConfig(name="torchvision", arch="resnet18"), 224, 256),
 }
 
 

@@ -6,7 +6,7 @@ from hydra.errors import ConfigCompositionException
 
 from conftest import ROOT, compose_config
 from sweeplab.app import command_line_problem
-from sweeplab.config import CompetitionMetric, CompileMode, Normalize
+from sweeplab.config import CompetitionMetric, CompileMode, ModelLibrary, Normalize
 
 CONF = ROOT / "conf"
 # An experiment whose search space names a key the job does not have: caught before any trial runs.
@@ -32,7 +32,7 @@ def problem(*args: str) -> str | None:
         ("trainer.compile_mode=fastest", [m.value for m in CompileMode]),
         ("data.metric=auc", [m.value for m in CompetitionMetric]),
         ("data.name=dmo", ["demo", "kaggle"]),
-        ("model=resnet18 model.name=resnet34", ["resnet18", "resnet50", "resnet101"]),
+        ("model=resnet18 model.name=resnet34", [m.value for m in ModelLibrary]),  # arch: checked by the job
         ("hydra/sweeper=optuna hydra.sweeper.diverged_as=skip", ["fail", "pruned"]),
     ],
 )
@@ -60,7 +60,10 @@ def test_closed_choices_are_refused_with_the_valid_values(override, valid):
             ["model=resnet34"],
             "model=resnet34 is not an option; valid: resnet101, resnet18, resnet50, seed_cnn,",
         ),
-        (["model=base_resnet"], "model=base_resnet is an internal schema, not an option; valid: resnet101,"),
+        (
+            ["model=base_backbone"],
+            "model=base_backbone is an internal schema, not an option; valid: resnet101,",
+        ),
         (["experiment=nope"], "experiment=nope is not an option; valid: demo_optuna, lab4_optuna,"),
         (["-m", "hydra/sweeper=optuna", "trainer.epoch=range(1,3)"], "trainer.epoch is not a key of trainer"),
         (

@@ -59,12 +59,15 @@ def test_lab4_seed_is_the_lab_setup():
     )
     assert (cfg.data.img_size, cfg.trainer.batch_size, cfg.trainer.epochs) == (444, 100, 3)
     assert (cfg.optimizer._target_, cfg.optimizer.lr) == ("torch.optim.Adam", 1e-4)
-    assert cfg.augmentation.hflip == 0 and cfg.augmentation.normalize == "none"
+    # auto: no normalisation without pretrained weights, as the lab had
+    assert cfg.augmentation.hflip == 0 and cfg.augmentation.normalize == "auto"
 
 
 def test_frozen_resnet_experiment():
     cfg = compose_config(["experiment=lab4_resnet101_frozen"])
-    assert cfg.model.name == "resnet101" and cfg.model.pretrained and cfg.model.freeze_backbone
+    assert (cfg.model.name, cfg.model.arch) == ("torchvision", "resnet101")
+    assert cfg.model.pretrained and cfg.model.freeze_backbone and cfg.augmentation.normalize == "auto"
+    assert not cfg.model.weights_path  # downloaded into the torch hub cache: no manual step
 
 
 def test_cosine_schedule_follows_epochs():

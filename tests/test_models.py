@@ -1,8 +1,7 @@
-"""Seed CNN size arithmetic and ResNet weight loading."""
+"""Seed CNN size arithmetic (torchvision and timm models: test_transfer.py, test_weights.py)."""
 
 import pytest
 import torch
-from torchvision.models import resnet18
 
 from conftest import compose_config
 from sweeplab.errors import ConfigError
@@ -56,41 +55,6 @@ def test_exact_sizes_table():
     assert exact_sizes(6, 5) == [316, 380, 444]
     assert exact_sizes(3, 5) == [36, 44, 52]
     assert exact_sizes(2, 3, count=2) == [10, 14]
-
-
-def test_pretrained_without_weights_names_the_expected_path(tmp_path):
-    missing = tmp_path / "nowhere" / "resnet18.pth"
-    cfg = compose_config(["model=resnet18", "model.pretrained=true", f"model.weights_path={missing}"])
-    with pytest.raises(ConfigError, match=str(missing)):
-        build_model(cfg.model, num_classes=2, img_size=32)
-
-
-def test_pretrained_default_path_is_the_hub_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    cfg = compose_config(["model=resnet18", "model.pretrained=true"])
-    with pytest.raises(ConfigError) as info:
-        build_model(cfg.model, num_classes=2, img_size=32)
-    assert str(tmp_path / "hub" / "checkpoints" / "resnet18-f37072fd.pth") in str(info.value)
-
-
-def test_pretrained_loads_local_file_and_freezes_backbone(tmp_path):
-    reference = resnet18()
-    path = tmp_path / "weights.pth"
-    torch.save(reference.state_dict(), path)
-    cfg = compose_config(
-        [
-            "model=resnet18",
-            "model.pretrained=true",
-            "model.freeze_backbone=true",
-            f"model.weights_path={path}",
-        ]
-    )
-    model = build_model(cfg.model, num_classes=3, img_size=32)
-    assert torch.equal(model.backbone.conv1.weight, reference.conv1.weight)
-    trainable = {name for name, p in model.named_parameters() if p.requires_grad}
-    assert trainable == {"head.weight", "head.bias"}
-    model.train()
-    assert not model.backbone.training and model.head.training  # BatchNorm statistics stay frozen too
 
 
 def test_freeze_without_pretrained_is_refused():

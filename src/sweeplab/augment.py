@@ -7,13 +7,29 @@ from torchvision.ops import roi_align
 from sweeplab.errors import ConfigError
 
 IMAGENET_MEAN, IMAGENET_STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
-NORMALIZE_CHOICES = ("none", "dataset", "imagenet")
+NORMALIZE_CHOICES = ("none", "dataset", "imagenet", "auto")
+Stats = tuple[list[float], list[float]]  # per-channel mean and std on the 0..1 scale
+
+
+def is_random(cfg) -> str | None:
+    """Why the training augmentation is random (e.g. "hflip=0.5"), or None when it is deterministic."""
+    if cfg.hflip or cfg.vflip:
+        return f"hflip={cfg.hflip}, vflip={cfg.vflip}"
+    if cfg.crop_scale_min < 1.0:
+        return f"crop_scale_min={cfg.crop_scale_min}"
+    if cfg.transforms:
+        return f"{len(cfg.transforms)} extra transforms"
+    return None
 
 
 class BatchAugment:
-    """uint8 batch on the device -> float batch; train mode adds the random transforms."""
+    """uint8 batch on the device -> float batch; train mode adds the random transforms.
 
-    def __init__(self, cfg, dataset_stats: tuple[list[float], list[float]] | None, device: torch.device):
+    `stats` are the mean/std that normalize=dataset (the training images') or normalize=auto (the
+    pretrained weights'; None: no normalisation) stand for; imagenet and none need none.
+    """
+
+    def __init__(self, cfg, stats: Stats | None, device: torch.device):
         if cfg.normalize not in NORMALIZE_CHOICES:
             raise ConfigError(
                 f"augmentation.normalize={cfg.normalize!r} is unknown; valid: {', '.join(NORMALIZE_CHOICES)}"
@@ -32,7 +48,10 @@ class BatchAugment:
             self.extra = [instantiate(t) for t in cfg.transforms]
         except Exception as e:  # a bad _target_ or argument: name the key, not Hydra's internals
             raise ConfigError(f"augmentation.transforms cannot be built: {e}") from e
-        stats = {"dataset": dataset_stats, "imagenet": (IMAGENET_MEAN, IMAGENET_STD)}.get(cfg.normalize)
+        stats = {"dataset": stats, "auto": stats, "imagenet": (IMAGENET_MEAN, IMAGENET_STD)}.get(
+            cfg.normalize
+        )
+        self.stats = stats
         self.mean = self.std = None
         if stats is not None:
             self.mean = torch.tensor(stats[0], device=device).view(1, 3, 1, 1)

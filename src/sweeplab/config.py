@@ -26,16 +26,16 @@ class CompetitionMetric(StrEnum):
     log_loss = "log_loss"
 
 
-class ResNetName(StrEnum):
-    resnet18 = "resnet18"
-    resnet50 = "resnet50"
-    resnet101 = "resnet101"
+class ModelLibrary(StrEnum):
+    torchvision = "torchvision"  # any of torchvision.models.list_models(module=torchvision.models)
+    timm = "timm"  # any timm model name (the optional extra: pip install -e ".[timm]")
 
 
 class Normalize(StrEnum):
     none = "none"
     dataset = "dataset"  # per-channel mean/std of the training images
     imagenet = "imagenet"  # ImageNet's, for pretrained backbones
+    auto = "auto"  # the pretrained weights' own mean/std; none without pretrained weights
 
 
 # torch.compile's modes have hyphens, which only the functional form allows as member names.
@@ -74,11 +74,20 @@ class SeedCNNConfig:
 
 
 @dataclass
-class ResNetConfig:
-    name: ResNetName = MISSING
-    pretrained: bool = False
-    weights_path: str | None = None  # None: the torch hub cache's file for the ImageNet weights
+class BackboneConfig:
+    """A torchvision or timm classification model with a new head sized from the data's classes."""
+
+    name: ModelLibrary = MISSING
+    arch: str = MISSING  # an open set: checked against the library's model list before the data is read
+    # true: the arch's default weights; null: pretrained exactly when model.weights is set.
+    pretrained: bool | None = None
+    weights: str | None = None  # torchvision: a weights enum member (IMAGENET1K_V2); timm: a tag (in1k)
+    weights_path: str | None = None  # a local weights file, used instead of the hub cache or a download
+    weights_url: str | None = None  # a full URL or a mirror's base URL (else $SWEEPLAB_WEIGHTS_MIRROR)
     freeze_backbone: bool = False
+    unfreeze_at_epoch: int | None = None  # with freeze_backbone: the epoch from which everything trains
+    feature_cache: bool = True  # frozen all run, deterministic augmentation: backbone features once
+    kwargs: dict[str, Any] = field(default_factory=dict)  # passed to the builder, e.g. drop_path_rate
 
 
 @dataclass
@@ -87,6 +96,7 @@ class AdamConfig:
     lr: float = 1e-4
     betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
     weight_decay: float = 0.0
+    backbone_lr_scale: float = 1.0  # a pretrained backbone trains at lr x this (the head at lr)
 
 
 @dataclass
@@ -96,6 +106,7 @@ class SGDConfig:
     momentum: float = 0.9
     nesterov: bool = False
     weight_decay: float = 0.0
+    backbone_lr_scale: float = 1.0
 
 
 @dataclass
@@ -123,7 +134,7 @@ class AugmentationConfig:
     vflip: float = 0.0
     crop_scale_min: float = 1.0  # random resized crop keeps this..1.0 of the area; 1.0 turns it off
     crop_ratio: list[float] = field(default_factory=lambda: [3 / 4, 4 / 3])
-    normalize: Normalize = Normalize.none
+    normalize: Normalize = Normalize.auto
     transforms: list[Any] = field(default_factory=list)  # extra torchvision.transforms.v2, per image
 
 
@@ -159,7 +170,7 @@ class ObjectiveConfig:
 
 SCHEMAS: dict[str, dict[str, type]] = {
     "data": {"base_data": DataConfig},
-    "model": {"base_seed_cnn": SeedCNNConfig, "base_resnet": ResNetConfig},
+    "model": {"base_seed_cnn": SeedCNNConfig, "base_backbone": BackboneConfig},
     "optimizer": {"base_adam": AdamConfig, "base_sgd": SGDConfig},
     "scheduler": {
         "base_scheduler": SchedulerConfig,

@@ -143,6 +143,7 @@ class Trainer:
         self,
         data: ImageData,
         *,
+        unfreeze_at_epoch: int | None = None,
         optimizer: torch.optim.Optimizer,
         scheduler: torch.optim.lr_scheduler.LRScheduler | None,
         tracker: Tracker | None,
@@ -151,13 +152,20 @@ class Trainer:
         metric: str = "accuracy",
         solution: Solution | None = None,
     ) -> FitResult:
-        """Train cfg.epochs epochs; evaluate, log and report to the trial after each."""
+        """Train cfg.epochs epochs; evaluate, log and report to the trial after each.
+
+        From epoch unfreeze_at_epoch on, a frozen backbone trains too (its parameters are already in
+        the optimizer, at lr x optimizer.backbone_lr_scale).
+        """
         # Kept on the trainer: after Ctrl-C the job still writes the best-so-far submission from it.
         cfg, result = self.cfg, FitResult()
         self.result = result
         generator = torch.Generator().manual_seed(cfg.seed)
         test_rows = np.arange(len(data.test_images))
         for epoch in range(1, cfg.epochs + 1):
+            if epoch == unfreeze_at_epoch:
+                self.model.set_frozen(False)
+                log.info("epoch %d: backbone unfrozen, everything trains from now on", epoch)
             metrics = self.train_epoch(data, optimizer, generator, epoch)
             if scheduler is not None:
                 scheduler.step()

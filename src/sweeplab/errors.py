@@ -21,3 +21,7 @@ class DataError(SweeplabError):
 
 class TrainingDiverged(SweeplabError):
     """The training loss became NaN or infinite."""
+
+
+class WeightsError(SweeplabError):
+    """Pretrained weights that cannot be downloaded, found or trusted (a corrupted file)."""

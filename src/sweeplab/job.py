@@ -6,6 +6,7 @@ asked), `record_outputs` writes the submissions, plot, model and objective onto 
 """
 
 import contextlib
+import json
 import logging
 import tempfile
 import time
@@ -17,12 +18,13 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from sweeplab.augment import BatchAugment
+from sweeplab.augment import BatchAugment, Stats
 from sweeplab.data import ImageData, channel_stats, load_data
 from sweeplab.engine import FitResult, Trainer, check_trainer, resolve_device, seed_everything
 from sweeplab.errors import ConfigError
+from sweeplab.features import FeatureInput, cached_features, frozen_all_run
 from sweeplab.kaggle.scoring import Solution, check_metric, read_solution
-from sweeplab.models import build_model, check_model
+from sweeplab.models import TransferModel, build_model, check_model, prepare_backbone
 from sweeplab.objective import objective_specs, objective_value
 from sweeplab.optim import build_optimizer, build_scheduler
 from sweeplab.plots import plot_learning_curves
@@ -61,6 +63,8 @@ class Job:
     trial: StudyTrial | None  # the Optuna trial this job reports to, in a sweep
     git: GitState | None
     batch_size: int  # trainer.batch_size, halved by each out-of-memory retry
+    features: ImageData | None = None  # a frozen backbone's cached features in place of the pixels
+    feature_cache: str = "off"  # hit | miss | off
 
 
 def run(
@@ -97,6 +101,8 @@ def prepare(cfg: DictConfig, output_dir: Path | None, overrides: list[str] | Non
         cfg.trainer.deterministic if cfg.trainer.deterministic is not None else device.type == "cpu"
     )
     check_model(cfg.model, cfg.data.img_size)  # before the data: decoding can take minutes
+    if cfg.model.name in ("torchvision", "timm"):  # a bad arch or missing weights: before any image is read
+        prepare_backbone(cfg.model)
     data = load_data(cfg.data, show_progress=cfg.trainer.progress)
     solution = _solution(data, objectives)
     check_metric(cfg.data.metric, len(data.classes))
@@ -116,6 +122,9 @@ def prepare(cfg: DictConfig, output_dir: Path | None, overrides: list[str] | Non
     )
     # Built before the run exists: a config the model or optimizer refuses records nothing.
     job.parts = build_parts(job)
+    job.feature_cache, job.features = cached_features(
+        cfg, data, job.parts.model, job.parts.augment, job.device
+    )
     job.trial = StudyTrial.from_config(cfg.get("study"))
     return job
 
@@ -125,10 +134,30 @@ def build_parts(job: Job) -> Parts:
     cfg = job.cfg
     seed_everything(cfg.trainer.seed, job.deterministic)
     model = build_model(cfg.model, num_classes=len(job.data.classes), img_size=cfg.data.img_size)
-    stats = channel_stats(job.data) if cfg.augmentation.normalize == "dataset" else None
-    optimizer = build_optimizer(cfg.optimizer, model)
-    augment = BatchAugment(cfg.augmentation, stats, job.device)
+    optimizer = build_optimizer(cfg.optimizer, model, trains_backbone=not frozen_all_run(cfg.model))
+    augment = BatchAugment(cfg.augmentation, _input_stats(job, model), job.device)
     return Parts(model, augment, optimizer, build_scheduler(cfg.scheduler, optimizer))
+
+
+def _input_stats(job: Job, model: torch.nn.Module) -> Stats | None:
+    """The mean/std normalize=dataset or =auto stands for; auto: the pretrained weights', else none."""
+    normalize, img_size = job.cfg.augmentation.normalize, job.cfg.data.img_size
+    if normalize == "dataset":
+        return channel_stats(job.data)
+    weights = model.weights if isinstance(model, TransferModel) else None
+    if weights is not None and not weights.crop_size / 2 <= img_size <= weights.crop_size * 2:
+        # The cache's square resize stays; a size far from the weights' own loses much of what they learnt.
+        log.warning(
+            "data.img_size=%d is more than 2x away from the %d px the weights %s were trained at; "
+            "consider data.img_size=%d",
+            img_size,
+            weights.crop_size,
+            weights.name,
+            weights.crop_size,
+        )
+    if normalize == "auto" and weights is not None:
+        return list(weights.mean), list(weights.std)
+    return None
 
 
 def record_inputs(job: Job, tracker: Tracker) -> None:
@@ -154,13 +183,12 @@ def fit(job: Job, tracker: Tracker) -> tuple[FitResult, float]:
     with job.trial.heartbeat if job.trial else contextlib.nullcontext():
         while True:
             tracker.set_tags({Tag.BATCH_SIZE_RAN: job.batch_size})
-            trainer_cfg = cfg.trainer.copy()
-            trainer_cfg.batch_size = job.batch_size
-            trainer = Trainer(trainer_cfg, job.parts.model, job.parts.augment, job.device)
+            trainer, data = _trainer(job)
             started = time.perf_counter()
             try:
                 result = trainer.fit(
-                    job.data,
+                    data,
+                    unfreeze_at_epoch=cfg.model.get("unfreeze_at_epoch"),
                     optimizer=job.parts.optimizer,
                     scheduler=job.parts.scheduler,
                     tracker=tracker,
@@ -187,6 +215,38 @@ def fit(job: Job, tracker: Tracker) -> tuple[FitResult, float]:
                 ) from e
 
 
+def _trainer(job: Job) -> tuple[Trainer, ImageData]:
+    """The loop over pixels through the whole model, or over cached features through the head alone."""
+    trainer_cfg = job.cfg.trainer.copy()
+    trainer_cfg.batch_size = job.batch_size
+    if job.features is None:
+        return Trainer(trainer_cfg, job.parts.model, job.parts.augment, job.device), job.data
+    trainer_cfg.channels_last = False  # feature rows are 2-D: no memory format to choose
+    return Trainer(trainer_cfg, job.parts.model.head, FeatureInput(), job.device), job.features
+
+
+def log_model(job: Job, tracker: Tracker) -> None:
+    """The trained weights; a run frozen all along logs its head and the backbone's identity only."""
+    model = job.parts.model
+    if not (isinstance(model, TransferModel) and frozen_all_run(job.cfg.model)):
+        torch.save(model.state_dict(), job.output_dir / "model_state_dict.pt")
+        tracker.log_artifact(job.output_dir / "model_state_dict.pt", "model")
+        return
+    torch.save(model.head.state_dict(), job.output_dir / "head_state_dict.pt")
+    tracker.log_artifact(job.output_dir / "head_state_dict.pt", "model")
+    weights = model.weights
+    backbone = {
+        "library": str(job.cfg.model.name),
+        "arch": job.cfg.model.arch,
+        "kwargs": dict(job.cfg.model.kwargs),
+        "weights": weights.name,
+        "sha256": weights.sha256,
+        "file": str(weights.path),
+    }
+    (job.output_dir / "backbone.json").write_text(json.dumps(backbone, indent=2))
+    tracker.log_artifact(job.output_dir / "backbone.json", "model")
+
+
 def record_outputs(job: Job, tracker: Tracker, result: FitResult, fit_seconds: float) -> list[float]:
     """Submissions, learning curves, model and objective onto the run; the objective value(s) returned."""
     values = [objective_value(result.history, metric, mode) for metric, mode in job.objectives]
@@ -195,8 +255,7 @@ def record_outputs(job: Job, tracker: Tracker, result: FitResult, fit_seconds: f
         tracker.log_artifact(path, "submissions")
     tracker.log_artifact(plot_learning_curves(result.history, job.output_dir / "learning_curves.png"))
     if job.cfg.tracking.log_model:
-        torch.save(job.parts.model.state_dict(), job.output_dir / "model_state_dict.pt")
-        tracker.log_artifact(job.output_dir / "model_state_dict.pt", "model")
+        log_model(job, tracker)
     tracker.set_tags(
         {Tag.BEST_EPOCH: result.best_epoch, Tag.OBJECTIVE: values[0] if len(values) == 1 else values}
     )
@@ -260,6 +319,25 @@ def _solution(data: ImageData, objectives: list[tuple[str, str]]) -> Solution | 
     return solution
 
 
+def _input_tags(job: Job) -> dict[str, str]:
+    """The pretrained weights' identity and the normalisation the model saw."""
+    stats = job.parts.augment.stats
+    tags = {
+        Tag.INPUT_MEAN: json.dumps([round(v, 6) for v in stats[0]]) if stats else "none",
+        Tag.INPUT_STD: json.dumps([round(v, 6) for v in stats[1]]) if stats else "none",
+    }
+    weights = getattr(job.parts.model, "weights", None)
+    if weights is not None:
+        tags.update(
+            {
+                Tag.WEIGHTS: weights.name,
+                Tag.WEIGHTS_SHA256: str(weights.sha256),
+                Tag.WEIGHTS_FILE: str(weights.path),
+            }
+        )
+    return tags
+
+
 def _run_name(job: Job) -> str:
     if job.trial is not None:
         return f"trial {job.trial.number}"
@@ -273,6 +351,8 @@ def _run_tags(job: Job) -> dict[str, str]:
         Tag.CACHE_KEYS: ",".join(job.data.cache_keys),
         Tag.DEVICE: str(job.device),
         Tag.DETERMINISTIC: str(job.deterministic),
+        Tag.FEATURE_CACHE: job.feature_cache,
+        **_input_tags(job),
         **provenance_tags(job.cfg, job.git),
     }
     trial = job.trial

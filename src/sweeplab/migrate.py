@@ -13,11 +13,16 @@ from sweeplab.protocol import StudyConfig
 
 # old key -> new key, applied before the defaults are filled in. Add a line with every rename.
 RENAMED: dict[str, str] = {}
+# model.name values recorded before model=torchvision existed (#12): those options are now its presets.
+LEGACY_MODEL_NAMES = ("resnet18", "resnet50", "resnet101")
 
 
 def migrate(recorded: DictConfig) -> DictConfig:
     """The recorded config with renamed keys moved and keys it lacks filled with their defaults."""
     cfg = recorded.copy()
+    model = cfg.get("model")
+    if isinstance(model, DictConfig) and model.get("name") in LEGACY_MODEL_NAMES and "arch" not in model:
+        model.arch, model.name = model.name, "torchvision"
     for old, new in RENAMED.items():
         value = OmegaConf.select(cfg, old, default=None)
         if value is not None and OmegaConf.select(cfg, new, default=None) is None:

@@ -39,6 +39,12 @@ class Tag:
     GIT_BRANCH = "sweeplab.git.branch"
     GIT_DIRTY = "sweeplab.git.dirty"
     VERSION_PREFIX = "sweeplab.version."  # sweeplab.version.<package>
+    WEIGHTS = "sweeplab.weights"  # the pretrained weights' name (ResNet50_Weights.IMAGENET1K_V2), if any
+    WEIGHTS_SHA256 = "sweeplab.weights.sha256"  # of the weights file loaded
+    WEIGHTS_FILE = "sweeplab.weights.file"
+    INPUT_MEAN = "sweeplab.input.mean"  # the normalisation the model saw (augmentation.normalize resolved)
+    INPUT_STD = "sweeplab.input.std"
+    FEATURE_CACHE = "sweeplab.feature_cache"  # hit | miss | off: a frozen backbone's features from the cache
     BEST_EPOCH = "sweeplab.best_epoch"
     BATCH_SIZE_RAN = "sweeplab.batch_size_ran"  # smaller than trainer.batch_size after an OOM retry
     OBJECTIVE = "sweeplab.objective"

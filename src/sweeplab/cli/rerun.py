@@ -19,6 +19,7 @@ from sweeplab.protocol import Attr, Metric, Tag
 from sweeplab.provenance import git_state, package_versions
 from sweeplab.study.naming import resolve_study_name
 from sweeplab.study.storage import open_storage
+from sweeplab.weights import file_sha256, local_identity
 
 COMPARED_METRICS = (Metric.TRAIN_LOSS, Metric.TRAIN_ACC, Metric.VAL_LOSS, Metric.VAL_ACC)
 SUBMISSION = "submissions/submission_last.csv"
@@ -102,6 +103,29 @@ def differences(recorded: Recorded) -> list[str]:
         original = tags.get(Tag.VERSION_PREFIX + name)
         if original is not None and original != version:
             found.append(f"{name}: original {original}, now {version}")
+    found += weights_differences(recorded)
+    return found
+
+
+def weights_differences(recorded: Recorded) -> list[str]:
+    """The pretrained weights the rerun would load against the original's (name and file hash)."""
+    tags = recorded.tags
+    if Tag.WEIGHTS not in tags or recorded.config.model.get("name") != "torchvision":
+        return []
+    try:
+        name, path = local_identity(recorded.config.model)
+    except SweeplabError as e:
+        return [f"pretrained weights: original {tags[Tag.WEIGHTS]}, now refused ({e})"]
+    found = []
+    if name != tags[Tag.WEIGHTS]:
+        found.append(f"pretrained weights: original {tags[Tag.WEIGHTS]}, now {name} (torchvision's default?)")
+    original = tags.get(Tag.WEIGHTS_SHA256)
+    if path is None or not path.is_file():
+        found.append(f"pretrained weights file {path} is not there now: it will be downloaded")
+    elif original and file_sha256(path) != original:
+        found.append(
+            f"pretrained weights file {path}: original sha256 {original[:12]}, now {file_sha256(path)[:12]}"
+        )
     return found
 
 
