@@ -1,4 +1,4 @@
-"""The `sweeplab` command: ui, rerun, kaggle and compare."""
+"""sweeplab: browse, compare, rerun and submit the runs that `python train.py` records in ./mlruns."""
 
 import argparse
 import logging
