@@ -202,7 +202,7 @@ def test_ctrl_c_in_a_parallel_study_is_one_line_and_resumable(tmp_path, tiny_ove
     [
         (["trainer.epoch=3"], "error: trainer.epoch is not a key of trainer; did you mean trainer.epochs?"),
         (["+trainer.epoch=1"], "error: trainer.epoch is not a key of trainer; did you mean trainer.epochs?"),
-        (["model=base_resnet"], "error: model=base_resnet is an internal schema, not an option; valid: "),
+        (["model=base_backbone"], "error: model=base_backbone is not an option; valid: resnet101, resnet18,"),
         (
             ["augmentation.normalize=datset"],
             "error: augmentation.normalize=datset is not valid; valid: none,",

@@ -1,5 +1,8 @@
 """Refusals of sweeplab keys and values at compose time: one line naming the key and the valid values."""
 
+import subprocess
+import sys
+
 import pytest
 from hydra.core.config_store import ConfigStore
 from hydra.errors import ConfigCompositionException
@@ -62,7 +65,7 @@ def test_closed_choices_are_refused_with_the_valid_values(override, valid):
         ),
         (
             ["model=base_backbone"],
-            "model=base_backbone is an internal schema, not an option; valid: resnet101,",
+            "model=base_backbone is not an option; valid: resnet101, resnet18, resnet50, seed_cnn,",
         ),
         (["experiment=nope"], "experiment=nope is not an option; valid: demo_optuna, lab4_optuna,"),
         (["-m", "hydra/sweeper=optuna", "trainer.epoch=range(1,3)"], "trainer.epoch is not a key of trainer"),
@@ -76,7 +79,7 @@ def test_mistakes_are_one_line_naming_the_key_and_the_fix(args, expected):
     message = problem(*args)
     assert message is not None and message.startswith(expected)
     assert "\n" not in message
-    assert "base_" not in message.split("schema")[-1]  # internal schemas are never offered as options
+    assert "base_" not in message.partition(" is ")[2]  # the schemas are never offered as options
 
 
 @pytest.mark.parametrize(
@@ -100,3 +103,11 @@ def test_closed_choices_read_as_plain_strings():
     cfg = compose_config(["augmentation=standard", "trainer.compile_mode=max-autotune"])
     assert cfg.augmentation.normalize == "dataset" and cfg.trainer.compile_mode == "max-autotune"
     assert str(cfg.data.metric) == "accuracy"  # so MLflow params and config.yaml hold the value
+
+
+def test_help_lists_the_options_not_the_schemas():
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "train.py"), "--help"], capture_output=True, text=True, check=True
+    )
+    assert "model: resnet101, resnet18, resnet50, seed_cnn, seed_cnn_mini, timm, torchvision" in done.stdout
+    assert "base_" not in done.stdout and "schemas" not in done.stdout

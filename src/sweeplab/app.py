@@ -24,7 +24,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException, ValidationError
 
-from sweeplab.config import INTERNAL_SCHEMAS, SCHEMAS
+from sweeplab.config import SCHEMAS
 from sweeplab.errors import SweeplabError
 
 log = logging.getLogger(__name__)
@@ -90,7 +90,7 @@ def command_line_problem(config_dir: Path, args: list[str]) -> str | None:
     except (HydraException, OmegaConfBaseException) as e:
         return _one_line(e, config_dir, plain)
     for override in parsed:
-        problem = _override_problem(override, cfg, config_dir)
+        problem = _override_problem(override, cfg)
         if problem is not None:
             return problem
     params = OmegaConf.select(cfg, "hydra.sweeper.params") or {}
@@ -108,14 +108,11 @@ def _compose(config_dir: Path, overrides: list[str]) -> DictConfig:
         return compose("config", overrides=overrides, return_hydra_config=True)
 
 
-def _override_problem(override: Override, cfg: DictConfig, config_dir: Path) -> str | None:
+def _override_problem(override: Override, cfg: DictConfig) -> str | None:
     key = override.key_or_group
     if key.startswith("hydra") or "/" in key:
         return None
-    if key in SCHEMAS:  # a group choice: the schemas are building blocks, not options
-        value = override.value()
-        if isinstance(value, str) and value in INTERNAL_SCHEMAS:
-            return f"{key}={value} is an internal schema, not an option; valid: {_options(config_dir, key)}"
+    if key in SCHEMAS:  # a group choice: Hydra itself says when it is not an option
         return None
     group, _, leaf = key.rpartition(".")
     if override.is_add() and group.split(".")[0] in SCHEMAS:
@@ -133,7 +130,7 @@ def _override_problem(override: Override, cfg: DictConfig, config_dir: Path) -> 
 def _one_line(error: BaseException, config_dir: Path, plain: list[Override]) -> str:
     if isinstance(error, MissingConfigException) and error.options is not None:
         group, _, choice = (error.missing_cfg_file or "").rpartition("/")
-        options = ", ".join(o for o in error.options if o not in INTERNAL_SCHEMAS)
+        options = ", ".join(error.options)
         return f"{group}={choice} is not an option; valid: {options}"
     cause = error
     while cause is not None and not isinstance(cause, OmegaConfBaseException):
@@ -170,7 +167,3 @@ def _typo(key: str, keys: list, group: str) -> str:
     close = difflib.get_close_matches(leaf, [str(k) for k in keys], n=1)
     hint = f"did you mean {prefix}{close[0]}? " if close else ""
     return f"{key} is not a key of {group or 'the config'}; {hint}(valid: {', '.join(map(str, keys))})"
-
-
-def _options(config_dir: Path, group: str) -> str:
-    return ", ".join(sorted(p.stem for p in (Path(config_dir) / group).glob("*.yaml")))

@@ -182,16 +182,18 @@ SCHEMAS: dict[str, dict[str, type]] = {
     "tracking": {"base_tracking": TrackingConfig},
     "objective": {"base_objective": ObjectiveConfig},
 }
-INTERNAL_SCHEMAS = {name for schemas in SCHEMAS.values() for name in schemas}  # not options for users
+SCHEMA_GROUP = "hydra/schemas"
 
 
 def register_configs(experiments_dir: Path | None = None) -> None:
     """Store the group schemas and the named experiments (selectable as `experiment=NAME`)."""
     cs = ConfigStore.instance()
-    cs.store(name="base_study", node=StudyConfig, package="study")
+    # Under hydra/, which Hydra's --help and "Available options" leave out: the schemas are building
+    # blocks of the options (`- /hydra/schemas/model/base_seed_cnn@_here_`), not options themselves.
+    cs.store(group=SCHEMA_GROUP, name="base_study", node=StudyConfig)
     for group, schemas in SCHEMAS.items():
         for name, node in schemas.items():
-            cs.store(group=group, name=name, node=node)
+            cs.store(group=f"{SCHEMA_GROUP}/{group}", name=name, node=node)
     if experiments_dir is None:
         return
     # experiments/ sits beside conf/, not inside it, so it is not a search-path group of its own.

@@ -7,6 +7,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from sweeplab.data.cache import size_text
+
 DAY_S = 86_400
 
 
@@ -55,13 +57,6 @@ def _locked(lock: Path) -> bool:
 def remove(entry: Entry) -> None:
     for path in entry.files:
         path.unlink(missing_ok=True)
-
-
-def size_text(n: float) -> str:
-    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
-        if n >= scale:
-            return f"{n / scale:.1f} {unit}"
-    return f"{n:.0f} B"
 
 
 def _ago(seconds: float) -> str:

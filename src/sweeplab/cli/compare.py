@@ -247,15 +247,15 @@ def _html_cell(key: str, value) -> str:
 def compare(
     client: MlflowClient, experiment: str, study: str | None, top: int | None, out: Path, log: bool = False
 ) -> str:
-    """Print-ready table; the report goes to `out` and, with `log`, onto the study's parent run (with a
-    study) or the experiment's one comparison run, reused by every later `--log`."""
+    """Print-ready table; the report goes to `out` and onto the study's parent run (with a study: no new
+    run), or with `log` onto the experiment's one comparison run, reused by every later `--log`."""
     rows, parent = collect(client, experiment, study, top)
     out.mkdir(parents=True, exist_ok=True)
     paths = write_report(
         client, rows, f"sweeplab compare: {experiment}" + (f" / {study}" if study else ""), out
     )
     said = f"report: {paths[0]}"
-    if log:
+    if log or parent is not None:
         target = parent or _comparison_run(client, experiment)
         for path in paths:
             client.log_artifact(target, str(path), "comparison")

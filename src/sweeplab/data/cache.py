@@ -48,7 +48,7 @@ def _pause_until(path: str, why: str) -> None:
         time.sleep(0.02)
 
 
-def _size(n: int) -> str:
+def size_text(n: int) -> str:
     for unit, scale in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
         if n >= scale:
             return f"{n / scale:.1f} {unit}"
@@ -63,7 +63,9 @@ def _existing(folder: Path) -> Path:
 
 def no_room(folder: Path, needed: int, hint: str) -> DataError:
     free = shutil.disk_usage(_existing(folder)).free
-    return DataError(f"the cache entry needs {_size(needed)} but {folder} has {_size(free)} free; {hint}")
+    return DataError(
+        f"the cache entry needs {size_text(needed)} but {folder} has {size_text(free)} free; {hint}"
+    )
 
 
 LOW_SPACE_SHARE = 0.10  # warn when an entry would leave less than a tenth of its disk free
@@ -79,8 +81,8 @@ def check_room(folder: Path, needed: int, hint: str) -> None:
         log.warning(
             "the cache entry (%s) leaves %s free on the disk of %s (less than 10%%); "
             "`sweeplab cache --older-than DAYS` removes entries not used lately",
-            _size(needed),
-            _size(usage.free - needed),
+            size_text(needed),
+            size_text(usage.free - needed),
             folder,
         )
 
@@ -194,7 +196,7 @@ class CacheEntry:
             else:
                 out, done, notes = resumed
                 log.info("resuming cache entry %s at row %d of %d", self.key, done, shape[0])
-            log.info("building cache entry %s: %s, %s", self.key, desc, _size(entry_bytes(shape, dtype)))
+            log.info("building cache entry %s: %s, %s", self.key, desc, size_text(entry_bytes(shape, dtype)))
             started, first = time.perf_counter(), done
             with tqdm(
                 total=shape[0],
