@@ -203,3 +203,17 @@ def test_tta_views_are_a_closed_choice_and_turn_the_feature_cache_off():
         compose_config(["trainer.tta=[rotate]"])
     cfg = compose_config(["model=resnet18", "model.freeze_backbone=true", "trainer.tta=[hflip]"])
     assert "trainer.tta=['hflip']" in off_reason(cfg)
+
+
+def test_ensemble_sweep_takes_the_top_trials_of_the_study(tmp_path):
+    import optuna
+
+    from sweeplab.cli.rerun import top_trial_runs
+
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    study = optuna.create_study(study_name="job-0123abcd", storage=storage, direction="maximize")
+    for n, value in enumerate([0.5, 0.9, 0.7, 0.8]):
+        trial = study.ask()
+        trial.set_user_attr("sweeplab.mlflow_run_id", f"run{n}")
+        study.tell(trial, value)
+    assert top_trial_runs("job", storage, 3) == ["run1", "run3", "run2"]  # the job's name will do

@@ -222,7 +222,17 @@ class Trainer:
             val_probs = self.predict(data.images, data.val_index) if len(data.val_index) else None
             if val_probs is not None:
                 metrics.update(validation_metrics(data.labels[data.val_index], val_probs, metric))
-            self._end_epoch(data, result, metrics, val_probs, (objective, mode, metric), solution, fold)
+            self._end_epoch(
+                data,
+                result,
+                metrics,
+                val_probs,
+                objective=objective,
+                mode=mode,
+                metric=metric,
+                solution=solution,
+                fold=fold,
+            )
             metrics = result.history[-1]
             if tracker is not None:
                 # The scores first: the MLflow UI's compare view and run page start on the first logged.
@@ -245,9 +255,20 @@ class Trainer:
                 trial.report(metrics.get(objective, float("nan")), step, where)
         return result
 
-    def _end_epoch(self, data, result, metrics, val_probs, objective, solution, fold) -> None:
+    def _end_epoch(
+        self,
+        data: ImageData,
+        result: FitResult,
+        metrics: dict[str, float],
+        val_probs: np.ndarray | None,
+        *,
+        objective: str,
+        mode: str,
+        metric: str,
+        solution: Solution | None,
+        fold: int | None,
+    ) -> None:
         """Predict the test set when needed, score it, and keep the epoch's metrics and probabilities."""
-        objective, mode, metric = objective
         improved = improves(result, metrics, objective, mode)
         last = len(result.history) + 1 == self.cfg.epochs
         # Without a solution file the test set (12,500 images for Dogs vs. Cats) is predicted only for

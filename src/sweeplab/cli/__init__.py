@@ -209,27 +209,8 @@ def cache_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="sweeplab", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    ui_parser = commands.add_parser("ui", help="browse and compare runs in the MLflow UI")
-    ui_parser.add_argument("--store", default=str(DEFAULT_STORE), help="store folder (default: ./mlruns)")
-    ui_parser.add_argument("--host", default="127.0.0.1")
-    ui_parser.add_argument("--port", type=int, default=5000)
-    ui_parser.set_defaults(handler=ui_command)
-    rerun_parser = commands.add_parser("rerun", help="run a recorded run again and compare")
-    rerun_parser.add_argument("run_id", nargs="?", help="the MLflow run to reproduce")
-    rerun_parser.add_argument("overrides", nargs="*", help="key=value changes, e.g. trainer.epochs=10")
-    rerun_parser.add_argument("--best", metavar="STUDY", help="rerun the best trial of this Optuna study")
-    rerun_parser.add_argument("--storage", help="the study's storage (default: ./mlruns/optuna.db)")
-    rerun_parser.add_argument(
-        "--tracking-uri", help="the MLflow store (default: $MLFLOW_TRACKING_URI or ./mlruns)"
-    )
-    rerun_parser.add_argument(
-        "--strict", action="store_true", help="refuse to run when code, data or packages differ"
-    )
-    rerun_parser.set_defaults(handler=rerun_command)
-
+def add_finish_parsers(commands) -> None:
+    """`sweeplab refit` and `sweeplab ensemble`: a study's submission, from its best trial or several."""
     refit_parser = commands.add_parser("refit", help="train a trial's config on all labelled images")
     refit_parser.add_argument("run_id", nargs="?", help="the trial run to refit (a unique prefix will do)")
     refit_parser.add_argument("overrides", nargs="*", help="key=value changes, e.g. trainer.seed=1")
@@ -259,6 +240,30 @@ def main(argv: list[str] | None = None) -> int:
         "--tracking-uri", help="the MLflow store (default: $MLFLOW_TRACKING_URI or ./mlruns)"
     )
     ensemble_parser.set_defaults(handler=ensemble_command)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="sweeplab", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    ui_parser = commands.add_parser("ui", help="browse and compare runs in the MLflow UI")
+    ui_parser.add_argument("--store", default=str(DEFAULT_STORE), help="store folder (default: ./mlruns)")
+    ui_parser.add_argument("--host", default="127.0.0.1")
+    ui_parser.add_argument("--port", type=int, default=5000)
+    ui_parser.set_defaults(handler=ui_command)
+    rerun_parser = commands.add_parser("rerun", help="run a recorded run again and compare")
+    rerun_parser.add_argument("run_id", nargs="?", help="the MLflow run to reproduce")
+    rerun_parser.add_argument("overrides", nargs="*", help="key=value changes, e.g. trainer.epochs=10")
+    rerun_parser.add_argument("--best", metavar="STUDY", help="rerun the best trial of this Optuna study")
+    rerun_parser.add_argument("--storage", help="the study's storage (default: ./mlruns/optuna.db)")
+    rerun_parser.add_argument(
+        "--tracking-uri", help="the MLflow store (default: $MLFLOW_TRACKING_URI or ./mlruns)"
+    )
+    rerun_parser.add_argument(
+        "--strict", action="store_true", help="refuse to run when code, data or packages differ"
+    )
+    rerun_parser.set_defaults(handler=rerun_command)
+
+    add_finish_parsers(commands)
 
     kaggle_parser = commands.add_parser("kaggle", help="Kaggle scores beside validation scores")
     kaggle_commands = kaggle_parser.add_subparsers(dest="kaggle_command", required=True)
