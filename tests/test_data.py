@@ -164,10 +164,15 @@ def test_split_is_stratified_seeded_and_disjoint(fraction):
     assert not np.array_equal(train, other)
 
 
-@pytest.mark.parametrize("fraction", [0.0, 1.0, -0.1])
+@pytest.mark.parametrize("fraction", [1.0, -0.1])
 def test_bad_val_fraction(fraction):
     with pytest.raises(ConfigError, match="data.val_fraction"):
         stratified_split(np.array([0, 1, 0, 1]), fraction, seed=0)
+
+
+def test_no_validation_trains_on_every_image():
+    train, val = stratified_split(np.array([0, 1, 0, 1]), 0.0, seed=0)
+    assert train.tolist() == [0, 1, 2, 3] and len(val) == 0
 
 
 def test_demo_is_a_complete_competition(tmp_path):

@@ -71,6 +71,9 @@ def test_job_logs_a_complete_run(tmp_path, store, mlflow_client, layout):
         "model/model_state_dict.pt",
         "submissions/submission_best.csv",
         "submissions/submission_last.csv",
+        "predictions/test_probs_best.npz",
+        "predictions/test_probs_last.npz",
+        "predictions/val_probs.npz",
         *dirty,
     }
     local = Path(mlflow_client.download_artifacts(logged.info.run_id, "", str(tmp_path / "dl")))
@@ -92,8 +95,11 @@ def test_learnable_data_is_learned(tiny_overrides, tmp_path):
 
 def test_objective_mode_and_metric(tiny_overrides, tmp_path, mlflow_client):
     value = run(compose_config([*tiny_overrides, "objective=val_loss"]), output_dir=tmp_path / "o")
-    history = mlflow_client.get_metric_history(only_run(mlflow_client).info.run_id, "val/loss")
+    logged = only_run(mlflow_client)
+    history = mlflow_client.get_metric_history(logged.info.run_id, "val/loss")
     assert value == min(m.value for m in history)
+    # The best epoch (the submission's) is chosen by the objective's metric and mode, not by val/acc.
+    assert logged.data.tags["sweeplab.best_epoch"] == str(min(history, key=lambda m: m.value).step)
 
 
 @pytest.mark.parametrize(

@@ -198,10 +198,12 @@ def test_a_config_recorded_before_newer_keys_is_filled_with_defaults(original, s
     today = migrate(OmegaConf.load(path))
     older = OmegaConf.load(path)
     del older.trainer["oom_retry"], older.data["max_corrupt_fraction"], older["study"]
+    del older.data["folds"], older.data["fold"], older.trainer["tta"]  # recorded before k-fold and TTA
     older.trainer["epoch_count"] = older.trainer.pop("epochs")  # as if `epochs` had been renamed since
     monkeypatch.setitem(RENAMED, "trainer.epoch_count", "trainer.epochs")
     migrated = migrate(older)
     assert (migrated.trainer.oom_retry, migrated.data.max_corrupt_fraction) == (False, 0.05)
+    assert (migrated.data.folds, migrated.data.fold, list(migrated.trainer.tta)) == (1, None, [])
     assert migrated.study.trial_id is None and "epoch_count" not in migrated.trainer
     assert OmegaConf.to_container(migrated) == OmegaConf.to_container(today)
     run(apply_overrides(migrated, ["trainer.epochs=1"]), output_dir=tmp_path / "migrated")

@@ -45,13 +45,24 @@ CompileMode = StrEnum(
 )
 
 
+class TTAView(StrEnum):
+    hflip = "hflip"  # mirrored left-right
+    vflip = "vflip"  # upside down
+
+
 @dataclass
 class DataConfig:
     name: DataSource = MISSING
     root: str | None = None  # competition folder; the demo materialises into the cache when unset
     img_size: int = 48
+    # With folds=1: the share held out for validation; 0 trains on every labelled image with no
+    # validation at all (a refit: no objective, cannot be a study trial).
     val_fraction: float = 0.2
     split_seed: int = 0  # separate from trainer.seed so a seed sweep keeps one validation set
+    # k-fold cross-validation: K stratified folds (seeded by split_seed, the same for every trial), one
+    # model per fold; 1 is the holdout of val_fraction. fold=i trains fold i only (parallel fold jobs).
+    folds: int = 1
+    fold: int | None = None
     # Decoding threads when the image cache is built; null: every core this process may use
     # (os.sched_getaffinity), resolved at run time so a recorded config stays portable.
     num_workers: int | None = None
@@ -153,6 +164,9 @@ class TrainerConfig:
     progress: bool = True
     oom_retry: bool = False  # on CUDA out-of-memory, start again with half the batch size
     simulate_oom_above_batch: int | None = None  # tests and demos: raise OOM for larger batches
+    # Test-time augmentation: predictions averaged over the image and these views, for validation and
+    # test alike (so val/score measures what is submitted).
+    tta: list[TTAView] = field(default_factory=list)
 
 
 @dataclass

@@ -88,9 +88,49 @@ def check_trainer(cfg) -> None:
 @dataclass
 class FitResult:
     history: list[dict[str, float]] = field(default_factory=list)  # one dict of metrics per epoch
-    best_epoch: int = 0  # by val/acc
+    best_epoch: int = 0  # by the objective's metric and mode; the last epoch without validation
     best_test_probs: np.ndarray | None = None
     last_test_probs: np.ndarray | None = None
+    best_val_probs: np.ndarray | None = None  # the validation rows' probabilities at the best epoch
+    val_index: np.ndarray | None = None  # the rows of those probabilities
+    # Every epoch's (validation, test) probabilities, kept for k-fold only: the submission's epoch (the
+    # best of the mean curve over the folds) is known only once the last fold has trained.
+    epoch_probs: list[tuple[np.ndarray | None, np.ndarray]] = field(default_factory=list)
+
+
+def improves(result: FitResult, metrics: dict[str, float], objective: str, mode: str) -> bool:
+    """Whether this epoch is the best so far by the objective (mode max or min); with mode `last` or no
+    validation metric at all, every epoch is: the best is then the last."""
+    before = [h[objective] for h in result.history if objective in h]
+    if objective not in metrics:
+        return not before
+    if not before or mode == "last":
+        return True
+    best = result.history[result.best_epoch - 1].get(objective)
+    if best is None:
+        return True
+    return metrics[objective] < best if mode == "min" else metrics[objective] > best
+
+
+def validation_metrics(labels: np.ndarray, probs: np.ndarray, metric: str) -> dict[str, float]:
+    """val/loss, val/acc and val/score (the competition's metric) of probabilities for these labels."""
+    log_probs = torch.log(torch.from_numpy(probs).clamp_min(1e-12))
+    return {
+        Metric.VAL_LOSS: float(F.nll_loss(log_probs, torch.from_numpy(labels))),
+        Metric.VAL_ACC: float((probs.argmax(1) == labels).mean()),
+        Metric.VAL_SCORE: metric_score(metric, labels, probs),
+    }
+
+
+def leaderboard_metrics(
+    solution: Solution, metric: str, probs: np.ndarray, val: dict[str, float]
+) -> dict[str, float]:
+    """kaggle/public, kaggle/private as Kaggle would score them, and the gap to validation."""
+    # The gap to validation is what shows overfitting to validation.
+    scores = solution.scores(metric, probs)
+    if Metric.KAGGLE_PUBLIC in scores and Metric.VAL_SCORE in val:
+        scores[Metric.GAP] = val[Metric.VAL_SCORE] - scores[Metric.KAGGLE_PUBLIC]
+    return scores
 
 
 class Trainer:
@@ -105,6 +145,7 @@ class Trainer:
         # Compiled lazily on the first batch (and again for eval mode and a short last batch); the
         # weights stay shared with self.model, which is what gets saved.
         self.network = torch.compile(model, mode=cfg.compile_mode) if cfg.compile else model
+        self.tta = [str(v) for v in (cfg.get("tta") or ())]
 
     def _autocast(self):
         if self.cfg.amp and self.device.type == "cuda":
@@ -127,14 +168,21 @@ class Trainer:
         optimizer.step()
         return loss.detach(), logits.detach()
 
+    def _predict_batch(self, x: torch.Tensor) -> torch.Tensor:
+        """Softmax of the batch, averaged over trainer.tta's flipped views (flips of the uint8 batch)."""
+        probs = F.softmax(self._forward(x, train=False), 1)
+        for view in self.tta:
+            probs += F.softmax(self._forward(x.flip(-1 if view == "hflip" else -2), train=False), 1)
+        return probs / (1 + len(self.tta))
+
     @torch.no_grad()
     def predict(self, images: np.ndarray, index: np.ndarray) -> np.ndarray:
-        """Class probabilities for the given rows, in their order."""
+        """Class probabilities for the given rows, in their order (averaged over the TTA views)."""
         self.model.eval()
         zeros = np.zeros(len(images), dtype=np.int64)
         # Kept on the device and copied once: a copy per batch is a sync per batch on a GPU.
         probs = [
-            F.softmax(self._forward(x, train=False), 1)
+            self._predict_batch(x)
             for x, _ in batches(images, zeros, index, self.eval_batch_size, self.device)
         ]
         return torch.cat(probs).cpu().numpy()
@@ -149,19 +197,21 @@ class Trainer:
         tracker: Tracker | None,
         trial: StudyTrial | None = None,
         objective: str = Metric.VAL_ACC,
+        mode: str = "max",
         metric: str = "accuracy",
         solution: Solution | None = None,
+        fold: int | None = None,
     ) -> FitResult:
         """Train cfg.epochs epochs; evaluate, log and report to the trial after each.
 
         From epoch unfreeze_at_epoch on, a frozen backbone trains too (its parameters are already in
-        the optimizer, at lr x optimizer.backbone_lr_scale).
+        the optimizer, at lr x optimizer.backbone_lr_scale). With `fold`, metrics are logged as
+        fold<i>/... and reported to the trial at step fold x epochs + epoch.
         """
         # Kept on the trainer: after Ctrl-C the job still writes the best-so-far submission from it.
-        cfg, result = self.cfg, FitResult()
+        cfg, result = self.cfg, FitResult(val_index=data.val_index)
         self.result = result
         generator = torch.Generator().manual_seed(cfg.seed)
-        test_rows = np.arange(len(data.test_images))
         for epoch in range(1, cfg.epochs + 1):
             if epoch == unfreeze_at_epoch:
                 self.model.set_frozen(False)
@@ -169,36 +219,78 @@ class Trainer:
             metrics = self.train_epoch(data, optimizer, generator, epoch)
             if scheduler is not None:
                 scheduler.step()
-            metrics.update(self.validate(data, metric))
-            improved = (
-                epoch == 1 or metrics[Metric.VAL_ACC] > result.history[result.best_epoch - 1][Metric.VAL_ACC]
+            val_probs = self.predict(data.images, data.val_index) if len(data.val_index) else None
+            if val_probs is not None:
+                metrics.update(validation_metrics(data.labels[data.val_index], val_probs, metric))
+            self._end_epoch(
+                data,
+                result,
+                metrics,
+                val_probs,
+                objective=objective,
+                mode=mode,
+                metric=metric,
+                solution=solution,
+                fold=fold,
             )
-            last = epoch == cfg.epochs
-            # Without a solution file the test set (12,500 images for Dogs vs. Cats) is predicted only for
-            # the two submissions: at the best validation epoch so far and at the last.
-            if solution is not None or improved or last:
-                test_probs = self.predict(data.test_images, test_rows)
-            if solution is not None:
-                # Scored as Kaggle would: the gap to validation is what shows overfitting to validation.
-                metrics.update(solution.scores(metric, test_probs))
-                if Metric.KAGGLE_PUBLIC in metrics:
-                    metrics[Metric.GAP] = metrics[Metric.VAL_SCORE] - metrics[Metric.KAGGLE_PUBLIC]
-            metrics = {k: v for k, v in metrics.items() if math.isfinite(v)}  # e.g. ROC-AUC of one class
-            result.history.append(metrics)
-            if improved:
-                result.best_epoch, result.best_test_probs = epoch, test_probs
-            if last:
-                result.last_test_probs = test_probs
+            metrics = result.history[-1]
             if tracker is not None:
                 # The scores first: the MLflow UI's compare view and run page start on the first logged.
                 first = (Metric.VAL_SCORE, Metric.KAGGLE_PUBLIC, Metric.KAGGLE_PRIVATE, Metric.VAL_LOSS)
-                tracker.log_metrics({k: metrics[k] for k in first if k in metrics} | metrics, step=epoch)
+                ordered = {k: metrics[k] for k in first if k in metrics} | metrics
+                tracker.log_metrics(
+                    {k if fold is None else Metric.fold(fold, k): v for k, v in ordered.items()}, step=epoch
+                )
+            prefix = "" if fold is None else f"fold {fold} "
             log.info(
-                "epoch %d/%d: %s", epoch, cfg.epochs, "  ".join(f"{k}={v:.4g}" for k, v in metrics.items())
+                "%sepoch %d/%d: %s",
+                prefix,
+                epoch,
+                cfg.epochs,
+                "  ".join(f"{k}={v:.4g}" for k, v in metrics.items()),
             )
-            if trial is not None:
-                trial.report(metrics[objective], epoch)  # raises optuna.TrialPruned when the pruner says so
+            if trial is not None:  # raises optuna.TrialPruned when the pruner says so
+                step = epoch if fold is None else fold * cfg.epochs + epoch  # each step reported once
+                where = None if fold is None else f"fold {fold} epoch {epoch} (step {step})"
+                trial.report(metrics.get(objective, float("nan")), step, where)
         return result
+
+    def _end_epoch(
+        self,
+        data: ImageData,
+        result: FitResult,
+        metrics: dict[str, float],
+        val_probs: np.ndarray | None,
+        *,
+        objective: str,
+        mode: str,
+        metric: str,
+        solution: Solution | None,
+        fold: int | None,
+    ) -> None:
+        """Predict the test set when needed, score it, and keep the epoch's metrics and probabilities."""
+        improved = improves(result, metrics, objective, mode)
+        last = len(result.history) + 1 == self.cfg.epochs
+        # Without a solution file the test set (12,500 images for Dogs vs. Cats) is predicted only for
+        # the two submissions (at the best epoch so far and at the last), except with folds.
+        test_probs = None
+        if solution is not None or improved or last or fold is not None:
+            test_probs = self.predict(data.test_images, np.arange(len(data.test_images)))
+        if solution is not None:
+            metrics.update(leaderboard_metrics(solution, metric, test_probs, metrics))
+        metrics = {k: v for k, v in metrics.items() if math.isfinite(v)}  # e.g. ROC-AUC of one class
+        improved = improves(result, metrics, objective, mode)  # again: a NaN objective is no improvement
+        result.history.append(metrics)
+        if improved:
+            result.best_epoch, result.best_test_probs, result.best_val_probs = (
+                len(result.history),
+                test_probs,
+                val_probs,
+            )
+        if last:
+            result.last_test_probs = test_probs
+        if fold is not None:
+            result.epoch_probs.append((val_probs, test_probs))
 
     def train_epoch(
         self, data: ImageData, optimizer: torch.optim.Optimizer, generator: torch.Generator, epoch: int
@@ -239,11 +331,5 @@ class Trainer:
 
     def validate(self, data: ImageData, metric: str) -> dict[str, float]:
         """val/loss, val/acc and val/score (the competition's metric) on the validation rows."""
-        labels = data.labels[data.val_index]
         probs = self.predict(data.images, data.val_index)
-        log_probs = torch.log(torch.from_numpy(probs).clamp_min(1e-12))
-        return {
-            Metric.VAL_LOSS: float(F.nll_loss(log_probs, torch.from_numpy(labels))),
-            Metric.VAL_ACC: float((probs.argmax(1) == labels).mean()),
-            Metric.VAL_SCORE: metric_score(metric, labels, probs),
-        }
+        return validation_metrics(data.labels[data.val_index], probs, metric)

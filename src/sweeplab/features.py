@@ -46,6 +46,8 @@ def off_reason(cfg) -> str | None:
         return "model.feature_cache=false"
     if not cfg.data.cache:
         return "data.cache=false"
+    if cfg.trainer.get("tta"):  # cached rows are of the upright image only; flipped views are not kept
+        return f"trainer.tta={[str(v) for v in cfg.trainer.tta]} needs the flipped images"
     random = is_random(cfg.augmentation)
     return f"the training augmentation is random ({random})" if random else None
 

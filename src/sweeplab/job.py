@@ -13,13 +13,15 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import optuna
 import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from sweeplab.augment import BatchAugment, Stats
-from sweeplab.data import ImageData, channel_stats, load_data
+from sweeplab.cv import combine_folds
+from sweeplab.data import ImageData, Split, channel_stats, load_data
 from sweeplab.engine import FitResult, Trainer, check_trainer, resolve_device, seed_everything
 from sweeplab.errors import ConfigError
 from sweeplab.features import FeatureInput, cached_features, frozen_all_run
@@ -28,7 +30,7 @@ from sweeplab.models import TransferModel, build_model, check_model, prepare_bac
 from sweeplab.objective import objective_specs, objective_value
 from sweeplab.optim import build_optimizer, build_scheduler
 from sweeplab.plots import plot_learning_curves
-from sweeplab.protocol import Attr, Metric, Role, Tag
+from sweeplab.protocol import Artifact, Attr, Metric, Role, Tag
 from sweeplab.provenance import GitState, git_state, provenance_tags
 from sweeplab.study.trial import StudyTrial
 from sweeplab.submission import write_submission
@@ -95,6 +97,7 @@ def prepare(cfg: DictConfig, output_dir: Path | None, overrides: list[str] | Non
     """Validate the config, load the data and build the model; nothing is recorded yet."""
     hydra_dir, hydra_overrides = _hydra_context()
     objectives = objective_specs(cfg.objective)
+    _check_validation(cfg)
     check_trainer(cfg.trainer)
     device = resolve_device(cfg.trainer.device)
     deterministic = (
@@ -178,41 +181,81 @@ def record_inputs(job: Job, tracker: Tracker) -> None:
 
 
 def fit(job: Job, tracker: Tracker) -> tuple[FitResult, float]:
-    """Train, reporting every epoch to the study; after CUDA out-of-memory, maybe again at half the batch."""
-    cfg = job.cfg
+    """Train the holdout's model, or one model per fold; the seconds spent training come with it."""
     with job.trial.heartbeat if job.trial else contextlib.nullcontext():
-        while True:
-            tracker.set_tags({Tag.BATCH_SIZE_RAN: job.batch_size})
-            trainer, data = _trainer(job)
-            started = time.perf_counter()
-            try:
-                result = trainer.fit(
-                    data,
-                    unfreeze_at_epoch=cfg.model.get("unfreeze_at_epoch"),
-                    optimizer=job.parts.optimizer,
-                    scheduler=job.parts.scheduler,
-                    tracker=tracker,
-                    trial=job.trial,
-                    objective=job.objectives[0][0],
-                    metric=cfg.data.metric,
-                    solution=job.solution,
-                )
-                return result, time.perf_counter() - started
-            except torch.cuda.OutOfMemoryError:
-                if not cfg.trainer.oom_retry or job.batch_size == 1:
-                    raise
-                job.batch_size //= 2
-                log.warning("Out of memory: training again from scratch with batch size %d", job.batch_size)
-                trainer = job.parts = None
-                torch.cuda.empty_cache()
-                job.parts = build_parts(job)
-            except optuna.TrialPruned:
-                tracker.set_tags({Tag.PRUNED: "true", Tag.PRUNED_EPOCH: job.trial.pruned_at})
+        if job.data.splits[0].fold is None:
+            return fit_split(job, tracker, job.data.splits[0])
+        return fit_folds(job, tracker)
+
+
+def fit_folds(job: Job, tracker: Tracker) -> tuple[FitResult, float]:
+    """One model per fold, each from the same fresh seed; the mean curve and oof/score logged after."""
+    results, seconds = [], 0.0
+    for n, split in enumerate(job.data.splits):
+        if n:
+            job.parts = build_parts(job)
+        result, took = fit_split(job, tracker, split)
+        results.append(result)
+        seconds += took
+    metric, mode = job.objectives[0]
+    combined, once = combine_folds(
+        results,
+        job.data.labels,
+        metric=job.cfg.data.metric,
+        objective=metric,
+        mode=mode,
+        solution=job.solution,
+    )
+    first = (Metric.VAL_SCORE, Metric.KAGGLE_PUBLIC, Metric.KAGGLE_PRIVATE, Metric.VAL_LOSS)
+    for epoch, metrics in enumerate(combined.history, 1):
+        tracker.log_metrics({k: metrics[k] for k in first if k in metrics} | metrics, step=epoch)
+        log.info("mean of %d folds, epoch %d: %s", len(results), epoch, _shown(metrics))
+    if once:
+        tracker.log_metrics(once, step=len(combined.history))
+        log.info("out of fold: %s", _shown(once))
+    return combined, seconds
+
+
+def _shown(metrics: dict[str, float]) -> str:
+    return "  ".join(f"{k}={v:.4g}" for k, v in metrics.items())
+
+
+def fit_split(job: Job, tracker: Tracker, split: Split) -> tuple[FitResult, float]:
+    """Train one model, reporting every epoch to the study; after CUDA out-of-memory, maybe again at half
+    the batch."""
+    cfg = job.cfg
+    while True:
+        tracker.set_tags({Tag.BATCH_SIZE_RAN: job.batch_size})
+        trainer, data = _trainer(job)
+        started = time.perf_counter()
+        try:
+            result = trainer.fit(
+                data.with_split(split),
+                unfreeze_at_epoch=cfg.model.get("unfreeze_at_epoch"),
+                optimizer=job.parts.optimizer,
+                scheduler=job.parts.scheduler,
+                tracker=tracker,
+                trial=job.trial,
+                objective=job.objectives[0][0],
+                mode=job.objectives[0][1],
+                metric=cfg.data.metric,
+                solution=job.solution,
+                fold=split.fold,
+            )
+            return result, time.perf_counter() - started
+        except torch.cuda.OutOfMemoryError:
+            if not cfg.trainer.oom_retry or job.batch_size == 1:
                 raise
-            except KeyboardInterrupt as e:
-                raise Interrupted(
-                    _save_best_so_far(job, tracker, getattr(trainer, "result", FitResult()))
-                ) from e
+            job.batch_size //= 2
+            log.warning("Out of memory: training again from scratch with batch size %d", job.batch_size)
+            trainer = job.parts = None
+            torch.cuda.empty_cache()
+            job.parts = build_parts(job)
+        except optuna.TrialPruned:
+            tracker.set_tags({Tag.PRUNED: "true", Tag.PRUNED_EPOCH: job.trial.pruned_at})
+            raise
+        except KeyboardInterrupt as e:
+            raise Interrupted(_save_best_so_far(job, tracker, getattr(trainer, "result", FitResult()))) from e
 
 
 def _trainer(job: Job) -> tuple[Trainer, ImageData]:
@@ -248,21 +291,41 @@ def log_model(job: Job, tracker: Tracker) -> None:
 
 
 def record_outputs(job: Job, tracker: Tracker, result: FitResult, fit_seconds: float) -> list[float]:
-    """Submissions, learning curves, model and objective onto the run; the objective value(s) returned."""
+    """Submissions, predictions, learning curves, model and objective onto the run; the objective value(s)
+    returned (NaN without validation: a refit has none)."""
     values = [objective_value(result.history, metric, mode) for metric, mode in job.objectives]
     for name, probs in (("last", result.last_test_probs), ("best", result.best_test_probs)):
         path = write_submission(job.output_dir / f"submission_{name}.csv", job.data.competition, probs)
         tracker.log_artifact(path, "submissions")
+    log_predictions(job, tracker, result)
     tracker.log_artifact(plot_learning_curves(result.history, job.output_dir / "learning_curves.png"))
     if job.cfg.tracking.log_model:
         log_model(job, tracker)
     tracker.set_tags(
         {Tag.BEST_EPOCH: result.best_epoch, Tag.OBJECTIVE: values[0] if len(values) == 1 else values}
     )
-    tracker.log_metrics(
-        {Metric.OBJECTIVE: values[0], Metric.FIT_SECONDS: fit_seconds}, step=len(result.history)
-    )
+    finite = {Metric.OBJECTIVE: values[0]} if np.isfinite(values[0]) else {}
+    tracker.log_metrics({**finite, Metric.FIT_SECONDS: fit_seconds}, step=len(result.history))
     return values
+
+
+def log_predictions(job: Job, tracker: Tracker, result: FitResult) -> None:
+    """Test probabilities (best and last epoch) and validation ones (out of fold with folds), compressed,
+    with the ids and rows that align them: what `sweeplab ensemble` averages and scores."""
+    folder = job.output_dir / "predictions"
+    folder.mkdir(parents=True, exist_ok=True)
+    ids = np.array(job.data.competition.test_ids)
+    for name, probs in (("best", result.best_test_probs), ("last", result.last_test_probs)):
+        path = job.output_dir / Artifact.TEST_PROBS.format(epoch=name)
+        np.savez_compressed(path, probs=probs.astype(np.float32), ids=ids)
+        tracker.log_artifact(path, "predictions")
+    if result.best_val_probs is not None:
+        rows = result.val_index
+        path = job.output_dir / Artifact.VAL_PROBS
+        np.savez_compressed(
+            path, probs=result.best_val_probs.astype(np.float32), rows=rows, labels=job.data.labels[rows]
+        )
+        tracker.log_artifact(path, "predictions")
 
 
 class Interrupted(KeyboardInterrupt):
@@ -292,6 +355,16 @@ def _summary(job: Job, tracker: Tracker, result: FitResult, values: list[float])
         f"of {len(result.history)}; submission {job.output_dir / 'submission_best.csv'}; "
         f"see it with `sweeplab ui`: {url}"
     )
+
+
+def _check_validation(cfg: DictConfig) -> None:
+    """No validation (data.val_fraction=0) means no objective: refused for a study's trial."""
+    no_validation = cfg.data.val_fraction == 0 and cfg.data.folds == 1
+    if no_validation and cfg.get("study") and cfg.study.get("trial_id") is not None:
+        raise ConfigError(
+            "data.val_fraction=0 trains without validation, so a trial has no objective to report; "
+            "sweep with a holdout or data.folds=K, then `sweeplab refit --best STUDY`"
+        )
 
 
 def _hydra_context() -> tuple[Path | None, list[str]]:

@@ -26,5 +26,8 @@ def objective_specs(cfg: DictConfig) -> list[tuple[str, str]]:
 
 
 def objective_value(history: list[dict[str, float]], metric: str, mode: str) -> float:
-    values = [epoch[metric] for epoch in history]
+    """The objective over the epochs; NaN when the metric was never logged (no validation: a refit)."""
+    values = [epoch[metric] for epoch in history if metric in epoch]
+    if not values:
+        return float("nan")
     return {"max": max, "min": min, "last": lambda v: v[-1]}[mode](values)

@@ -13,7 +13,9 @@ def plot_learning_curves(history: list[dict[str, float]], path: Path) -> Path:
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     for ax, quantity in zip(axes, ("loss", "acc"), strict=True):
         for split in ("train", "val"):
-            ax.plot(epochs, [h[f"{split}/{quantity}"] for h in history], marker="o", label=split)
+            key = f"{split}/{quantity}"
+            if all(key in h for h in history):  # no val curve without validation (a refit)
+                ax.plot(epochs, [h[key] for h in history], marker="o", label=split)
         ax.set_xlabel("epoch")
         ax.set_ylabel(quantity)
         ax.legend()

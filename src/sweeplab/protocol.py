@@ -58,6 +58,10 @@ class Tag:
     KAGGLE_SUBMISSION = "sweeplab.kaggle.submission"
     KAGGLE_EPOCH = "sweeplab.kaggle.epoch"
     KAGGLE_COMPETITION = "sweeplab.kaggle.competition"
+    REFIT_OF = "sweeplab.refit_of"  # `sweeplab refit`: the trial run whose config was trained on all data
+    ENSEMBLE_OF = "sweeplab.ensemble_of"  # `sweeplab ensemble`: the member run ids, comma-separated
+    ENSEMBLE_METHOD = "sweeplab.ensemble_method"  # mean | weighted | rank
+    ENSEMBLE_WEIGHTS = "sweeplab.ensemble_weights"
 
 
 class Role:
@@ -66,6 +70,8 @@ class Role:
     STUDY = "study"  # a study's parent run
     TRIAL = "trial"
     COMPARISON = "comparison"  # `sweeplab compare`'s report
+    REFIT = "refit"  # `sweeplab refit` of a study's trial: in the study's compare table, not a trial
+    ENSEMBLE = "ensemble"  # `sweeplab ensemble`
 
 
 class Attr:
@@ -98,7 +104,12 @@ class Metric:
     # Reserved for k-fold validation: fold<i>/val/acc, ... and the spread of the score across folds.
     FOLD_PREFIX = "fold"
     CV_STD = "cv/std"
-    OOF_SCORE = "oof/score"
+    OOF_SCORE = "oof/score"  # once, at the last epoch's step
+
+    @staticmethod
+    def fold(i: int, key: str) -> str:
+        """fold<i>/val/acc, ...: one fold's own per-epoch metrics."""
+        return f"{Metric.FOLD_PREFIX}{i}/{key}"
 
     EPOCH = (TRAIN_LOSS, TRAIN_ACC, VAL_LOSS, VAL_ACC, VAL_SCORE)
     TEST = (KAGGLE_PUBLIC, KAGGLE_PRIVATE, GAP)  # need a solution.csv
@@ -118,6 +129,15 @@ class StudyConfig:
     trial_id: int | None = None
     number: int | None = None
     parent_run_id: str | None = None
+
+
+class Artifact:
+    """Artifact paths other commands read (kaggle submit/record, ensemble)."""
+
+    SUBMISSION = "submissions/submission_{epoch}.csv"  # epoch: best | last
+    TEST_PROBS = "predictions/test_probs_{epoch}.npz"  # probs (test-id order) and ids
+    VAL_PROBS = "predictions/val_probs.npz"  # probs, rows (train image indices), labels; out-of-fold
+    CONFIG = "config.yaml"
 
 
 def study_overrides(name: str, storage: str, trial_id: int, number: int) -> list[str]:

@@ -1,4 +1,4 @@
-"""sweeplab: browse, compare, rerun and submit the runs that `python train.py` records in ./mlruns."""
+"""sweeplab: browse, compare, rerun, refit, ensemble and submit the runs `python train.py` records."""
 
 import argparse
 import logging
@@ -116,6 +116,60 @@ def rerun_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def refit_command(args: argparse.Namespace) -> int:
+    """A trial's config on every labelled image for its best epoch count: a submission, logged as a run."""
+    from sweeplab.cli.refit import refit
+    from sweeplab.cli.rerun import best_trial_run
+
+    if args.best and args.run_id and "=" in args.run_id:  # `refit --best S key=value`: no RUN_ID given
+        args.overrides, args.run_id = [args.run_id, *args.overrides], None
+    if bool(args.run_id) == bool(args.best):
+        print("error: give a RUN_ID or --best STUDY (not both)", file=sys.stderr)
+        return 2
+    client = _client(args)
+    run_id = resolve_run_id(client, args.run_id) if args.run_id else best_trial_run(args.best, args.storage)
+    output_dir = Path("outputs") / time.strftime("%Y-%m-%d") / time.strftime(f"%H-%M-%S-refit-{run_id[:8]}")
+    new_id = refit(client, run_id, list(args.overrides), output_dir)
+    scores = _scores(client, new_id)
+    print(
+        f"refit {new_id} of {run_id}: submission {output_dir / 'submission_best.csv'}"
+        + (f"; {scores}" if scores else "")
+        + f"; send it with `sweeplab kaggle submit {new_id[:8]} --competition SLUG`"
+    )
+    return 0
+
+
+def ensemble_command(args: argparse.Namespace) -> int:
+    """Average several runs' (or a study's top trials') probabilities into one submission, logged as a run."""
+    from sweeplab.cli.ensemble import default_output_dir, ensemble
+    from sweeplab.cli.rerun import top_trial_runs
+
+    if bool(args.run_ids) == bool(args.sweep):
+        print("error: give RUN_IDs or --sweep STUDY --top K (not both)", file=sys.stderr)
+        return 2
+    client = _client(args)
+    if args.sweep:
+        run_ids = top_trial_runs(args.sweep, args.storage, args.top)
+    else:
+        run_ids = [resolve_run_id(client, r) for r in args.run_ids]
+    weights = [float(w) for w in args.weights.split(",")] if args.weights else None
+    output_dir = Path(args.out) if args.out else default_output_dir()
+    method = "rank" if args.rank else "mean"
+    new_id, scores = ensemble(client, run_ids, output_dir, method=method, weights=weights, epoch=args.epoch)
+    shown = "  ".join(f"{k}={v:.4f}" for k, v in scores.items())
+    print(
+        f"ensemble {new_id} of {len(run_ids)} runs ({', '.join(r[:8] for r in run_ids)}): {shown}; "
+        f"submission {output_dir / 'submission_best.csv'}; "
+        f"send it with `sweeplab kaggle submit {new_id[:8]} --competition SLUG`"
+    )
+    return 0
+
+
+def _scores(client, run_id: str) -> str:
+    metrics = client.get_run(run_id).data.metrics
+    return "  ".join(f"{k}={metrics[k]:.4f}" for k in ("kaggle/public", "kaggle/private") if k in metrics)
+
+
 def kaggle_command(args: argparse.Namespace) -> int:
     """Kaggle scores onto a run: submitted through Kaggle's API, or recorded by hand."""
 
@@ -155,6 +209,39 @@ def cache_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_finish_parsers(commands) -> None:
+    """`sweeplab refit` and `sweeplab ensemble`: a study's submission, from its best trial or several."""
+    refit_parser = commands.add_parser("refit", help="train a trial's config on all labelled images")
+    refit_parser.add_argument("run_id", nargs="?", help="the trial run to refit (a unique prefix will do)")
+    refit_parser.add_argument("overrides", nargs="*", help="key=value changes, e.g. trainer.seed=1")
+    refit_parser.add_argument("--best", metavar="STUDY", help="refit the best trial of this Optuna study")
+    refit_parser.add_argument("--storage", help="the study's storage (default: ./mlruns/optuna.db)")
+    refit_parser.add_argument(
+        "--tracking-uri", help="the MLflow store (default: $MLFLOW_TRACKING_URI or ./mlruns)"
+    )
+    refit_parser.set_defaults(handler=refit_command)
+
+    ensemble_parser = commands.add_parser("ensemble", help="average runs' predictions into one submission")
+    ensemble_parser.add_argument("run_ids", nargs="*", help="the runs to average (unique prefixes will do)")
+    ensemble_parser.add_argument("--sweep", metavar="STUDY", help="the best trials of this Optuna study")
+    ensemble_parser.add_argument("--top", type=int, default=3, help="with --sweep: how many (default: 3)")
+    ensemble_parser.add_argument("--storage", help="the study's storage (default: ./mlruns/optuna.db)")
+    ensemble_parser.add_argument("--weights", help="one weight per run, comma-separated (default: equal)")
+    ensemble_parser.add_argument(
+        "--rank", action="store_true", help="average ranks instead of probabilities (for ROC-AUC)"
+    )
+    ensemble_parser.add_argument(
+        "--epoch", choices=("best", "last"), default="best", help="which test predictions of each run"
+    )
+    ensemble_parser.add_argument(
+        "--out", help="folder for the submission (default: outputs/DATE/TIME-ensemble)"
+    )
+    ensemble_parser.add_argument(
+        "--tracking-uri", help="the MLflow store (default: $MLFLOW_TRACKING_URI or ./mlruns)"
+    )
+    ensemble_parser.set_defaults(handler=ensemble_command)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="sweeplab", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -175,6 +262,8 @@ def main(argv: list[str] | None = None) -> int:
         "--strict", action="store_true", help="refuse to run when code, data or packages differ"
     )
     rerun_parser.set_defaults(handler=rerun_command)
+
+    add_finish_parsers(commands)
 
     kaggle_parser = commands.add_parser("kaggle", help="Kaggle scores beside validation scores")
     kaggle_commands = kaggle_parser.add_subparsers(dest="kaggle_command", required=True)

@@ -15,6 +15,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 from mlflow.tracking import MlflowClient  # noqa: E402
 
+from sweeplab.agreement import describe, rank_agreement  # noqa: E402
 from sweeplab.errors import SweeplabError  # noqa: E402
 from sweeplab.protocol import Role, Tag
 from sweeplab.study.naming import resolve_study_name
@@ -32,6 +33,7 @@ HIDDEN_PARAMS = (
 )
 PARAMS_WIDTH = 60  # characters of the params column; the CSV and HTML report keep them whole
 OVERFIT_WORDS = {True: "YES", False: "no", None: "-"}
+SHOWN_KINDS = (Role.REFIT, Role.ENSEMBLE)  # marked beside the run id: they are not trials
 
 
 @dataclass
@@ -48,6 +50,7 @@ class Row:
     best_public_epoch: int | None
     overfits: bool | None  # None: not enough per-epoch test scores to tell
     pruned: bool  # a study's trial stopped early by the pruner: its scores are from fewer epochs
+    kind: str = ""  # trial | refit | ensemble (sweeplab.role); empty for a plain run
 
 
 def _history(client: MlflowClient, run_id: str, key: str) -> dict[int, float]:
@@ -68,7 +71,8 @@ def _row(client: MlflowClient, run, varying: list[str]) -> Row:
     val = _history(client, run_id, "val/score") or _history(client, run_id, "val/acc")
     public = _history(client, run_id, "kaggle/public")
     private = _history(client, run_id, "kaggle/private")
-    best_epoch = max(val, key=val.get) if val else None
+    # Without validation (a refit), the submission's epoch: the last.
+    best_epoch = max(val, key=val.get) if val else _int(run.data.tags.get(Tag.BEST_EPOCH))
     at_best = public.get(best_epoch) if len(public) > 1 else next(iter(public.values()), None)
     private_at_best = private.get(best_epoch) if len(private) > 1 else next(iter(private.values()), None)
     return Row(
@@ -84,7 +88,12 @@ def _row(client: MlflowClient, run, varying: list[str]) -> Row:
         best_public_epoch=max(public, key=public.get) if len(public) > 1 else None,
         overfits=overfits(val, public),
         pruned=run.data.tags.get(Tag.PRUNED) == "true",
+        kind=run.data.tags.get(Tag.ROLE, ""),
     )
+
+
+def _int(value: str | None) -> int | None:
+    return None if value is None else int(value)
 
 
 def _short(value: str) -> str:
@@ -150,7 +159,9 @@ def format_table(rows: list[Row]) -> str:
             params = params[: PARAMS_WIDTH - 1] + "…"
         lines.append(
             (
-                r.run_id[:8] + (" pruned" if r.pruned else ""),
+                r.run_id[:8]
+                + (" pruned" if r.pruned else "")
+                + (f" {r.kind}" if r.kind in SHOWN_KINDS else ""),
                 params,
                 _f(r.best_val),
                 _f(r.final_val),
@@ -181,7 +192,7 @@ def _png(figure) -> str:
 
 
 def write_report(
-    client: MlflowClient, rows: list[Row], title: str, folder: Path, curves: int = 5
+    client: MlflowClient, rows: list[Row], title: str, folder: Path, curves: int = 5, notes: list[str] = ()
 ) -> list[Path]:
     """compare.html (val vs public scatter with the diagonal; curves of the top runs) and compare.csv."""
     table = folder / "compare.csv"
@@ -225,10 +236,14 @@ def write_report(
     html_rows = "".join(
         "<tr>" + "".join(f"<td>{_html_cell(k, v)}</td>" for k, v in asdict(r).items()) + "</tr>" for r in rows
     )
+    trust = (
+        f"<h2>How far to trust validation</h2><pre>{html.escape(chr(10).join(notes))}</pre>" if notes else ""
+    )
     report = folder / "compare.html"
     report.write_text(
         f"<html><head><meta charset='utf-8'><title>{title}</title></head><body><h1>{title}</h1>"
         f"<table border='1'><tr>{''.join(f'<th>{k}</th>' for k in asdict(rows[0]))}</tr>{html_rows}</table>"
+        f"{trust}"
         f"<h2>Validation vs public score</h2><img src='data:image/png;base64,{scatter}'>"
         f"<h2>Per-epoch validation (solid) and public (dashed) scores, top runs</h2>"
         f"<img src='data:image/png;base64,{curves_png}'></body></html>"
@@ -250,17 +265,31 @@ def compare(
     """Print-ready table; the report goes to `out` and onto the study's parent run (with a study: no new
     run), or with `log` onto the experiment's one comparison run, reused by every later `--log`."""
     rows, parent = collect(client, experiment, study, top)
+    notes = agreement_lines(client, rows) if study else []
     out.mkdir(parents=True, exist_ok=True)
-    paths = write_report(
-        client, rows, f"sweeplab compare: {experiment}" + (f" / {study}" if study else ""), out
-    )
+    title = f"sweeplab compare: {experiment}" + (f" / {study}" if study else "")
+    paths = write_report(client, rows, title, out, notes=notes)
     said = f"report: {paths[0]}"
     if log or parent is not None:
         target = parent or _comparison_run(client, experiment)
         for path in paths:
             client.log_artifact(target, str(path), "comparison")
         said += f" (also on run {target}, artifacts comparison/)"
-    return format_table(rows) + "\n\n" + said
+    return format_table(rows) + "\n\n" + "".join(line + "\n" for line in notes) + said
+
+
+def agreement_lines(client: MlflowClient, rows: list[Row]) -> list[str]:
+    """Rank agreement of the study's finished (unpruned) trials' val with public and private scores."""
+    trials = [r for r in rows if r.kind == Role.TRIAL and not r.pruned]
+    scored = [r for r in trials if r.best_val is not None and r.public is not None]
+    metric = client.get_run(scored[0].run_id).data.params.get("data.metric") if scored else None
+    found = rank_agreement(
+        [r.best_val for r in scored],
+        [r.public for r in scored],
+        [r.private for r in scored],
+        higher_is_better=metric != "log_loss",
+    )
+    return describe(found, [r.run_id[:8] for r in scored], len(scored))
 
 
 def _comparison_run(client: MlflowClient, experiment: str) -> str:

@@ -1,5 +1,6 @@
 """The `data` config group: a competition folder turned into cached uint8 tensors and a split."""
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,15 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
+class Split:
+    """One model's training and validation rows: the holdout (fold None) or fold `fold` of K."""
+
+    fold: int | None
+    train_index: np.ndarray
+    val_index: np.ndarray
+
+
+@dataclass(frozen=True)
 class ImageData:
     competition: Competition
     images: np.ndarray  # (N, 3, S, S) uint8 train images, memory-mapped
@@ -25,10 +35,16 @@ class ImageData:
     fingerprint: str  # of every train and test file (paths, sizes, mtimes)
     cache_keys: tuple[str, str]
     corrupt: list[Path]
+    # The splits the job trains, one model each: the holdout, or the folds (one with data.fold=i).
+    # train_index/val_index above are the first one's.
+    splits: tuple[Split, ...] = ()
 
     @property
     def classes(self) -> list[str]:
         return self.competition.classes
+
+    def with_split(self, split: Split) -> "ImageData":
+        return dataclasses.replace(self, train_index=split.train_index, val_index=split.val_index)
 
 
 def competition_root(cfg) -> Path:
@@ -48,9 +64,13 @@ def dataset_fingerprint(competition: Competition) -> str:
 
 
 def stratified_split(labels: np.ndarray, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Hold out val_fraction of every class (at least one image of classes with two or more)."""
-    if not 0.0 < val_fraction < 1.0:
-        raise ConfigError(f"data.val_fraction={val_fraction} must be between 0 and 1 (exclusive), e.g. 0.2")
+    """Hold out val_fraction of every class (at least one image of classes with two or more); 0: none."""
+    if not 0.0 <= val_fraction < 1.0:
+        raise ConfigError(
+            f"data.val_fraction={val_fraction} must be in [0, 1), e.g. 0.2 (0: no validation, a refit)"
+        )
+    if val_fraction == 0.0:
+        return np.arange(len(labels)), np.array([], dtype=np.int64)
     rng = np.random.default_rng(seed)
     val = []
     for label in np.unique(labels):
@@ -62,6 +82,58 @@ def stratified_split(labels: np.ndarray, val_fraction: float, seed: int) -> tupl
     val_index = np.sort(np.concatenate(val))
     train_index = np.setdiff1d(np.arange(len(labels)), val_index)
     return train_index, val_index
+
+
+def check_folds(labels: np.ndarray, folds: int, fold: int | None) -> None:
+    """data.folds and data.fold the labels allow; refused before anything is recorded."""
+    if folds < 1:
+        raise ConfigError(f"data.folds={folds} must be at least 1 (1: one holdout of data.val_fraction)")
+    if fold is not None and folds == 1:
+        raise ConfigError(f"data.fold={fold} needs k-fold validation: set data.folds=K (K >= 2) too")
+    if fold is not None and not 0 <= fold < folds:
+        raise ConfigError(f"data.fold={fold} must be in 0..{folds - 1} for data.folds={folds}")
+    if folds > 1:
+        counts = np.bincount(labels)
+        smallest = int(counts[counts > 0].min())
+        if folds > smallest:
+            raise ConfigError(
+                f"data.folds={folds} is more than the {smallest} images of the smallest class: every fold "
+                f"needs one of each; use data.folds={smallest} or fewer"
+            )
+
+
+def stratified_folds(labels: np.ndarray, folds: int, seed: int) -> list[np.ndarray]:
+    """The validation rows of each of `folds` folds: disjoint, covering every row once, stratified.
+
+    Each class is permuted once (seeded) and dealt round-robin, so fold sizes per class differ by at
+    most one, and every trial and rerun with the same seed gets the same folds.
+    """
+    check_folds(labels, folds, None)
+    rng = np.random.default_rng([seed, 2])  # its own stream: the holdout's and the subset's draws stay
+    members = [[] for _ in range(folds)]
+    start = 0
+    for label in np.unique(labels):
+        for j, row in enumerate(rng.permutation(np.flatnonzero(labels == label))):
+            # Dealing continues where the last class stopped: folds also differ by at most one in size.
+            members[(start + j) % folds].append(row)
+        start += int((labels == label).sum())
+    return [np.sort(np.array(m, dtype=np.int64)) for m in members]
+
+
+def make_splits(labels: np.ndarray, cfg) -> list[Split]:
+    """The holdout (data.folds=1) or the folds this job trains (all, or data.fold's), in row numbers
+    of `labels`; data.train_subset is drawn from each training part."""
+    check_folds(labels, cfg.folds, cfg.get("fold"))
+    if cfg.folds == 1:
+        train, val = stratified_split(labels, cfg.val_fraction, cfg.split_seed)
+        return [Split(None, train_subset(train, labels, cfg.train_subset, cfg.split_seed), val)]
+    every = np.arange(len(labels))
+    splits = []
+    for i, val in enumerate(stratified_folds(labels, cfg.folds, cfg.split_seed)):
+        if cfg.get("fold") is None or cfg.fold == i:
+            train = np.setdiff1d(every, val)
+            splits.append(Split(i, train_subset(train, labels, cfg.train_subset, cfg.split_seed), val))
+    return splits
 
 
 def train_subset(index: np.ndarray, labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
@@ -125,19 +197,22 @@ def load_data(cfg, show_progress: bool | None = None) -> ImageData:
     labels = np.asarray(competition.train_labels, dtype=np.int64)
     corrupt_set = set(train.corrupt)
     usable = np.array([p not in corrupt_set for p in competition.train_files])
-    train_index, val_index = stratified_split(labels[usable], cfg.val_fraction, cfg.split_seed)
     usable_rows = np.flatnonzero(usable)  # map split positions back to rows of the image array
-    train_rows = train_subset(usable_rows[train_index], labels, cfg.train_subset, cfg.split_seed)
+    splits = [
+        Split(s.fold, usable_rows[s.train_index], usable_rows[s.val_index])
+        for s in make_splits(labels[usable], cfg)
+    ]
     return ImageData(
         competition=competition,
         images=train.pixels,
         labels=labels,
-        train_index=train_rows,
-        val_index=usable_rows[val_index],
+        train_index=splits[0].train_index,
+        val_index=splits[0].val_index,
         test_images=test.pixels,
         fingerprint=hash_stamps(train_stamps + test_stamps),  # = dataset_fingerprint(competition)
         cache_keys=(train.cache_key, test.cache_key),
         corrupt=train.corrupt + test.corrupt,
+        splits=tuple(splits),
     )
 
 

@@ -34,11 +34,12 @@ class StudyTrial:
             return None
         return cls(cfg.name, cfg.storage, int(cfg.trial_id), int(cfg.number))
 
-    def report(self, value: float, epoch: int) -> None:
-        """Record the epoch's objective; raise optuna.TrialPruned if the study's pruner says so."""
+    def report(self, value: float, step: int, where: str | None = None) -> None:
+        """Record the step's objective (the epoch; with folds fold x epochs + epoch); raise
+        optuna.TrialPruned if the study's pruner says so."""
         if len(self.study.directions) > 1:  # Optuna cannot prune multi-objective trials
             return
-        self.trial.report(value, epoch)
+        self.trial.report(value, step)
         if self.trial.should_prune():
-            self.pruned_at = epoch
-            raise optuna.TrialPruned(f"pruned at epoch {epoch} (value {value:.4g})")
+            self.pruned_at = step
+            raise optuna.TrialPruned(f"pruned at {where or f'epoch {step}'} (value {value:.4g})")
