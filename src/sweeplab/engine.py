@@ -234,21 +234,7 @@ class Trainer:
                 fold=fold,
             )
             metrics = result.history[-1]
-            if tracker is not None:
-                # The scores first: the MLflow UI's compare view and run page start on the first logged.
-                first = (Metric.VAL_SCORE, Metric.KAGGLE_PUBLIC, Metric.KAGGLE_PRIVATE, Metric.VAL_LOSS)
-                ordered = {k: metrics[k] for k in first if k in metrics} | metrics
-                tracker.log_metrics(
-                    {k if fold is None else Metric.fold(fold, k): v for k, v in ordered.items()}, step=epoch
-                )
-            prefix = "" if fold is None else f"fold {fold} "
-            log.info(
-                "%sepoch %d/%d: %s",
-                prefix,
-                epoch,
-                cfg.epochs,
-                "  ".join(f"{k}={v:.4g}" for k, v in metrics.items()),
-            )
+            self._log_epoch(tracker, metrics, epoch, fold)
             if trial is not None:  # raises optuna.TrialPruned when the pruner says so
                 step = epoch if fold is None else fold * cfg.epochs + epoch  # each step reported once
                 where = None if fold is None else f"fold {fold} epoch {epoch} (step {step})"
@@ -291,6 +277,19 @@ class Trainer:
             result.last_test_probs = test_probs
         if fold is not None:
             result.epoch_probs.append((val_probs, test_probs))
+
+    def _log_epoch(self, tracker: Tracker | None, metrics: dict[str, float], epoch: int, fold: int | None):
+        """The epoch's metrics onto the run (fold<i>/... for a fold) and as one log line."""
+        if tracker is not None:
+            # The scores first: the MLflow UI's compare view and run page start on the first logged.
+            first = (Metric.VAL_SCORE, Metric.KAGGLE_PUBLIC, Metric.KAGGLE_PRIVATE, Metric.VAL_LOSS)
+            ordered = {k: metrics[k] for k in first if k in metrics} | metrics
+            tracker.log_metrics(
+                {k if fold is None else Metric.fold(fold, k): v for k, v in ordered.items()}, step=epoch
+            )
+        prefix = "" if fold is None else f"fold {fold} "
+        values = "  ".join(f"{k}={v:.4g}" for k, v in metrics.items())
+        log.info("%sepoch %d/%d: %s", prefix, epoch, self.cfg.epochs, values)
 
     def train_epoch(
         self, data: ImageData, optimizer: torch.optim.Optimizer, generator: torch.Generator, epoch: int

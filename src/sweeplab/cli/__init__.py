@@ -242,29 +242,43 @@ def add_finish_parsers(commands) -> None:
     ensemble_parser.set_defaults(handler=ensemble_command)
 
 
+TRACKING_URI_HELP = "the MLflow store (default: $MLFLOW_TRACKING_URI or ./mlruns)"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="sweeplab", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
+    _add_ui_and_rerun(commands)
+    add_finish_parsers(commands)
+    _add_kaggle(commands)
+    _add_compare_and_cache(commands)
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args)
+    except SweeplabError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+def _add_ui_and_rerun(commands) -> None:
     ui_parser = commands.add_parser("ui", help="browse and compare runs in the MLflow UI")
     ui_parser.add_argument("--store", default=str(DEFAULT_STORE), help="store folder (default: ./mlruns)")
     ui_parser.add_argument("--host", default="127.0.0.1")
     ui_parser.add_argument("--port", type=int, default=5000)
     ui_parser.set_defaults(handler=ui_command)
     rerun_parser = commands.add_parser("rerun", help="run a recorded run again and compare")
-    rerun_parser.add_argument("run_id", nargs="?", help="the MLflow run to reproduce")
+    rerun_parser.add_argument("run_id", nargs="?", help="the MLflow run to reproduce (any unique prefix)")
     rerun_parser.add_argument("overrides", nargs="*", help="key=value changes, e.g. trainer.epochs=10")
     rerun_parser.add_argument("--best", metavar="STUDY", help="rerun the best trial of this Optuna study")
     rerun_parser.add_argument("--storage", help="the study's storage (default: ./mlruns/optuna.db)")
-    rerun_parser.add_argument(
-        "--tracking-uri", help="the MLflow store (default: $MLFLOW_TRACKING_URI or ./mlruns)"
-    )
+    rerun_parser.add_argument("--tracking-uri", help=TRACKING_URI_HELP)
     rerun_parser.add_argument(
         "--strict", action="store_true", help="refuse to run when code, data or packages differ"
     )
     rerun_parser.set_defaults(handler=rerun_command)
 
-    add_finish_parsers(commands)
 
+def _add_kaggle(commands) -> None:
     kaggle_parser = commands.add_parser("kaggle", help="Kaggle scores beside validation scores")
     kaggle_commands = kaggle_parser.add_subparsers(dest="kaggle_command", required=True)
     submit = kaggle_commands.add_parser("submit", help="upload a run's submission, wait for its score")
@@ -279,11 +293,11 @@ def main(argv: list[str] | None = None) -> int:
     record.add_argument("--private", type=float)
     for sub in (submit, record):
         sub.add_argument("--epoch", choices=("best", "last"), default="best", help="which submission file")
-        sub.add_argument(
-            "--tracking-uri", help="the MLflow store (default: $MLFLOW_TRACKING_URI or ./mlruns)"
-        )
+        sub.add_argument("--tracking-uri", help=TRACKING_URI_HELP)
     kaggle_parser.set_defaults(handler=kaggle_command)
 
+
+def _add_compare_and_cache(commands) -> None:
     compare_parser = commands.add_parser("compare", help="validation vs Kaggle scores of every run")
     compare_parser.add_argument(
         "experiment", nargs="?", default="demo", help="MLflow experiment (default: demo)"
@@ -294,11 +308,9 @@ def main(argv: list[str] | None = None) -> int:
     compare_parser.add_argument(
         "--log",
         action="store_true",
-        help="also log the report to MLflow: on the study's parent run, or the experiment's comparison run",
+        help="also log the report to MLflow without --sweep: on the experiment's one comparison run",
     )
-    compare_parser.add_argument(
-        "--tracking-uri", help="the MLflow store (default: $MLFLOW_TRACKING_URI or ./mlruns)"
-    )
+    compare_parser.add_argument("--tracking-uri", help=TRACKING_URI_HELP)
     compare_parser.set_defaults(handler=compare_command)
     cache_parser = commands.add_parser("cache", help="list the image and feature caches; remove entries")
     cache_parser.add_argument(
@@ -309,12 +321,6 @@ def main(argv: list[str] | None = None) -> int:
         "--older-than", type=float, metavar="DAYS", help="remove the entries not used for DAYS days"
     )
     cache_parser.set_defaults(handler=cache_command)
-    args = parser.parse_args(argv)
-    try:
-        return args.handler(args)
-    except SweeplabError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
 
 
 if __name__ == "__main__":
