@@ -18,6 +18,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from redis import Redis
 from rq import Queue
 
+from .config import SERIALIZER
 from .rq_launcher import RQLauncher
 
 log = logging.getLogger(__name__)
@@ -26,6 +27,14 @@ ENDED = ("finished", "failed", "stopped", "canceled")  # rq's JobStatus values a
 
 class StopAfterEnqueue(Exception):
     pass
+
+
+class CloudpickleSerializer:
+    """Both ways: a worker on rq's default pickle cannot store a JobReturn (its configs), and rq then
+    keeps a placeholder string as the job's result."""
+
+    dumps = staticmethod(cloudpickle.dumps)
+    loads = staticmethod(cloudpickle.loads)
 
 
 def execute_job(
@@ -52,7 +61,9 @@ def _queue(rq_cfg: DictConfig) -> Queue:
         from fakeredis import FakeStrictRedis
 
         log.info("Running in synchronous mode")
-        return Queue(name=rq_cfg.queue, connection=FakeStrictRedis(), is_async=False, serializer=cloudpickle)
+        return Queue(
+            name=rq_cfg.queue, connection=FakeStrictRedis(), is_async=False, serializer=CloudpickleSerializer
+        )
     redis = rq_cfg.redis
     connection = Redis(
         host=redis.host,
@@ -63,7 +74,7 @@ def _queue(rq_cfg: DictConfig) -> Queue:
         ssl_ca_certs=redis.ssl_ca_certs,
     )
     # cloudpickle: the task function is often defined in __main__ (train.py), which a worker cannot import.
-    return Queue(name=rq_cfg.queue, connection=connection, serializer=cloudpickle)
+    return Queue(name=rq_cfg.queue, connection=connection, serializer=CloudpickleSerializer)
 
 
 def _enqueue_keywords(rq_cfg: DictConfig, description: str) -> dict[str, Any]:
@@ -124,13 +135,22 @@ def launch(
 def _job_return(job: Any) -> JobReturn:
     """The job's JobReturn; for a job the worker could not run to its end, a failed one with the reason."""
     if job.get_status() == "finished":
-        result = job.return_value()
+        result = job.return_value(refresh=True)  # the worker stored it after this Job was read
         if isinstance(result, JobReturn):
             return result
+        return _failed(
+            f"rq job {job.id}'s result could not be read ({str(result)[:60]}): "
+            f"start workers with -S {SERIALIZER}"
+        )
     latest = job.latest_result()
     error = (getattr(latest, "exc_string", None) or "").strip().splitlines()
-    failed = JobReturn(status=JobStatus.FAILED)
-    failed.return_value = RuntimeError(
-        f"rq job {job.id} ended {job.get_status()}: {error[-1] if error else 'no result'}"
+    status = job.get_status()
+    return _failed(
+        f"rq job {job.id} ended {getattr(status, 'value', status)}: {error[-1] if error else 'no result'}"
     )
+
+
+def _failed(reason: str) -> JobReturn:
+    failed = JobReturn(status=JobStatus.FAILED)
+    failed.return_value = RuntimeError(reason)
     return failed

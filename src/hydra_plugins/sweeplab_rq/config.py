@@ -5,6 +5,9 @@ from dataclasses import dataclass, field
 from hydra.core.config_store import ConfigStore
 from omegaconf import II
 
+# Workers must store results with it: rq worker -S SERIALIZER
+SERIALIZER = "hydra_plugins.sweeplab_rq._core.CloudpickleSerializer"
+
 
 @dataclass
 class RedisConf:

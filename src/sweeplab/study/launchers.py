@@ -123,5 +123,5 @@ def _rq_without_workers(config: DictConfig) -> str | None:
         return None
     return (
         f"hydra/launcher=rq: no rq worker serves queue {queue!r} at {url} yet; trials wait until one "
-        f"starts: rq worker --url {url} {queue} (in this folder, with this environment)"
+        f"starts: rq worker --url {url} -S hydra_plugins.sweeplab_rq._core.CloudpickleSerializer {queue}"
     )
