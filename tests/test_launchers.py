@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 from optuna.trial import TrialState
+from test_scale_out import _study, new_database  # noqa: F401 - the fixture, for getfixturevalue
 from test_study_jobs import command, load, run, study_runs
 
 from hydra_plugins.sweeplab_rq.config import SERIALIZER
@@ -179,8 +180,6 @@ def test_a_study_prunes_through_the_launcher_on_the_sqlite_defaults(
 @pytest.mark.slow
 @pytest.mark.parametrize("engine", ENGINES)
 def test_a_study_prunes_through_the_launcher_on_postgres(engine, tmp_path, tiny_overrides, store, request):
-    from test_scale_out import _study
-
     storage = request.getfixturevalue("new_database")()
     args = [
         *PRUNING,
