@@ -1,12 +1,15 @@
 """The Hydra adapter: Hydra hands over the config and launcher, sweeplab.study.loop runs the study."""
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hydra.core.plugins import Plugins
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
+
+if TYPE_CHECKING:
+    from sweeplab.study.launchers import Placement
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +35,7 @@ class OptunaSweeper(Sweeper):
     def sweep(self, arguments: list[str]) -> None:
         # Imported here: Hydra imports every plugin at start-up, and most runs never sweep with Optuna.
         from sweeplab.protocol import Tag
+        from sweeplab.study.launchers import placement
         from sweeplab.study.loop import StudyLoop
         from sweeplab.study.results import write_results
         from sweeplab.study.runs import StudyRuns
@@ -39,20 +43,18 @@ class OptunaSweeper(Sweeper):
         from sweeplab.tracking import experiment_name
 
         job_cfg = self.config
+        where = placement(job_cfg)
         loop = StudyLoop(
-            self.sweeper_cfg,
-            job_cfg,
-            self.launcher.launch,
-            list(arguments),
-            parallel=_runs_jobs_at_once(job_cfg),
+            self.sweeper_cfg, job_cfg, self.launcher.launch, list(arguments), parallel=where.batch
         )
         runs = None
         if self.sweeper_cfg.mlflow and "tracking" in job_cfg:
             runs = StudyRuns(job_cfg.tracking.uri, experiment_name(job_cfg))
+        jobs_tracking = _warn_about_launcher(job_cfg, where, loop.storage.url, runs)
 
         def on_start(study) -> list[str]:
             if runs is None:
-                return []
+                return jobs_tracking
             runs.close_orphans(study)
             parent = runs.open_parent(
                 study,
@@ -65,7 +67,7 @@ class OptunaSweeper(Sweeper):
                 },
                 created=loop.created,
             )
-            return [f"study.parent_run_id={parent}"]
+            return [f"study.parent_run_id={parent}", *jobs_tracking]
 
         study, status = None, "FINISHED"
         try:
@@ -90,11 +92,28 @@ class OptunaSweeper(Sweeper):
         write_results(study, job_cfg.hydra.sweep.dir)
 
 
-def _runs_jobs_at_once(config: DictConfig) -> bool:
-    """Whether the launcher runs a batch of jobs at once: every launcher but Hydra's basic one, which runs
-    them one after the other (read from the config, not by importing Hydra's private launcher class)."""
-    target = OmegaConf.select(config, "hydra.launcher._target_", default="") or ""
-    return not target.endswith(".BasicLauncher")
+def _warn_about_launcher(job_cfg: DictConfig, where: "Placement", storage_url: str, runs) -> list[str]:
+    """The launcher's problems and storage warnings, one line each before the first batch; and the
+    overrides that give jobs started in another folder (an rq worker's, a Ray worker's) this sweep's
+    MLflow store rather than their own ./mlruns."""
+    from sweeplab.study.launchers import Where, launcher_problem, storage_warning
+
+    tracking_uri = runs.tracker.uri if runs is not None else None
+    if tracking_uri is None and "tracking" in job_cfg:
+        from sweeplab.tracking import resolve_tracking_uri
+
+        tracking_uri = resolve_tracking_uri(job_cfg.tracking.uri)
+    for line in (storage_warning(where, storage_url, tracking_uri), launcher_problem(job_cfg, where)):
+        if line:
+            log.warning(line)
+    elsewhere = where.where != Where.IN_PROCESS and where.launcher != "joblib"
+    if elsewhere and tracking_uri is not None and not job_cfg.tracking.uri:
+        return [f"tracking.uri={_quote(tracking_uri)}"]
+    return []
+
+
+def _quote(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def _load(loop):

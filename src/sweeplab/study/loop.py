@@ -9,7 +9,7 @@ import zlib
 from collections.abc import Callable, Sequence
 
 import optuna
-from hydra.core.utils import JobReturn
+from hydra.core.utils import JobReturn, JobStatus
 from hydra.utils import get_method, instantiate
 from omegaconf import DictConfig, OmegaConf
 from optuna.exceptions import DuplicatedStudyError
@@ -317,6 +317,12 @@ class StudyLoop:
                     trial.set_user_attr(Attr.REASON, "interrupted (Ctrl-C)")
                     study.tell(trial, state=TrialState.FAIL)
                 raise
+            except Exception as e:  # noqa: BLE001 - the launcher lost its batch, not the sweep its study
+                # A Slurm job killed at its time limit (submitit's UncompletedJobError) or a Ray worker
+                # that died raise here, for the whole batch: each of its trials fails, the sweep goes on.
+                lost = f"the launcher lost this job's batch: {type(e).__name__}: {e}"
+                log.warning("hydra/launcher lost a batch of %d jobs; %s", len(trials), lost)
+                results = [lost_job(lost)] * len(trials)
         self.job_idx += len(results)
         for trial, result in zip(trials, results, strict=True):
             self._tell(study, trial, result, on_trial)
@@ -331,6 +337,8 @@ class StudyLoop:
     def _tell(
         self, study: optuna.Study, trial: optuna.Trial, result: JobReturn, on_trial: OnTrial | None
     ) -> None:
+        if not isinstance(result, JobReturn):  # RQ returns None for a job whose worker died
+            result = lost_job(f"the launcher returned no result for this job ({result!r}): its worker died?")
         outcome = outcome_of(result, len(self.directions), self.sweeper_cfg.diverged_as)
         if outcome.reason:
             trial.set_user_attr(Attr.REASON, outcome.reason[:2000])
@@ -355,6 +363,13 @@ class StudyLoop:
             )
         if on_trial:
             on_trial(study, study.get_trials(deepcopy=False)[trial.number])
+
+
+def lost_job(reason: str) -> JobReturn:
+    """A failed JobReturn for a job whose launcher gave no result back."""
+    result = JobReturn(status=JobStatus.FAILED)
+    result.return_value = RuntimeError(reason)
+    return result
 
 
 def _device_override(index: int, batch: int, job_cfg: DictConfig) -> list[str]:
