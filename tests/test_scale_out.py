@@ -21,6 +21,7 @@ from optuna.trial import TrialState
 
 from conftest import ROOT
 from sweeplab.study.naming import resolve_study_name
+from sweeplab.study.storage import open_storage
 
 pytestmark = pytest.mark.slow
 POSTGRES = "postgresql://postgres@127.0.0.1:5432"
@@ -111,10 +112,13 @@ def mlflow_server(new_database, tmp_path_factory):
 
 def _study(storage_url: str) -> optuna.Study:
     """The workers' one study: unnamed, it is called `scale_out-<signature of the search space>`."""
-    name = resolve_study_name(STUDY, optuna.get_all_study_names(storage_url))
+    # One storage (one connection pool) per URL, as sweeplab's processes keep it: a URL string would make
+    # two new pools per call, and the polling tests below call this every few seconds.
+    storage = open_storage(storage_url)
+    name = resolve_study_name(STUDY, optuna.get_all_study_names(storage))
     if name is None:
         raise KeyError(f"no study of {STUDY} yet")  # as optuna.load_study says it
-    return optuna.load_study(study_name=name, storage=storage_url)
+    return optuna.load_study(study_name=name, storage=storage)
 
 
 def _worker_command(tiny_overrides, index, tmp_path, *args) -> list[str]:
@@ -266,5 +270,8 @@ def test_a_password_in_a_storage_url_is_never_recorded(tmp_path, tiny_overrides,
     assert trial.data.tags["sweeplab.study_storage"].startswith("postgresql://postgres:***@")
     config = client.download_artifacts(trial.info.run_id, "config.yaml", str(tmp_path))
     assert "postgres:***@" in Path(config).read_text() and secret not in Path(config).read_text()
-    sweeplab_lines = [line for line in done.stdout.splitlines() if "Study scale_out in" in line]
+    # The official plugin's "Storage:" line and sweeplab's "Study scale_out-<signature> in <storage>" line.
+    lines = done.stdout.splitlines()
+    sweeplab_lines = [line for line in lines if "Study scale_out-" in line or "Storage: postgresql" in line]
+    assert len(sweeplab_lines) >= 2
     assert sweeplab_lines and not [line for line in sweeplab_lines if secret in line]

@@ -64,17 +64,22 @@ def _queue(rq_cfg: DictConfig) -> Queue:
         return Queue(
             name=rq_cfg.queue, connection=FakeStrictRedis(), is_async=False, serializer=CloudpickleSerializer
         )
-    redis = rq_cfg.redis
-    connection = Redis(
+    connection = redis_connection(rq_cfg.redis)
+    # cloudpickle: the task function is often defined in __main__ (train.py), which a worker cannot import.
+    return Queue(name=rq_cfg.queue, connection=connection, serializer=CloudpickleSerializer)
+
+
+def redis_connection(redis: DictConfig, **options: Any) -> Redis:
+    """A client for the launcher's `redis` settings (also used to look for workers before a sweep)."""
+    return Redis(
         host=redis.host,
         port=redis.port,
         db=redis.db,
         password=redis.password,
         ssl=redis.ssl,
         ssl_ca_certs=redis.ssl_ca_certs,
+        **options,
     )
-    # cloudpickle: the task function is often defined in __main__ (train.py), which a worker cannot import.
-    return Queue(name=rq_cfg.queue, connection=connection, serializer=CloudpickleSerializer)
 
 
 def _enqueue_keywords(rq_cfg: DictConfig, description: str) -> dict[str, Any]:

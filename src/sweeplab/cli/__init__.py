@@ -68,20 +68,31 @@ def _client(args: argparse.Namespace):
     return MlflowClient(resolve_tracking_uri(args.tracking_uri))
 
 
-def rerun_command(args: argparse.Namespace) -> int:
-    """Run a recorded run again (a new run tagged with the one it reproduces) and compare the two."""
-
-    from sweeplab.cli.rerun import apply_overrides, best_trial_run, compare_runs, differences, load_recorded
-    from sweeplab.job import run
+def _chosen_run(args: argparse.Namespace, client) -> str:
+    """The run a rerun or refit starts from: RUN_ID (any unique prefix) or the best trial of --best STUDY."""
+    from sweeplab.cli.rerun import best_trial_run
 
     if args.best and args.run_id and "=" in args.run_id:  # `rerun --best S key=value`: no RUN_ID given
         args.overrides, args.run_id = [args.run_id, *args.overrides], None
     if bool(args.run_id) == bool(args.best):
-        print("error: give a RUN_ID or --best STUDY (not both)", file=sys.stderr)
-        return 2
+        raise SweeplabError("give a RUN_ID or --best STUDY (not both)")
+    return resolve_run_id(client, args.run_id) if args.run_id else best_trial_run(args.best, args.storage)
+
+
+def _outputs_dir(kind: str, run_id: str) -> Path:
+    """Where a training run's outputs go (Hydra's outputs/DATE/TIME), named by what made them."""
+    return Path("outputs") / time.strftime("%Y-%m-%d") / time.strftime(f"%H-%M-%S-{kind}-{run_id[:8]}")
+
+
+def rerun_command(args: argparse.Namespace) -> int:
+    """Run a recorded run again (a new run tagged with the one it reproduces) and compare the two."""
+
+    from sweeplab.cli.rerun import apply_overrides, compare_runs, differences, load_recorded
+    from sweeplab.job import run
+
     client = _client(args)
     uri = client.tracking_uri
-    run_id = resolve_run_id(client, args.run_id) if args.run_id else best_trial_run(args.best, args.storage)
+    run_id = _chosen_run(args, client)
     recorded = load_recorded(client, run_id)
     config = apply_overrides(recorded.config, args.overrides)
     config.tracking.uri = uri  # the rerun lands beside the run it reproduces
@@ -94,8 +105,7 @@ def rerun_command(args: argparse.Namespace) -> int:
         )
         return 2
     tags = {Tag.RERUN_OF: run_id, Tag.RERUN_OVERRIDES: " ".join(args.overrides)}
-    # Where a training run's outputs go (Hydra's outputs/DATE/TIME), named as a rerun.
-    output_dir = Path("outputs") / time.strftime("%Y-%m-%d") / time.strftime(f"%H-%M-%S-rerun-{run_id[:8]}")
+    output_dir = _outputs_dir("rerun", run_id)
     logging.basicConfig(level=logging.INFO, format="%(message)s")  # the epochs and the summary, as train.py
     run(config, output_dir=output_dir, overrides=list(args.overrides), tags=tags)
     print(f"outputs of the rerun (submissions, curves, model): {output_dir}")
@@ -119,16 +129,10 @@ def rerun_command(args: argparse.Namespace) -> int:
 def refit_command(args: argparse.Namespace) -> int:
     """A trial's config on every labelled image for its best epoch count: a submission, logged as a run."""
     from sweeplab.cli.refit import refit
-    from sweeplab.cli.rerun import best_trial_run
 
-    if args.best and args.run_id and "=" in args.run_id:  # `refit --best S key=value`: no RUN_ID given
-        args.overrides, args.run_id = [args.run_id, *args.overrides], None
-    if bool(args.run_id) == bool(args.best):
-        print("error: give a RUN_ID or --best STUDY (not both)", file=sys.stderr)
-        return 2
     client = _client(args)
-    run_id = resolve_run_id(client, args.run_id) if args.run_id else best_trial_run(args.best, args.storage)
-    output_dir = Path("outputs") / time.strftime("%Y-%m-%d") / time.strftime(f"%H-%M-%S-refit-{run_id[:8]}")
+    run_id = _chosen_run(args, client)
+    output_dir = _outputs_dir("refit", run_id)
     new_id = refit(client, run_id, list(args.overrides), output_dir)
     scores = _scores(client, new_id)
     print(

@@ -97,22 +97,15 @@ def launcher_problem(config: DictConfig, where: Placement) -> str | None:
 
 def _rq_without_workers(config: DictConfig) -> str | None:
     """The RQ launcher waits forever for a queue nobody serves: say so before it starts waiting."""
-    from redis import Redis
     from redis.exceptions import RedisError
     from rq import Worker
+
+    from hydra_plugins.sweeplab_rq._core import redis_connection
 
     redis_cfg = config.hydra.launcher.redis
     queue = config.hydra.launcher.queue
     url = f"redis://{redis_cfg.host}:{redis_cfg.port}/{redis_cfg.db}"
-    connection = Redis(
-        host=redis_cfg.host,
-        port=redis_cfg.port,
-        db=redis_cfg.db,
-        password=redis_cfg.password,
-        ssl=redis_cfg.ssl,
-        ssl_ca_certs=redis_cfg.ssl_ca_certs,
-        socket_connect_timeout=5,
-    )
+    connection = redis_connection(redis_cfg, socket_connect_timeout=5)
     try:
         workers = [w for w in Worker.all(connection=connection) if queue in w.queue_names()]
     except RedisError as e:
