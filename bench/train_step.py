@@ -76,7 +76,7 @@ def sweeplab_loop(
     augment = BatchAugment(OmegaConf.structured(AugmentationConfig()), None, torch.device("cpu"))
     trainer = Trainer(cfg, model, augment, torch.device("cpu"))
     start = time.perf_counter()
-    trainer.fit(data, optimizer, None, tracker=None)
+    trainer.fit(data, optimizer=optimizer, scheduler=None, tracker=None)
     return time.perf_counter() - start
 
 
