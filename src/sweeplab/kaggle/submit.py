@@ -50,6 +50,15 @@ def _progress(text: str) -> None:
     print(f"\r{text}", end="", file=sys.stderr, flush=True)
 
 
+def _find_submission(api, competition: str, ref: int, run_id: str):
+    """This run's submission in the competition's list (by its ref, or the run id in its description)."""
+    try:
+        submissions = api.competition_submissions(competition) or []
+    except Exception as e:  # noqa: BLE001 - network and HTTP errors of the client
+        raise SweeplabError(f"cannot list the submissions of {competition}: {e}") from e
+    return next((s for s in submissions if s.ref == ref or run_id in (s.description or "")), None)
+
+
 def submit_run(
     client: MlflowClient,
     run_id: str,
@@ -81,11 +90,7 @@ def submit_run(
         raise SweeplabError(f"Kaggle did not accept the submission to {competition}: {response.message}")
     started = time.monotonic()
     while True:
-        try:
-            submissions = api.competition_submissions(competition) or []
-        except Exception as e:  # noqa: BLE001
-            raise SweeplabError(f"cannot list the submissions of {competition}: {e}") from e
-        mine = next((s for s in submissions if s.ref == ref or run_id in (s.description or "")), None)
+        mine = _find_submission(api, competition, ref, run_id)
         status = getattr(getattr(mine, "status", None), "name", "PENDING")
         elapsed = time.monotonic() - started
         _progress(f"waiting for Kaggle to score submission {ref}: {status} ({elapsed:.0f} s)")
