@@ -130,7 +130,7 @@ def test_median_pruner_prunes_bad_trials_and_mlflow_mirrors_the_study(tmp_path, 
         cwd=tmp_path,
     )
     assert compared.returncode == 0, compared.stderr
-    assert compared.stdout.count("optimizer.lr=") == 6 and parent.info.run_id in compared.stdout
+    assert compared.stdout.count(" lr=") == 6 and parent.info.run_id in compared.stdout
     assert {a.path for a in client.list_artifacts(parent.info.run_id, "comparison")} == {
         "comparison/compare.html",
         "comparison/compare.csv",

@@ -131,7 +131,8 @@ def _one_line(error: BaseException, config_dir: Path, plain: list[Override]) -> 
     if isinstance(error, MissingConfigException) and error.options is not None:
         group, _, choice = (error.missing_cfg_file or "").rpartition("/")
         options = ", ".join(error.options)
-        return f"{group}={choice} is not an option; valid: {options}"
+        hint = "; any torchvision model: model=torchvision model.arch=NAME" if group == "model" else ""
+        return f"{group}={choice} is not an option; valid: {options}{hint}"
     cause = error
     while cause is not None and not isinstance(cause, OmegaConfBaseException):
         cause = cause.__cause__ or cause.__context__

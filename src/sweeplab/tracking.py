@@ -2,6 +2,7 @@
 
 import contextlib
 import json
+import logging
 import os
 import re
 import time
@@ -21,6 +22,8 @@ from sweeplab.redact import redact
 from sweeplab.sqlite_lock import sqlite_file, sqlite_setup_lock
 
 DEFAULT_STORE = Path("mlruns")
+# MLflow says "Creating initial MLflow database tables..." at INFO on a new store: not the user's concern.
+logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
 MAX_PARAM_LENGTH = 6000  # MLflow refuses longer param values
 BATCH_LIMIT = 100  # MLflow's log_batch accepts at most 100 params per call
 UI_URL = "http://127.0.0.1:5000"  # where `sweeplab ui` serves the local store

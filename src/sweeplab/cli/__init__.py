@@ -108,7 +108,7 @@ def rerun_command(args: argparse.Namespace) -> int:
     output_dir = _outputs_dir("rerun", run_id)
     logging.basicConfig(level=logging.INFO, format="%(message)s")  # the epochs and the summary, as train.py
     run(config, output_dir=output_dir, overrides=list(args.overrides), tags=tags)
-    print(f"outputs of the rerun (submissions, curves, model): {output_dir}")
+    print(f"outputs of the rerun (submissions, curves, model): {output_dir.resolve()}")
     (newest,) = client.search_runs(
         [client.get_run(run_id).info.experiment_id],
         f"tags.`{Tag.RERUN_OF}` = '{run_id}'",
@@ -198,7 +198,13 @@ def compare_command(args: argparse.Namespace) -> int:
     from sweeplab.cli.compare import compare as compare_runs
 
     client = _client(args)
-    print(compare_runs(client, args.experiment, args.sweep, args.top, Path(args.out), log=args.log))
+    # One folder per experiment (and study): comparing another does not overwrite this report.
+    out = (
+        Path(args.out)
+        if args.out
+        else Path("compare") / "-".join(filter(None, (args.experiment, args.sweep)))
+    )
+    print(compare_runs(client, args.experiment, args.sweep, args.top, out, log=args.log))
     return 0
 
 
@@ -250,6 +256,8 @@ TRACKING_URI_HELP = "the MLflow store (default: $MLFLOW_TRACKING_URI or ./mlruns
 
 
 def main(argv: list[str] | None = None) -> int:
+    # The commands read a few small artifacts (config.yaml, predictions): no progress bar for each.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     parser = argparse.ArgumentParser(prog="sweeplab", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     _add_ui_and_rerun(commands)
@@ -308,7 +316,9 @@ def _add_compare_and_cache(commands) -> None:
     )
     compare_parser.add_argument("--sweep", metavar="STUDY", help="only this Optuna study's trials")
     compare_parser.add_argument("--top", type=int, help="only the N best runs by validation score")
-    compare_parser.add_argument("--out", default="compare", help="folder for compare.html and compare.csv")
+    compare_parser.add_argument(
+        "--out", help="folder for compare.html and compare.csv (default: compare/EXPERIMENT[-STUDY])"
+    )
     compare_parser.add_argument(
         "--log",
         action="store_true",

@@ -78,7 +78,9 @@ def _row(client: MlflowClient, run, varying: list[str]) -> Row:
     return Row(
         run_id=run_id,
         name=run.info.run_name or "",
-        params=" ".join(f"{k}={_short(run.data.params[k])}" for k in varying if k in run.data.params),
+        params=" ".join(
+            f"{_label(k, varying)}={_short(run.data.params[k])}" for k in varying if k in run.data.params
+        ),
         best_val=val[best_epoch] if val else None,
         final_val=val[max(val)] if val else None,
         public=at_best,
@@ -94,6 +96,12 @@ def _row(client: MlflowClient, run, varying: list[str]) -> Row:
 
 def _int(value: str | None) -> int | None:
     return None if value is None else int(value)
+
+
+def _label(key: str, keys: list[str]) -> str:
+    """A param's last name part when no other compared key shares it (optimizer.lr -> lr): a short column."""
+    leaf = key.rpartition(".")[2]
+    return leaf if sum(k.rpartition(".")[2] == leaf for k in keys) == 1 else key
 
 
 def _short(value: str) -> str:
