@@ -253,6 +253,13 @@ def fit_split(job: Job, tracker: Tracker, split: Split) -> tuple[FitResult, floa
             job.parts = build_parts(job)
         except optuna.TrialPruned:
             tracker.set_tags({Tag.PRUNED: "true", Tag.PRUNED_EPOCH: job.trial.pruned_at})
+            # A pruned trial ends with a line too, as a finished one does with its summary.
+            log.info(
+                "run %s (%s): pruned by the study's pruner at step %s",
+                tracker.run_id,
+                tracker.experiment_name,
+                job.trial.pruned_at,
+            )
             raise
         except KeyboardInterrupt as e:
             raise Interrupted(_save_best_so_far(job, tracker, getattr(trainer, "result", FitResult()))) from e
