@@ -168,14 +168,13 @@ class Tracker:
     def log_config(self, cfg: DictConfig, skip: tuple[str, ...] = ()) -> None:
         """The resolved config as params (keys starting with `skip` left out) and as config.yaml."""
         params = flatten(OmegaConf.to_container(cfg, resolve=True))
-        params = {k: v for k, v in params.items() if not k.startswith(skip)}
-        items = [Param(k, redact(v)) for k, v in params.items()]
-        for i in range(0, len(items), BATCH_LIMIT):
-            self.client.log_batch(self.run_id, params=items[i : i + BATCH_LIMIT])
+        self.log_params({k: v for k, v in params.items() if not k.startswith(skip)})
         self.client.log_text(self.run_id, redact(OmegaConf.to_yaml(cfg, resolve=True)), "config.yaml")
 
     def log_params(self, params: dict[str, str]) -> None:
-        self.client.log_batch(self.run_id, params=[Param(k, redact(str(v))) for k, v in params.items()])
+        items = [Param(k, redact(str(v))) for k, v in params.items()]
+        for i in range(0, len(items), BATCH_LIMIT):
+            self.client.log_batch(self.run_id, params=items[i : i + BATCH_LIMIT])
 
     def log_metrics(self, metrics: dict[str, float], step: int) -> None:
         now = int(time.time() * 1000)

@@ -79,9 +79,10 @@ def _chosen_run(args: argparse.Namespace, client) -> str:
     return resolve_run_id(client, args.run_id) if args.run_id else best_trial_run(args.best, args.storage)
 
 
-def _outputs_dir(kind: str, run_id: str) -> Path:
+def _outputs_dir(kind: str, run_id: str | None = None) -> Path:
     """Where a training run's outputs go (Hydra's outputs/DATE/TIME), named by what made them."""
-    return Path("outputs") / time.strftime("%Y-%m-%d") / time.strftime(f"%H-%M-%S-{kind}-{run_id[:8]}")
+    suffix = f"{kind}-{run_id[:8]}" if run_id else kind
+    return Path("outputs") / time.strftime("%Y-%m-%d") / time.strftime(f"%H-%M-%S-{suffix}")
 
 
 def rerun_command(args: argparse.Namespace) -> int:
@@ -145,7 +146,7 @@ def refit_command(args: argparse.Namespace) -> int:
 
 def ensemble_command(args: argparse.Namespace) -> int:
     """Average several runs' (or a study's top trials') probabilities into one submission, logged as a run."""
-    from sweeplab.cli.ensemble import default_output_dir, ensemble
+    from sweeplab.cli.ensemble import ensemble
     from sweeplab.cli.rerun import top_trial_runs
 
     if bool(args.run_ids) == bool(args.sweep):
@@ -157,7 +158,7 @@ def ensemble_command(args: argparse.Namespace) -> int:
     else:
         run_ids = [resolve_run_id(client, r) for r in args.run_ids]
     weights = [float(w) for w in args.weights.split(",")] if args.weights else None
-    output_dir = Path(args.out) if args.out else default_output_dir()
+    output_dir = Path(args.out) if args.out else _outputs_dir("ensemble")
     method = "rank" if args.rank else "mean"
     new_id, scores = ensemble(client, run_ids, output_dir, method=method, weights=weights, epoch=args.epoch)
     shown = "  ".join(f"{k}={v:.4f}" for k, v in scores.items())

@@ -35,9 +35,6 @@ def entries(cache_dir: Path) -> list[Entry]:
             if meta.is_file() and (folder / f"{key}.npy").is_file():
                 with contextlib.suppress(ValueError, OSError):
                     what = json.loads(meta.read_text()).get("what", "(built by an older sweeplab)")
-                    what = what.removeprefix(
-                        "decoding "
-                    )  # the build's progress text: "decoding N images ..."
             stamp = max(p.stat().st_mtime for p in files)
             size = sum(p.stat().st_blocks * 512 for p in files)  # allocated, as `du` counts
             found.append(Entry(folder.name, key, files, size, stamp, what, _locked(folder / f"{key}.lock")))

@@ -7,7 +7,6 @@ submit` and `record` take it as they take any run.
 """
 
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -195,8 +194,3 @@ def _write_outputs(
             path, probs=val["probs"].astype(np.float32), rows=val["rows"], labels=val["labels"]
         )
         tracker.log_artifact(path, "predictions")
-
-
-def default_output_dir() -> Path:
-    """Where a training run's outputs go (Hydra's outputs/DATE/TIME), named as an ensemble."""
-    return Path("outputs") / time.strftime("%Y-%m-%d") / time.strftime("%H-%M-%S-ensemble")

@@ -175,6 +175,15 @@ class CacheEntry:
         tmp.write_text(json.dumps(record))
         os.replace(tmp, self.progress)
 
+    def _publish(self, shape: tuple[int, ...], what: str, notes: list) -> None:
+        """Metadata first, then the array under its final name: a present .npy is a complete entry."""
+        meta_tmp = self.meta.with_suffix(".json.tmp")
+        # `what` says what the entry holds, for `sweeplab cache`; the meta file's mtime is its last use.
+        meta_tmp.write_text(json.dumps({"key": self.key, "shape": list(shape), "what": what, "notes": notes}))
+        os.replace(meta_tmp, self.meta)
+        os.replace(self.tmp, self.array)  # publishes the entry
+        self.progress.unlink(missing_ok=True)
+
     def build(
         self,
         shape: tuple[int, ...],
@@ -216,13 +225,7 @@ class CacheEntry:
                         _pause_until(pause_path, f"chunk {chunk} written")
             out.flush()
             del out
-            meta_tmp = self.meta.with_suffix(".json.tmp")
-            # `what` says what the entry holds, for `sweeplab cache`; the meta file's mtime is its last use.
-            meta = {"key": self.key, "shape": list(shape), "what": desc, "notes": notes}
-            meta_tmp.write_text(json.dumps(meta))
-            os.replace(meta_tmp, self.meta)
-            os.replace(self.tmp, self.array)  # publishes the entry
-            self.progress.unlink(missing_ok=True)
+            self._publish(shape, desc, notes)
         except Exception:
             # A failed write (disk, permissions, a bug) leaves nothing behind. An interrupt or a kill
             # keeps the temp file and its progress record, so the next start resumes.

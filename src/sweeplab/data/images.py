@@ -123,7 +123,7 @@ def load_images(
             np.uint8,
             fill,
             chunk_rows=rows,
-            desc=f"decoding {len(files)} images of {_folder_of(files)} at {img_size} px",
+            desc=f"{len(files)} images of {_folder_of(files)} at {img_size} px",
             show_progress=show_progress,
             hint=(
                 f"point data.cache_dir= at a disk with room, or lower data.img_size= "
