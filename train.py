@@ -6,16 +6,15 @@ import hydra
 from omegaconf import DictConfig
 
 from sweeplab.app import exit_cleanly_on_user_error, one_line_on_interrupt, refuse_bad_command_line
-from sweeplab.config import register_configs
 
 HERE = Path(__file__).parent
-register_configs(HERE / "experiments")
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 @exit_cleanly_on_user_error
 def main(cfg: DictConfig) -> float:
-    from sweeplab.job import run  # torch and MLflow load here: a refused command line answers in ~1 s
+    # torch and MLflow load here: a refused command line answers in ~1 s.
+    from sweeplab.training.job import run
 
     return run(cfg)
 

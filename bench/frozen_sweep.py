@@ -6,7 +6,7 @@ locally written, randomly initialised state_dict, so nothing is downloaded), on 
 competition of photo-sized JPEGs. An 8-trial grid over the head's lr and batch size runs twice,
 trial by trial alternating: `model.feature_cache=true` (the first trial computes the backbone's
 features, every later one trains the head on them) and `false` (the frozen backbone runs on every
-batch of every epoch). Trials run in this process through `sweeplab.job.run` with composed configs,
+batch of every epoch). Trials run in this process through `sweeplab.training.job.run` with composed configs,
 as a sweep's jobs do, so process start-up (~8 s of imports) is not in the figures. A trial's time is
 the whole job: data from the (warm) image cache, model and weights, features, training, MLflow run
 and artifacts.
@@ -34,9 +34,8 @@ from torchvision import models as tv_models
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from sweeplab.config import register_configs  # noqa: E402
 from sweeplab.data import load_data  # noqa: E402
-from sweeplab.job import run  # noqa: E402
+from sweeplab.training.job import run  # noqa: E402
 
 LRS = ["1e-3", "3e-3", "1e-2", "3e-2"]
 BATCH_SIZES = [32, 64]
@@ -67,7 +66,6 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     torch.set_num_threads(torch.get_num_threads())
-    register_configs(ROOT / "experiments")
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         competition = make_photos(work / "competition", args.images, args.images // 5)

@@ -3,7 +3,7 @@
 For each N it generates N labelled + N/2 test photo-sized JPEGs (500x375-ish, the Dogs vs. Cats
 shape and the lab's 2:1 train:test ratio), then in a fresh process per step:
   build: load_data on a cold cache at 444 px (decode, streamed to disk)
-  job:   one epoch of a small seed CNN through sweeplab.job.run on the warm cache (normalize=dataset,
+  job:   one epoch of a small seed CNN through sweeplab.training.job.run on the warm cache (normalize=dataset,
          validation and test predictions, submissions, plot, MLflow run and artifacts)
 and prints build time, images/s and peak anonymous memory (RssAnon, sampled every 10 ms) of each,
 the ratio larger/smaller (goal <= 1.2x) and the projection for the lab's 37,500 photos.
@@ -32,11 +32,9 @@ STEP = """
 import json, sys, time
 from pathlib import Path
 from hydra import compose, initialize_config_dir
-from sweeplab.config import register_configs
 from sweeplab.data.memory import PeakAnon
 
 root, step, overrides = Path(sys.argv[1]), sys.argv[2], sys.argv[3:]
-register_configs(root / "experiments")
 with initialize_config_dir(str(root / "conf"), version_base="1.3"):
     cfg = compose("config", overrides=overrides)
 with PeakAnon() as memory:
@@ -45,7 +43,7 @@ with PeakAnon() as memory:
         from sweeplab.data import load_data
         load_data(cfg.data, show_progress=False)
     else:
-        from sweeplab.job import run
+        from sweeplab.training.job import run
         run(cfg, output_dir=Path(cfg.data.cache_dir) / "job")
     seconds = time.perf_counter() - started
 print(json.dumps({"seconds": seconds, "peak": memory.peak, "baseline": memory.baseline}))

@@ -22,10 +22,11 @@ import numpy as np
 import torch
 from omegaconf import OmegaConf
 
-from sweeplab.augment import BatchAugment
 from sweeplab.config import AugmentationConfig, BackboneConfig, SeedCNNConfig, TrainerConfig
-from sweeplab.engine import Trainer, batches
-from sweeplab.models import build_model
+from sweeplab.data.augment import BatchAugment
+from sweeplab.data.batches import batches
+from sweeplab.models.builders import build_model
+from sweeplab.training.trainer import Trainer
 
 MODELS = {  # name -> (model config, image size, batch size for the throughput rows)
     "seed_cnn": (SeedCNNConfig(), 444, 100),  # the lab's network and batch

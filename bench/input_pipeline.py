@@ -17,8 +17,8 @@ from PIL import Image
 from torch.utils.data import DataLoader
 from torchvision import datasets, transforms
 
+from sweeplab.data.batches import batches
 from sweeplab.data.images import load_images
-from sweeplab.engine import batches
 
 
 def make_jpegs(root: Path, count: int, seed: int = 0) -> list[Path]:

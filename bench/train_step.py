@@ -19,12 +19,12 @@ import torch
 import torch.nn.functional as F
 from omegaconf import OmegaConf
 
-from sweeplab.augment import BatchAugment
 from sweeplab.config import AugmentationConfig, SeedCNNConfig, TrainerConfig
 from sweeplab.data import ImageData
+from sweeplab.data.augment import BatchAugment
 from sweeplab.data.competition import Competition
-from sweeplab.engine import Trainer, seed_everything
-from sweeplab.models import build_seed_cnn
+from sweeplab.models.builders import build_seed_cnn
+from sweeplab.training.trainer import Trainer, seed_everything
 
 
 def model_for(img_size: int) -> torch.nn.Module:

@@ -25,10 +25,9 @@ from mlflow.tracking import MlflowClient
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from sweeplab.agreement import describe, rank_agreement  # noqa: E402
 from sweeplab.cli.ensemble import ensemble  # noqa: E402
-from sweeplab.config import register_configs  # noqa: E402
-from sweeplab.job import run  # noqa: E402
+from sweeplab.kaggle.agreement import describe, rank_agreement  # noqa: E402
+from sweeplab.training.job import run  # noqa: E402
 
 
 def trial_params(n: int, seed: int = 0) -> list[dict]:
@@ -100,7 +99,6 @@ def main() -> None:
     parser.add_argument("--img-size", type=int, default=40)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    register_configs(ROOT / "experiments")
     work = Path(tempfile.mkdtemp(prefix="val-agreement-"))
     store = f"sqlite:///{work / 'mlflow.db'}"
     base = [

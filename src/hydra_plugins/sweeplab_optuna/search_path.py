@@ -4,7 +4,7 @@ from hydra.core.config_search_path import ConfigSearchPath
 from hydra.plugins.search_path_plugin import SearchPathPlugin
 
 from hydra_plugins.sweeplab_optuna.config import store_configs
-from sweeplab.study.side_by_side import official_plugin_problem
+from sweeplab.study.official_plugin import official_plugin_problem
 
 
 class SweeplabOptunaSearchPath(SearchPathPlugin):

@@ -22,7 +22,7 @@ class OptunaSweeper(Sweeper):
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         # Before anything imports Optuna: beside the official plugin it may be Optuna 2.10.
         from sweeplab.errors import ConfigError
-        from sweeplab.study.side_by_side import official_plugin_problem
+        from sweeplab.study.official_plugin import official_plugin_problem
 
         problem = official_plugin_problem()
         if problem is not None:
@@ -35,12 +35,12 @@ class OptunaSweeper(Sweeper):
     def sweep(self, arguments: list[str]) -> None:
         # Imported here: Hydra imports every plugin at start-up, and most runs never sweep with Optuna.
         from sweeplab.protocol import Tag
+        from sweeplab.runs.tracking import experiment_name
         from sweeplab.study.launchers import placement
         from sweeplab.study.loop import StudyLoop
         from sweeplab.study.results import write_results
         from sweeplab.study.runs import StudyRuns
         from sweeplab.study.table import format_table, trial_rows
-        from sweeplab.tracking import experiment_name
 
         job_cfg = self.config
         where = placement(job_cfg)
@@ -100,7 +100,7 @@ def _warn_about_launcher(job_cfg: DictConfig, where: "Placement", storage_url: s
 
     tracking_uri = runs.tracker.uri if runs is not None else None
     if tracking_uri is None and "tracking" in job_cfg:
-        from sweeplab.tracking import resolve_tracking_uri
+        from sweeplab.runs.tracking import resolve_tracking_uri
 
         tracking_uri = resolve_tracking_uri(job_cfg.tracking.uri)
     for line in (storage_warning(where, storage_url, tracking_uri), launcher_problem(job_cfg, where)):

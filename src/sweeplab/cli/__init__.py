@@ -10,7 +10,7 @@ from pathlib import Path
 from sweeplab.cli.run_ids import resolve_run_id
 from sweeplab.errors import SweeplabError
 from sweeplab.protocol import Tag
-from sweeplab.tracking import DEFAULT_STORE, artifact_root_for, default_tracking_uri
+from sweeplab.runs.tracking import DEFAULT_STORE, artifact_root_for, default_tracking_uri
 
 
 def ui_command(args: argparse.Namespace) -> int:
@@ -47,7 +47,7 @@ def experiment_urls(uri: str, base: str) -> list[tuple[str, str]]:
     """(name, URL of its runs table) for every experiment with runs, newest first; sets the table's view."""
     from mlflow.tracking import MlflowClient
 
-    from sweeplab.tracking import run_url, set_runs_view
+    from sweeplab.runs.tracking import run_url, set_runs_view
 
     client = MlflowClient(uri)
     urls = []
@@ -63,7 +63,7 @@ def _client(args: argparse.Namespace):
     """The MLflow store named by --tracking-uri, else $MLFLOW_TRACKING_URI, else ./mlruns."""
     from mlflow.tracking import MlflowClient
 
-    from sweeplab.tracking import resolve_tracking_uri
+    from sweeplab.runs.tracking import resolve_tracking_uri
 
     return MlflowClient(resolve_tracking_uri(args.tracking_uri))
 
@@ -88,8 +88,9 @@ def _outputs_dir(kind: str, run_id: str | None = None) -> Path:
 def rerun_command(args: argparse.Namespace) -> int:
     """Run a recorded run again (a new run tagged with the one it reproduces) and compare the two."""
 
-    from sweeplab.cli.rerun import apply_overrides, compare_runs, differences, load_recorded
-    from sweeplab.job import run
+    from sweeplab.cli.rerun import compare_runs, differences
+    from sweeplab.runs.recorded import apply_overrides, load_recorded
+    from sweeplab.training.job import run
 
     client = _client(args)
     uri = client.tracking_uri

@@ -15,8 +15,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 from mlflow.tracking import MlflowClient  # noqa: E402
 
-from sweeplab.agreement import describe, rank_agreement  # noqa: E402
 from sweeplab.errors import SweeplabError  # noqa: E402
+from sweeplab.kaggle.agreement import describe, rank_agreement  # noqa: E402
 from sweeplab.protocol import Role, Tag
 from sweeplab.study.naming import resolve_study_name
 

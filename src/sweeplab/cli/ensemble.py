@@ -16,15 +16,15 @@ from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig
 from scipy.stats import rankdata
 
-from sweeplab.cli.rerun import load_recorded
 from sweeplab.data import competition_root
 from sweeplab.data.competition import Competition, read_competition
-from sweeplab.engine import leaderboard_metrics, validation_metrics
 from sweeplab.errors import SweeplabError
+from sweeplab.kaggle.metrics import leaderboard_metrics, validation_metrics
 from sweeplab.kaggle.scoring import read_solution
+from sweeplab.kaggle.submission import write_submission
 from sweeplab.protocol import Artifact, Role, Tag
-from sweeplab.submission import write_submission
-from sweeplab.tracking import Tracker
+from sweeplab.runs.recorded import load_recorded
+from sweeplab.runs.tracking import Tracker
 
 METHODS = ("mean", "rank")
 

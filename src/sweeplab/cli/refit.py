@@ -5,9 +5,9 @@ from pathlib import Path
 
 from mlflow.tracking import MlflowClient
 
-from sweeplab.cli.rerun import Recorded, apply_overrides, load_recorded
 from sweeplab.errors import SweeplabError
 from sweeplab.protocol import Role, Tag
+from sweeplab.runs.recorded import Recorded, apply_overrides, load_recorded
 
 
 def refit_overrides(recorded: Recorded) -> list[str]:
@@ -29,7 +29,7 @@ def refit_overrides(recorded: Recorded) -> list[str]:
 
 def refit(client: MlflowClient, run_id: str, overrides: list[str], output_dir: Path) -> str:
     """Train the refit (a new run tagged sweeplab.refit_of) and return its run id."""
-    from sweeplab.job import run
+    from sweeplab.training.job import run
 
     recorded = load_recorded(client, run_id)
     given = [*refit_overrides(recorded), *overrides]  # the user's own overrides win

@@ -4,7 +4,7 @@ from mlflow.entities import ViewType
 from mlflow.tracking import MlflowClient
 
 from sweeplab.errors import SweeplabError
-from sweeplab.redact import redact
+from sweeplab.runs.redact import redact
 
 FULL_LENGTH = 32  # MLflow's run ids are 32 hex digits
 PAGE = 10_000

@@ -1,234 +1,30 @@
-"""The `data` config group: a competition folder turned into cached uint8 tensors and a split."""
+"""The `data` config group: a competition folder turned into cached uint8 tensors and a split.
 
-import dataclasses
-import logging
-from dataclasses import dataclass
-from pathlib import Path
+The stages, one module each: `competition` (the folder's layout and labels), `images` and `cache`
+(decode once, memory-map after), `splits` (holdout, folds, subset), `loading` (all of it for a job),
+`batches` and `augment` (uint8 batches on the device, flipped and cropped there).
+"""
 
-import numpy as np
+from sweeplab.data.loading import ImageData, channel_stats, competition_root, dataset_fingerprint, load_data
+from sweeplab.data.splits import (
+    Split,
+    check_folds,
+    make_splits,
+    stratified_folds,
+    stratified_split,
+    train_subset,
+)
 
-from sweeplab.data.competition import Competition, read_competition
-from sweeplab.data.demo import materialise_demo
-from sweeplab.data.images import decode_threads, file_stamps, fingerprint, hash_stamps, load_images
-from sweeplab.errors import ConfigError, DataError
-
-log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Split:
-    """One model's training and validation rows: the holdout (fold None) or fold `fold` of K."""
-
-    fold: int | None
-    train_index: np.ndarray
-    val_index: np.ndarray
-
-
-@dataclass(frozen=True)
-class ImageData:
-    competition: Competition
-    images: np.ndarray  # (N, 3, S, S) uint8 train images, memory-mapped
-    labels: np.ndarray  # (N,) int64
-    train_index: np.ndarray  # rows of `images` used for training
-    val_index: np.ndarray  # rows held out for validation (stratified)
-    test_images: np.ndarray  # (M, 3, S, S) uint8, in submission order
-    fingerprint: str  # of every train and test file (paths, sizes, mtimes)
-    cache_keys: tuple[str, str]
-    corrupt: list[Path]
-    # The splits the job trains, one model each: the holdout, or the folds (one with data.fold=i).
-    # train_index/val_index above are the first one's.
-    splits: tuple[Split, ...] = ()
-
-    @property
-    def classes(self) -> list[str]:
-        return self.competition.classes
-
-    def with_split(self, split: Split) -> "ImageData":
-        return dataclasses.replace(self, train_index=split.train_index, val_index=split.val_index)
-
-
-def competition_root(cfg) -> Path:
-    if cfg.name == "demo":
-        root = cfg.root or Path(cfg.cache_dir).expanduser() / "competitions" / "digits"
-        return materialise_demo(Path(root))
-    if not cfg.root:
-        raise ConfigError(
-            "data.root is not set: pass data.root=/path/to/competition (a folder with train/ and test/)"
-        )
-    return Path(cfg.root)
-
-
-def dataset_fingerprint(competition: Competition) -> str:
-    """Of every train and test file (paths, sizes, mtimes): recorded with each run, compared on rerun."""
-    return fingerprint(competition.train_files + competition.test_files)
-
-
-def stratified_split(labels: np.ndarray, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Hold out val_fraction of every class (at least one image of classes with two or more); 0: none."""
-    if not 0.0 <= val_fraction < 1.0:
-        raise ConfigError(
-            f"data.val_fraction={val_fraction} must be in [0, 1), e.g. 0.2 (0: no validation, a refit)"
-        )
-    if val_fraction == 0.0:
-        return np.arange(len(labels)), np.array([], dtype=np.int64)
-    rng = np.random.default_rng(seed)
-    val = []
-    for label in np.unique(labels):
-        members = rng.permutation(np.flatnonzero(labels == label))
-        n_val = round(len(members) * val_fraction)
-        if len(members) >= 2:
-            n_val = min(max(n_val, 1), len(members) - 1)
-        val.append(members[:n_val])
-    val_index = np.sort(np.concatenate(val))
-    train_index = np.setdiff1d(np.arange(len(labels)), val_index)
-    return train_index, val_index
-
-
-def check_folds(labels: np.ndarray, folds: int, fold: int | None) -> None:
-    """data.folds and data.fold the labels allow; refused before anything is recorded."""
-    if folds < 1:
-        raise ConfigError(f"data.folds={folds} must be at least 1 (1: one holdout of data.val_fraction)")
-    if fold is not None and folds == 1:
-        raise ConfigError(f"data.fold={fold} needs k-fold validation: set data.folds=K (K >= 2) too")
-    if fold is not None and not 0 <= fold < folds:
-        raise ConfigError(f"data.fold={fold} must be in 0..{folds - 1} for data.folds={folds}")
-    if folds > 1:
-        counts = np.bincount(labels)
-        smallest = int(counts[counts > 0].min())
-        if folds > smallest:
-            raise ConfigError(
-                f"data.folds={folds} is more than the {smallest} images of the smallest class: every fold "
-                f"needs one of each; use data.folds={smallest} or fewer"
-            )
-
-
-def stratified_folds(labels: np.ndarray, folds: int, seed: int) -> list[np.ndarray]:
-    """The validation rows of each of `folds` folds: disjoint, covering every row once, stratified.
-
-    Each class is permuted once (seeded) and dealt round-robin, so fold sizes per class differ by at
-    most one, and every trial and rerun with the same seed gets the same folds.
-    """
-    check_folds(labels, folds, None)
-    rng = np.random.default_rng([seed, 2])  # its own stream: the holdout's and the subset's draws stay
-    members = [[] for _ in range(folds)]
-    start = 0
-    for label in np.unique(labels):
-        for j, row in enumerate(rng.permutation(np.flatnonzero(labels == label))):
-            # Dealing continues where the last class stopped: folds also differ by at most one in size.
-            members[(start + j) % folds].append(row)
-        start += int((labels == label).sum())
-    return [np.sort(np.array(m, dtype=np.int64)) for m in members]
-
-
-def make_splits(labels: np.ndarray, cfg) -> list[Split]:
-    """The holdout (data.folds=1) or the folds this job trains (all, or data.fold's), in row numbers
-    of `labels`; data.train_subset is drawn from each training part."""
-    check_folds(labels, cfg.folds, cfg.get("fold"))
-    if cfg.folds == 1:
-        train, val = stratified_split(labels, cfg.val_fraction, cfg.split_seed)
-        return [Split(None, train_subset(train, labels, cfg.train_subset, cfg.split_seed), val)]
-    every = np.arange(len(labels))
-    splits = []
-    for i, val in enumerate(stratified_folds(labels, cfg.folds, cfg.split_seed)):
-        if cfg.get("fold") is None or cfg.fold == i:
-            train = np.setdiff1d(every, val)
-            splits.append(Split(i, train_subset(train, labels, cfg.train_subset, cfg.split_seed), val))
-    return splits
-
-
-def train_subset(index: np.ndarray, labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
-    """A stratified, seeded fraction of the training rows (at least one per class), sorted.
-
-    Drawn as a prefix of one fixed permutation per class, so it is the same for every trial of a
-    study and a larger fraction contains a smaller one.
-    """
-    if not 0.0 < fraction <= 1.0:
-        raise ConfigError(
-            f"data.train_subset={fraction} must be in (0, 1]: e.g. 0.2 to sweep on a fifth of the "
-            "training images, 1.0 to train on all of them"
-        )
-    if fraction == 1.0:
-        return index
-    rng = np.random.default_rng([seed, 1])  # its own stream: the split's draws stay as they were
-    kept = []
-    for label in np.unique(labels[index]):
-        members = rng.permutation(index[labels[index] == label])
-        kept.append(members[: max(1, round(len(members) * fraction))])
-    return np.sort(np.concatenate(kept))
-
-
-def _check_corrupt(kind: str, files: list[Path], corrupt: list[Path], max_fraction: float) -> None:
-    if not corrupt:
-        return
-    share = len(corrupt) / len(files)
-    first = ", ".join(str(p) for p in corrupt[:3])
-    if share > max_fraction:
-        raise DataError(
-            f"{len(corrupt)} of {len(files)} {kind} images ({share:.0%}) cannot be decoded "
-            f"(first: {first}), more than data.max_corrupt_fraction={max_fraction}; fix or remove them"
-        )
-    what = "skipped" if kind == "train" else "predicted from a blank image"
-    log.warning(
-        "%d of %d %s images cannot be decoded and are %s (first: %s)",
-        len(corrupt),
-        len(files),
-        kind,
-        what,
-        first,
-    )
-
-
-def load_data(cfg, show_progress: bool | None = None) -> ImageData:
-    """Read the competition in cfg.data, decode it (or reuse its cache) and split it."""
-    competition = read_competition(competition_root(cfg))
-    if cfg.img_size < 1:
-        raise ConfigError(f"data.img_size={cfg.img_size} must be a positive number of pixels")
-    cache_dir = Path(cfg.cache_dir).expanduser() if cfg.cache else None
-    # Stat every file once: the stamps give both cache keys and the dataset fingerprint.
-    train_stamps, test_stamps = file_stamps(competition.train_files), file_stamps(competition.test_files)
-    threads = decode_threads(cfg.num_workers)
-    train = load_images(
-        competition.train_files, cfg.img_size, cache_dir, threads, train_stamps, show_progress
-    )
-    test = load_images(competition.test_files, cfg.img_size, cache_dir, threads, test_stamps, show_progress)
-    _check_corrupt("train", competition.train_files, train.corrupt, cfg.max_corrupt_fraction)
-    _check_corrupt("test", competition.test_files, test.corrupt, cfg.max_corrupt_fraction)
-
-    labels = np.asarray(competition.train_labels, dtype=np.int64)
-    corrupt_set = set(train.corrupt)
-    usable = np.array([p not in corrupt_set for p in competition.train_files])
-    usable_rows = np.flatnonzero(usable)  # map split positions back to rows of the image array
-    splits = [
-        Split(s.fold, usable_rows[s.train_index], usable_rows[s.val_index])
-        for s in make_splits(labels[usable], cfg)
-    ]
-    return ImageData(
-        competition=competition,
-        images=train.pixels,
-        labels=labels,
-        train_index=splits[0].train_index,
-        val_index=splits[0].val_index,
-        test_images=test.pixels,
-        fingerprint=hash_stamps(train_stamps + test_stamps),  # = dataset_fingerprint(competition)
-        cache_keys=(train.cache_key, test.cache_key),
-        corrupt=train.corrupt + test.corrupt,
-        splits=tuple(splits),
-    )
-
-
-def channel_stats(
-    data: ImageData, max_images: int = 2048, batch_size: int = 16
-) -> tuple[list[float], list[float]]:
-    """Per-channel mean and std (0..1 scale) of up to max_images training images."""
-    rows = np.sort(data.train_index[:: max(1, len(data.train_index) // max_images)])
-    # In batches: a float32 copy of 2,048 images at 444 px would be 4.8 GB; 16 take 38 MB.
-    total, squares = np.zeros(3), np.zeros(3)
-    for start in range(0, len(rows), batch_size):
-        x = data.images[rows[start : start + batch_size]].astype(np.float32)
-        total += x.sum(axis=(0, 2, 3), dtype=np.float64)
-        x *= x
-        squares += x.sum(axis=(0, 2, 3), dtype=np.float64)
-    count = len(rows) * data.images.shape[2] * data.images.shape[3]
-    mean = total / count
-    std = np.sqrt(np.maximum(squares / count - mean**2, 0.0))
-    return (mean / 255.0).tolist(), (std / 255.0 + 1e-6).tolist()
+__all__ = [
+    "ImageData",
+    "Split",
+    "channel_stats",
+    "check_folds",
+    "competition_root",
+    "dataset_fingerprint",
+    "load_data",
+    "make_splits",
+    "stratified_folds",
+    "stratified_split",
+    "train_subset",
+]

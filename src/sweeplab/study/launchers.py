@@ -10,7 +10,7 @@ from enum import Enum
 
 from omegaconf import DictConfig, OmegaConf
 
-from sweeplab.redact import redact
+from sweeplab.runs.redact import redact
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from sweeplab.compat import trial_id
 from sweeplab.errors import ConfigError, SweeplabError
 from sweeplab.objective import objective_specs
 from sweeplab.protocol import Attr, study_overrides
-from sweeplab.redact import redact
+from sweeplab.runs.redact import redact
 from sweeplab.study.directions import directions_of, study_directions
 from sweeplab.study.naming import default_study_name, studies_of
 from sweeplab.study.outcome import outcome_of

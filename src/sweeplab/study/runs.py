@@ -11,8 +11,8 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from sweeplab.protocol import Attr, Metric, Role, Tag, study_runs_filter
+from sweeplab.runs.tracking import Tracker
 from sweeplab.study.table import trial_rows
-from sweeplab.tracking import Tracker
 
 log = logging.getLogger(__name__)
 PARENT_WAIT_S = 30  # how long a worker waits for the creator of a new study to make its parent run

@@ -13,8 +13,8 @@ from sqlalchemy.exc import IntegrityError, ProgrammingError
 
 from sweeplab.errors import ConfigError
 from sweeplab.protocol import GRACE_PERIOD_S, HEARTBEAT_INTERVAL_S
-from sweeplab.redact import redact
-from sweeplab.sqlite_lock import sqlite_setup_lock
+from sweeplab.runs.redact import redact
+from sweeplab.runs.sqlite_lock import sqlite_setup_lock
 
 # Heartbeats and stale-trial detection are "experimental" in Optuna 5, and chosen on purpose here.
 warnings.filterwarnings("ignore", category=ExperimentalWarning)

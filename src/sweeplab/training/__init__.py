@@ -1,0 +1,1 @@
+"""Training: one job's config in, a trained model, its run's records and a submission out."""

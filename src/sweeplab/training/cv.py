@@ -1,0 +1,55 @@
+"""k-fold cross-validation: the K fold models' results combined into the job's one result.
+
+Every fold trains the same number of epochs, so the curves line up: epoch e's val/acc, val/score and
+val/loss are the mean over the folds at epoch e, the objective is the best epoch of that mean curve, and
+the submission averages the fold models' test probabilities at that epoch.
+"""
+
+import numpy as np
+
+from sweeplab.kaggle.metrics import leaderboard_metrics
+from sweeplab.kaggle.scoring import Solution, metric_score
+from sweeplab.protocol import Metric
+from sweeplab.training.trainer import FitResult, improves
+
+
+def combine_folds(
+    results: list[FitResult],
+    labels: np.ndarray,
+    *,
+    metric: str,
+    objective: str,
+    mode: str,
+    solution: Solution | None,
+) -> tuple[FitResult, dict[str, float]]:
+    """(the mean curve with its best epoch and averaged predictions, the once-logged oof/score)."""
+    combined = FitResult(val_index=np.concatenate([r.val_index for r in results]))
+    for epoch in range(len(results[0].history)):
+        metrics = _mean_metrics([r.history[epoch] for r in results])
+        test = np.mean([r.epoch_probs[epoch][1] for r in results], axis=0)
+        if solution is not None:  # the averaged submission, scored as Kaggle would
+            metrics.update(leaderboard_metrics(solution, metric, test, metrics))
+        if len(results) > 1 and all(Metric.VAL_SCORE in r.history[epoch] for r in results):
+            metrics[Metric.CV_STD] = float(
+                np.std([r.history[epoch][Metric.VAL_SCORE] for r in results], ddof=1)
+            )
+        if improves(combined, metrics, objective, mode):
+            combined.best_epoch = epoch + 1
+            combined.best_test_probs = test
+            combined.best_val_probs = _out_of_fold([r.epoch_probs[epoch][0] for r in results])
+        combined.history.append(metrics)
+    combined.last_test_probs = test
+    # The Kaggle-style out-of-fold score: each fold's model at its own best epoch, on its own rows.
+    oof = _out_of_fold([r.best_val_probs for r in results])
+    once = {} if oof is None else {Metric.OOF_SCORE: metric_score(metric, labels[combined.val_index], oof)}
+    return combined, {k: v for k, v in once.items() if np.isfinite(v)}
+
+
+def _mean_metrics(per_fold: list[dict[str, float]]) -> dict[str, float]:
+    """The mean over the folds of every per-epoch metric all folds logged (test scores are re-scored)."""
+    keys = [k for k in per_fold[0] if k not in Metric.TEST and all(k in m for m in per_fold)]
+    return {k: float(np.mean([m[k] for m in per_fold])) for k in keys}
+
+
+def _out_of_fold(probs: list[np.ndarray | None]) -> np.ndarray | None:
+    return None if any(p is None for p in probs) else np.concatenate(probs)

@@ -1,0 +1,450 @@
+"""One training job: config in, one MLflow run and a submission out, objective returned.
+
+The job reads as three steps: `prepare` validates and builds everything (nothing is recorded, so a
+mistake leaves no run behind), `fit` trains (again with half the batch after a CUDA out-of-memory, if
+asked), `record_outputs` writes the submissions, plot, model and objective onto the run.
+"""
+
+import contextlib
+import json
+import logging
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import optuna
+import torch
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+
+from sweeplab.data import ImageData, Split, channel_stats, load_data
+from sweeplab.data.augment import BatchAugment, Stats
+from sweeplab.errors import ConfigError
+from sweeplab.kaggle.scoring import Solution, check_metric, read_solution
+from sweeplab.kaggle.submission import write_submission
+from sweeplab.models.builders import TransferModel, build_model, check_model, prepare_backbone
+from sweeplab.models.features import FeatureInput, cached_features, frozen_all_run
+from sweeplab.objective import objective_specs, objective_value
+from sweeplab.protocol import Artifact, Attr, Metric, Role, Tag
+from sweeplab.runs.provenance import GitState, git_state, provenance_tags
+from sweeplab.runs.tracking import Tracker, experiment_name, run_url
+from sweeplab.study.trial import StudyTrial
+from sweeplab.training.cv import combine_folds
+from sweeplab.training.optim import build_optimizer, build_scheduler
+from sweeplab.training.plots import plot_learning_curves
+from sweeplab.training.trainer import FitResult, Trainer, check_trainer, resolve_device, seed_everything
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Parts:
+    """What training changes: built from a fresh seed, and again after an out-of-memory retry."""
+
+    model: torch.nn.Module
+    augment: BatchAugment
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None
+
+
+@dataclass
+class Job:
+    """Everything a job needs, validated and built before its MLflow run exists."""
+
+    cfg: DictConfig
+    output_dir: Path
+    overrides: list[str]
+    objectives: list[tuple[str, str]]  # (metric, mode), one per objective
+    device: torch.device
+    deterministic: bool
+    data: ImageData
+    solution: Solution | None  # the competition's solution.csv: Kaggle's scores every epoch
+    parts: Parts | None
+    trial: StudyTrial | None  # the Optuna trial this job reports to, in a sweep
+    git: GitState | None
+    batch_size: int  # trainer.batch_size, halved by each out-of-memory retry
+    features: ImageData | None = None  # a frozen backbone's cached features in place of the pixels
+    feature_cache: str = "off"  # hit | miss | off
+
+
+def run(
+    cfg: DictConfig,
+    output_dir: Path | None = None,
+    overrides: list[str] | None = None,
+    tags: dict[str, str] | None = None,
+) -> float | list[float]:
+    """Train once as cfg says; everything is validated before the MLflow run is created."""
+    job = prepare(cfg, output_dir, overrides)
+    tracker = Tracker(cfg.tracking.uri, experiment_name(cfg))
+    try:
+        with tracker.run(_run_name(job), {**_run_tags(job), **(tags or {})}, ok=(optuna.TrialPruned,)):
+            if job.trial is not None:
+                job.trial.trial.set_user_attr(Attr.RUN, tracker.run_id)
+            record_inputs(job, tracker)
+            result, fit_seconds = fit(job, tracker)
+            values = record_outputs(job, tracker, result, fit_seconds)
+    finally:
+        job.parts = None  # this frame outlives the call in a kept traceback: let the model go
+        if job.device.type == "cuda":  # a sweep's next trial in this process gets the memory back
+            torch.cuda.empty_cache()
+    log.info(_summary(job, tracker, result, values))
+    return values[0] if len(values) == 1 else values
+
+
+def prepare(cfg: DictConfig, output_dir: Path | None, overrides: list[str] | None) -> Job:
+    """Validate the config, load the data and build the model; nothing is recorded yet."""
+    hydra_dir, hydra_overrides = _hydra_context()
+    objectives = objective_specs(cfg.objective)
+    _check_validation(cfg)
+    check_trainer(cfg.trainer)
+    device = resolve_device(cfg.trainer.device)
+    deterministic = (
+        cfg.trainer.deterministic if cfg.trainer.deterministic is not None else device.type == "cpu"
+    )
+    check_model(cfg.model, cfg.data.img_size)  # before the data: decoding can take minutes
+    if cfg.model.name in ("torchvision", "timm"):  # a bad arch or missing weights: before any image is read
+        prepare_backbone(cfg.model)
+    data = load_data(cfg.data, show_progress=cfg.trainer.progress)
+    solution = _solution(data, objectives)
+    check_metric(cfg.data.metric, len(data.classes))
+    job = Job(
+        cfg=cfg,
+        output_dir=Path(output_dir or hydra_dir or tempfile.mkdtemp(prefix="sweeplab-")),
+        overrides=hydra_overrides if overrides is None else overrides,
+        objectives=objectives,
+        device=device,
+        deterministic=deterministic,
+        data=data,
+        solution=solution,
+        parts=None,
+        trial=None,
+        git=git_state(),
+        batch_size=cfg.trainer.batch_size,
+    )
+    # Built before the run exists: a config the model or optimizer refuses records nothing.
+    job.parts = build_parts(job)
+    job.feature_cache, job.features = cached_features(
+        cfg, data, job.parts.model, job.parts.augment, job.device
+    )
+    job.trial = StudyTrial.from_config(cfg.get("study"))
+    return job
+
+
+def build_parts(job: Job) -> Parts:
+    """Model, augmentation and optimizer from a fresh seed."""
+    cfg = job.cfg
+    seed_everything(cfg.trainer.seed, job.deterministic)
+    model = build_model(cfg.model, num_classes=len(job.data.classes), img_size=cfg.data.img_size)
+    optimizer = build_optimizer(cfg.optimizer, model, trains_backbone=not frozen_all_run(cfg.model))
+    augment = BatchAugment(cfg.augmentation, _input_stats(job, model), job.device)
+    return Parts(model, augment, optimizer, build_scheduler(cfg.scheduler, optimizer))
+
+
+def _input_stats(job: Job, model: torch.nn.Module) -> Stats | None:
+    """The mean/std normalize=dataset or =auto stands for; auto: the pretrained weights', else none."""
+    normalize, img_size = job.cfg.augmentation.normalize, job.cfg.data.img_size
+    if normalize == "dataset":
+        return channel_stats(job.data)
+    weights = model.weights if isinstance(model, TransferModel) else None
+    if weights is not None and not weights.crop_size / 2 <= img_size <= weights.crop_size * 2:
+        # The cache's square resize stays; a size far from the weights' own loses much of what they learnt.
+        log.warning(
+            "data.img_size=%d is more than 2x away from the %d px the weights %s were trained at; "
+            "consider data.img_size=%d",
+            img_size,
+            weights.crop_size,
+            weights.name,
+            weights.crop_size,
+        )
+    if normalize == "auto" and weights is not None:
+        return list(weights.mean), list(weights.std)
+    return None
+
+
+def record_inputs(job: Job, tracker: Tracker) -> None:
+    """The config, the uncommitted diff and the data counts: what the run was given."""
+    tracker.log_config(job.cfg, skip=("study.",))  # the study's bookkeeping is in the run's tags
+    if job.git is not None and job.git.dirty:
+        tracker.client.log_text(tracker.run_id, job.git.diff, "git/uncommitted.diff")
+    data = job.data
+    counts = {
+        "train_images": len(data.train_index),
+        "val_images": len(data.val_index),
+        "test_images": len(data.test_images),
+        "corrupt_images": len(data.corrupt),
+        "num_classes": len(data.classes),
+    }
+    # Facts about the run, not curves: as params they are table columns in the MLflow UI, not charts.
+    tracker.log_params({Metric.DATA_PREFIX + k: str(v) for k, v in counts.items()})
+
+
+def fit(job: Job, tracker: Tracker) -> tuple[FitResult, float]:
+    """Train the holdout's model, or one model per fold; the seconds spent training come with it."""
+    with job.trial.heartbeat if job.trial else contextlib.nullcontext():
+        if job.data.splits[0].fold is None:
+            return fit_split(job, tracker, job.data.splits[0])
+        return fit_folds(job, tracker)
+
+
+def fit_folds(job: Job, tracker: Tracker) -> tuple[FitResult, float]:
+    """One model per fold, each from the same fresh seed; the mean curve and oof/score logged after."""
+    results, seconds = [], 0.0
+    for n, split in enumerate(job.data.splits):
+        if n:
+            job.parts = build_parts(job)
+        result, took = fit_split(job, tracker, split)
+        results.append(result)
+        seconds += took
+    metric, mode = job.objectives[0]
+    combined, once = combine_folds(
+        results,
+        job.data.labels,
+        metric=job.cfg.data.metric,
+        objective=metric,
+        mode=mode,
+        solution=job.solution,
+    )
+    first = (Metric.VAL_SCORE, Metric.KAGGLE_PUBLIC, Metric.KAGGLE_PRIVATE, Metric.VAL_LOSS)
+    for epoch, metrics in enumerate(combined.history, 1):
+        tracker.log_metrics({k: metrics[k] for k in first if k in metrics} | metrics, step=epoch)
+        log.info("mean of %d folds, epoch %d: %s", len(results), epoch, _shown(metrics))
+    if once:
+        tracker.log_metrics(once, step=len(combined.history))
+        log.info("out of fold: %s", _shown(once))
+    return combined, seconds
+
+
+def _shown(metrics: dict[str, float]) -> str:
+    return "  ".join(f"{k}={v:.4g}" for k, v in metrics.items())
+
+
+def fit_split(job: Job, tracker: Tracker, split: Split) -> tuple[FitResult, float]:
+    """Train one model, reporting every epoch to the study; after CUDA out-of-memory, maybe again at half
+    the batch."""
+    cfg = job.cfg
+    while True:
+        tracker.set_tags({Tag.BATCH_SIZE_RAN: job.batch_size})
+        trainer, data = _trainer(job)
+        started = time.perf_counter()
+        try:
+            result = trainer.fit(
+                data.with_split(split),
+                unfreeze_at_epoch=cfg.model.get("unfreeze_at_epoch"),
+                optimizer=job.parts.optimizer,
+                scheduler=job.parts.scheduler,
+                tracker=tracker,
+                trial=job.trial,
+                objective=job.objectives[0][0],
+                mode=job.objectives[0][1],
+                metric=cfg.data.metric,
+                solution=job.solution,
+                fold=split.fold,
+            )
+            return result, time.perf_counter() - started
+        except torch.cuda.OutOfMemoryError:
+            if not cfg.trainer.oom_retry or job.batch_size == 1:
+                raise
+            job.batch_size //= 2
+            log.warning("Out of memory: training again from scratch with batch size %d", job.batch_size)
+            trainer = job.parts = None
+            torch.cuda.empty_cache()
+            job.parts = build_parts(job)
+        except optuna.TrialPruned:
+            tracker.set_tags({Tag.PRUNED: "true", Tag.PRUNED_EPOCH: job.trial.pruned_at})
+            # A pruned trial ends with a line too, as a finished one does with its summary.
+            log.info(
+                "run %s (%s): pruned by the study's pruner at step %s",
+                tracker.run_id,
+                tracker.experiment_name,
+                job.trial.pruned_at,
+            )
+            raise
+        except KeyboardInterrupt as e:
+            raise Interrupted(_save_best_so_far(job, tracker, getattr(trainer, "result", FitResult()))) from e
+
+
+def _trainer(job: Job) -> tuple[Trainer, ImageData]:
+    """The loop over pixels through the whole model, or over cached features through the head alone."""
+    trainer_cfg = job.cfg.trainer.copy()
+    trainer_cfg.batch_size = job.batch_size
+    if job.features is None:
+        return Trainer(trainer_cfg, job.parts.model, job.parts.augment, job.device), job.data
+    trainer_cfg.channels_last = False  # feature rows are 2-D: no memory format to choose
+    return Trainer(trainer_cfg, job.parts.model.head, FeatureInput(), job.device), job.features
+
+
+def log_model(job: Job, tracker: Tracker) -> None:
+    """The trained weights; a run frozen all along logs its head and the backbone's identity only."""
+    model = job.parts.model
+    if not (isinstance(model, TransferModel) and frozen_all_run(job.cfg.model)):
+        torch.save(model.state_dict(), job.output_dir / "model_state_dict.pt")
+        tracker.log_artifact(job.output_dir / "model_state_dict.pt", "model")
+        return
+    torch.save(model.head.state_dict(), job.output_dir / "head_state_dict.pt")
+    tracker.log_artifact(job.output_dir / "head_state_dict.pt", "model")
+    weights = model.weights
+    backbone = {
+        "library": str(job.cfg.model.name),
+        "arch": job.cfg.model.arch,
+        "kwargs": dict(job.cfg.model.kwargs),
+        "weights": weights.name,
+        "sha256": weights.sha256,
+        "file": str(weights.path),
+    }
+    (job.output_dir / "backbone.json").write_text(json.dumps(backbone, indent=2))
+    tracker.log_artifact(job.output_dir / "backbone.json", "model")
+
+
+def record_outputs(job: Job, tracker: Tracker, result: FitResult, fit_seconds: float) -> list[float]:
+    """Submissions, predictions, learning curves, model and objective onto the run; the objective value(s)
+    returned (NaN without validation: a refit has none)."""
+    values = [objective_value(result.history, metric, mode) for metric, mode in job.objectives]
+    for name, probs in (("last", result.last_test_probs), ("best", result.best_test_probs)):
+        path = write_submission(job.output_dir / f"submission_{name}.csv", job.data.competition, probs)
+        tracker.log_artifact(path, "submissions")
+    log_predictions(job, tracker, result)
+    tracker.log_artifact(plot_learning_curves(result.history, job.output_dir / "learning_curves.png"))
+    if job.cfg.tracking.log_model:
+        log_model(job, tracker)
+    tracker.set_tags(
+        {Tag.BEST_EPOCH: result.best_epoch, Tag.OBJECTIVE: values[0] if len(values) == 1 else values}
+    )
+    finite = {Metric.OBJECTIVE: values[0]} if np.isfinite(values[0]) else {}
+    tracker.log_metrics({**finite, Metric.FIT_SECONDS: fit_seconds}, step=len(result.history))
+    return values
+
+
+def log_predictions(job: Job, tracker: Tracker, result: FitResult) -> None:
+    """Test probabilities (best and last epoch) and validation ones (out of fold with folds), compressed,
+    with the ids and rows that align them: what `sweeplab ensemble` averages and scores."""
+    folder = job.output_dir / "predictions"
+    folder.mkdir(parents=True, exist_ok=True)
+    ids = np.array(job.data.competition.test_ids)
+    for name, probs in (("best", result.best_test_probs), ("last", result.last_test_probs)):
+        path = job.output_dir / Artifact.TEST_PROBS.format(epoch=name)
+        np.savez_compressed(path, probs=probs.astype(np.float32), ids=ids)
+        tracker.log_artifact(path, "predictions")
+    if result.best_val_probs is not None:
+        rows = result.val_index
+        path = job.output_dir / Artifact.VAL_PROBS
+        np.savez_compressed(
+            path, probs=result.best_val_probs.astype(np.float32), rows=rows, labels=job.data.labels[rows]
+        )
+        tracker.log_artifact(path, "predictions")
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during training; the message says what was kept."""
+
+
+def _save_best_so_far(job: Job, tracker: Tracker, result: FitResult) -> str:
+    """The submission of the best epoch so far, written and logged before the run ends KILLED."""
+    if result.best_test_probs is None:
+        return f"run {tracker.run_id} stopped before its first epoch ended: no submission"
+    path = write_submission(
+        job.output_dir / "submission_best.csv", job.data.competition, result.best_test_probs
+    )
+    tracker.log_artifact(path, "submissions")
+    tracker.set_tags({Tag.BEST_EPOCH: result.best_epoch})
+    return f"run {tracker.run_id} stopped; best-so-far submission (epoch {result.best_epoch}): {path}"
+
+
+def _summary(job: Job, tracker: Tracker, result: FitResult, values: list[float]) -> str:
+    """One line: what was run, its score, where its submission is and where to see it."""
+    objective = ", ".join(
+        f"{metric}={value:.4g}" for (metric, _), value in zip(job.objectives, values, strict=True)
+    )
+    url = run_url(tracker.uri, tracker.experiment_id, tracker.run_id)
+    return (
+        f"run {tracker.run_id} ({tracker.experiment_name}): {objective}, best epoch {result.best_epoch} "
+        f"of {len(result.history)}; submission {job.output_dir / 'submission_best.csv'}; "
+        f"see it with `sweeplab ui`: {url}"
+    )
+
+
+def _check_validation(cfg: DictConfig) -> None:
+    """No validation (data.val_fraction=0) means no objective: refused for a study's trial."""
+    no_validation = cfg.data.val_fraction == 0 and cfg.data.folds == 1
+    if no_validation and cfg.get("study") and cfg.study.get("trial_id") is not None:
+        raise ConfigError(
+            "data.val_fraction=0 trains without validation, so a trial has no objective to report; "
+            "sweep with a holdout or data.folds=K, then `sweeplab refit --best STUDY`"
+        )
+
+
+def _hydra_context() -> tuple[Path | None, list[str]]:
+    """Hydra's output folder and the command-line overrides, when running under @hydra.main."""
+    if not HydraConfig.initialized():
+        return None, []
+    hydra_cfg = HydraConfig.get()
+    return Path(hydra_cfg.runtime.output_dir), list(hydra_cfg.overrides.task)
+
+
+def _solution(data: ImageData, objectives: list[tuple[str, str]]) -> Solution | None:
+    """The competition's solution.csv, scored every epoch as Kaggle would; required by test objectives."""
+    competition = data.competition
+    solution = None
+    if competition.solution_path is not None:
+        solution = read_solution(
+            competition.solution_path, competition.test_ids, competition.classes, competition.label_column
+        )
+    missing = [m for m, _ in objectives if m in Metric.TEST and solution is None]
+    if missing:
+        raise ConfigError(
+            f"objective.metric={missing[0]} needs a solution.csv in {competition.root}; "
+            "use val/acc or record Kaggle scores with `sweeplab kaggle record`"
+        )
+    return solution
+
+
+def _input_tags(job: Job) -> dict[str, str]:
+    """The pretrained weights' identity and the normalisation the model saw."""
+    stats = job.parts.augment.stats
+    tags = {
+        Tag.INPUT_MEAN: json.dumps([round(v, 6) for v in stats[0]]) if stats else "none",
+        Tag.INPUT_STD: json.dumps([round(v, 6) for v in stats[1]]) if stats else "none",
+    }
+    weights = getattr(job.parts.model, "weights", None)
+    if weights is not None:
+        tags.update(
+            {
+                Tag.WEIGHTS: weights.name,
+                Tag.WEIGHTS_SHA256: str(weights.sha256),
+                Tag.WEIGHTS_FILE: str(weights.path),
+            }
+        )
+    return tags
+
+
+def _run_name(job: Job) -> str:
+    if job.trial is not None:
+        return f"trial {job.trial.number}"
+    return " ".join(job.overrides)[:250] or job.cfg.name
+
+
+def _run_tags(job: Job) -> dict[str, str]:
+    tags = {
+        Tag.OVERRIDES: " ".join(o for o in job.overrides if not o.startswith("study.")),
+        Tag.DATA_FINGERPRINT: job.data.fingerprint,
+        Tag.CACHE_KEYS: ",".join(job.data.cache_keys),
+        Tag.DEVICE: str(job.device),
+        Tag.DETERMINISTIC: str(job.deterministic),
+        Tag.FEATURE_CACHE: job.feature_cache,
+        **_input_tags(job),
+        **provenance_tags(job.cfg, job.git),
+    }
+    trial = job.trial
+    if trial is not None:
+        tags.update(
+            {
+                Tag.STUDY: trial.study_name,
+                Tag.ROLE: Role.TRIAL,
+                Tag.TRIAL: str(trial.number),
+                Tag.STUDY_STORAGE: trial.storage_url,
+            }
+        )
+        if job.cfg.study.parent_run_id:
+            tags[Tag.PARENT_RUN] = job.cfg.study.parent_run_id
+    return tags

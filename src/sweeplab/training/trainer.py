@@ -1,0 +1,293 @@
+"""The `trainer` config group: device set-up and the training loop."""
+
+import contextlib
+import logging
+import math
+import os
+import random
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from sweeplab.data import ImageData
+from sweeplab.data.augment import BatchAugment
+from sweeplab.data.batches import batches
+from sweeplab.errors import ConfigError, TrainingDiverged
+from sweeplab.kaggle.metrics import leaderboard_metrics, validation_metrics
+from sweeplab.kaggle.scoring import Solution
+from sweeplab.protocol import Metric
+from sweeplab.runs.tracking import Tracker
+from sweeplab.study.trial import StudyTrial
+
+log = logging.getLogger(__name__)
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+SYNC_EVERY = 25  # training steps between reads of the running loss (a GPU sync) and NaN checks
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(
+            f"trainer.device={name} but no CUDA device is visible; use trainer.device=auto or cpu"
+        )
+    try:
+        return torch.device(name)
+    except RuntimeError as e:
+        raise ConfigError(f"trainer.device={name!r} is not a device; use auto, cpu, cuda or cuda:N") from e
+
+
+def seed_everything(seed: int, deterministic: bool) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    if deterministic:
+        # cuBLAS needs a fixed workspace to be deterministic; harmless on the CPU.
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.backends.cudnn.deterministic = deterministic
+    torch.backends.cudnn.benchmark = not deterministic  # autotuning picks kernels by timing
+
+
+def check_trainer(cfg) -> None:
+    """The `trainer` values the loop cannot run with, refused before a job records anything."""
+    if cfg.batch_size < 1:
+        raise ConfigError(f"trainer.batch_size={cfg.batch_size} must be at least 1")
+    if cfg.epochs < 1:
+        raise ConfigError(f"trainer.epochs={cfg.epochs} must be at least 1")
+    if cfg.compile_mode not in COMPILE_MODES:
+        raise ConfigError(
+            f"trainer.compile_mode={cfg.compile_mode!r} is unknown; valid: {', '.join(COMPILE_MODES)}"
+        )
+
+
+@dataclass
+class FitResult:
+    history: list[dict[str, float]] = field(default_factory=list)  # one dict of metrics per epoch
+    best_epoch: int = 0  # by the objective's metric and mode; the last epoch without validation
+    best_test_probs: np.ndarray | None = None
+    last_test_probs: np.ndarray | None = None
+    best_val_probs: np.ndarray | None = None  # the validation rows' probabilities at the best epoch
+    val_index: np.ndarray | None = None  # the rows of those probabilities
+    # Every epoch's (validation, test) probabilities, kept for k-fold only: the submission's epoch (the
+    # best of the mean curve over the folds) is known only once the last fold has trained.
+    epoch_probs: list[tuple[np.ndarray | None, np.ndarray]] = field(default_factory=list)
+
+
+def improves(result: FitResult, metrics: dict[str, float], objective: str, mode: str) -> bool:
+    """Whether this epoch is the best so far by the objective (mode max or min); with mode `last` or no
+    validation metric at all, every epoch is: the best is then the last."""
+    before = [h[objective] for h in result.history if objective in h]
+    if objective not in metrics:
+        return not before
+    if not before or mode == "last":
+        return True
+    best = result.history[result.best_epoch - 1].get(objective)
+    if best is None:
+        return True
+    return metrics[objective] < best if mode == "min" else metrics[objective] > best
+
+
+class Trainer:
+    def __init__(self, cfg, model: torch.nn.Module, augment: BatchAugment, device: torch.device):
+        self.cfg, self.model, self.augment, self.device = cfg, model, augment, device
+        check_trainer(cfg)
+        self.eval_batch_size = cfg.eval_batch_size or 2 * cfg.batch_size  # no activations kept: twice fits
+        self.memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
+        self.model.to(device, memory_format=self.memory_format)
+        if cfg.amp and device.type != "cuda":
+            warnings.warn("trainer.amp=true only applies on CUDA; training in fp32 on the CPU", stacklevel=2)
+        # Compiled lazily on the first batch (and again for eval mode and a short last batch); the
+        # weights stay shared with self.model, which is what gets saved.
+        self.network = torch.compile(model, mode=cfg.compile_mode) if cfg.compile else model
+        self.tta = [str(v) for v in (cfg.get("tta") or ())]
+
+    def _autocast(self):
+        if self.cfg.amp and self.device.type == "cuda":
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def _forward(self, x: torch.Tensor, train: bool) -> torch.Tensor:
+        x = self.augment(x, train=train).contiguous(memory_format=self.memory_format)
+        with self._autocast():
+            return self.network(x).float()
+
+    def train_step(
+        self, x: torch.Tensor, y: torch.Tensor, optimizer: torch.optim.Optimizer
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One optimizer step on a uint8 batch; loss and logits stay on the device (no sync)."""
+        logits = self._forward(x, train=True)
+        loss = F.cross_entropy(logits, y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        return loss.detach(), logits.detach()
+
+    def _predict_batch(self, x: torch.Tensor) -> torch.Tensor:
+        """Softmax of the batch, averaged over trainer.tta's flipped views (flips of the uint8 batch)."""
+        probs = F.softmax(self._forward(x, train=False), 1)
+        for view in self.tta:
+            probs += F.softmax(self._forward(x.flip(-1 if view == "hflip" else -2), train=False), 1)
+        return probs / (1 + len(self.tta))
+
+    @torch.no_grad()
+    def predict(self, images: np.ndarray, index: np.ndarray) -> np.ndarray:
+        """Class probabilities for the given rows, in their order (averaged over the TTA views)."""
+        self.model.eval()
+        zeros = np.zeros(len(images), dtype=np.int64)
+        # Kept on the device and copied once: a copy per batch is a sync per batch on a GPU.
+        probs = [
+            self._predict_batch(x)
+            for x, _ in batches(images, zeros, index, self.eval_batch_size, self.device)
+        ]
+        return torch.cat(probs).cpu().numpy()
+
+    def fit(
+        self,
+        data: ImageData,
+        *,
+        unfreeze_at_epoch: int | None = None,
+        optimizer: torch.optim.Optimizer,
+        scheduler: torch.optim.lr_scheduler.LRScheduler | None,
+        tracker: Tracker | None,
+        trial: StudyTrial | None = None,
+        objective: str = Metric.VAL_ACC,
+        mode: str = "max",
+        metric: str = "accuracy",
+        solution: Solution | None = None,
+        fold: int | None = None,
+    ) -> FitResult:
+        """Train cfg.epochs epochs; evaluate, log and report to the trial after each.
+
+        From epoch unfreeze_at_epoch on, a frozen backbone trains too (its parameters are already in
+        the optimizer, at lr x optimizer.backbone_lr_scale). With `fold`, metrics are logged as
+        fold<i>/... and reported to the trial at step fold x epochs + epoch.
+        """
+        # Kept on the trainer: after Ctrl-C the job still writes the best-so-far submission from it.
+        cfg, result = self.cfg, FitResult(val_index=data.val_index)
+        self.result = result
+        generator = torch.Generator().manual_seed(cfg.seed)
+        for epoch in range(1, cfg.epochs + 1):
+            if epoch == unfreeze_at_epoch:
+                self.model.set_frozen(False)
+                log.info("epoch %d: backbone unfrozen, everything trains from now on", epoch)
+            metrics = self.train_epoch(data, optimizer, generator, epoch)
+            if scheduler is not None:
+                scheduler.step()
+            val_probs = self.predict(data.images, data.val_index) if len(data.val_index) else None
+            if val_probs is not None:
+                metrics.update(validation_metrics(data.labels[data.val_index], val_probs, metric))
+            self._end_epoch(
+                data,
+                result,
+                metrics,
+                val_probs,
+                objective=objective,
+                mode=mode,
+                metric=metric,
+                solution=solution,
+                fold=fold,
+            )
+            metrics = result.history[-1]
+            self._log_epoch(tracker, metrics, epoch, fold)
+            if trial is not None:  # raises optuna.TrialPruned when the pruner says so
+                step = epoch if fold is None else fold * cfg.epochs + epoch  # each step reported once
+                where = None if fold is None else f"fold {fold} epoch {epoch} (step {step})"
+                trial.report(metrics.get(objective, float("nan")), step, where)
+        return result
+
+    def _end_epoch(
+        self,
+        data: ImageData,
+        result: FitResult,
+        metrics: dict[str, float],
+        val_probs: np.ndarray | None,
+        *,
+        objective: str,
+        mode: str,
+        metric: str,
+        solution: Solution | None,
+        fold: int | None,
+    ) -> None:
+        """Predict the test set when needed, score it, and keep the epoch's metrics and probabilities."""
+        improved = improves(result, metrics, objective, mode)
+        last = len(result.history) + 1 == self.cfg.epochs
+        # Without a solution file the test set (12,500 images for Dogs vs. Cats) is predicted only for
+        # the two submissions (at the best epoch so far and at the last), except with folds.
+        test_probs = None
+        if solution is not None or improved or last or fold is not None:
+            test_probs = self.predict(data.test_images, np.arange(len(data.test_images)))
+        if solution is not None:
+            metrics.update(leaderboard_metrics(solution, metric, test_probs, metrics))
+        metrics = {k: v for k, v in metrics.items() if math.isfinite(v)}  # e.g. ROC-AUC of one class
+        improved = improves(result, metrics, objective, mode)  # again: a NaN objective is no improvement
+        result.history.append(metrics)
+        if improved:
+            result.best_epoch, result.best_test_probs, result.best_val_probs = (
+                len(result.history),
+                test_probs,
+                val_probs,
+            )
+        if last:
+            result.last_test_probs = test_probs
+        if fold is not None:
+            result.epoch_probs.append((val_probs, test_probs))
+
+    def _log_epoch(self, tracker: Tracker | None, metrics: dict[str, float], epoch: int, fold: int | None):
+        """The epoch's metrics onto the run (fold<i>/... for a fold) and as one log line."""
+        if tracker is not None:
+            # The scores first: the MLflow UI's compare view and run page start on the first logged.
+            first = (Metric.VAL_SCORE, Metric.KAGGLE_PUBLIC, Metric.KAGGLE_PRIVATE, Metric.VAL_LOSS)
+            ordered = {k: metrics[k] for k in first if k in metrics} | metrics
+            tracker.log_metrics(
+                {k if fold is None else Metric.fold(fold, k): v for k, v in ordered.items()}, step=epoch
+            )
+        prefix = "" if fold is None else f"fold {fold} "
+        values = "  ".join(f"{k}={v:.4g}" for k, v in metrics.items())
+        log.info("%sepoch %d/%d: %s", prefix, epoch, self.cfg.epochs, values)
+
+    def train_epoch(
+        self, data: ImageData, optimizer: torch.optim.Optimizer, generator: torch.Generator, epoch: int
+    ) -> dict[str, float]:
+        """One pass over the training rows: train/loss, train/acc and the learning rate used."""
+        cfg = self.cfg
+        self.model.train()
+        # Running sums stay on the device: reading them is a sync, done every SYNC_EVERY steps only.
+        seen, loss_sum = 0, torch.zeros((), device=self.device)
+        correct = torch.zeros((), dtype=torch.long, device=self.device)
+        steps = batches(data.images, data.labels, data.train_index, cfg.batch_size, self.device, generator)
+        total = -(-len(data.train_index) // cfg.batch_size)
+        progress = dict(desc=f"epoch {epoch}/{cfg.epochs}", disable=not cfg.progress, dynamic_ncols=True)
+        with tqdm(steps, total=total, leave=True, **progress) as bar:
+            for step, (x, y) in enumerate(bar, 1):
+                if cfg.simulate_oom_above_batch is not None and len(y) > cfg.simulate_oom_above_batch:
+                    raise torch.cuda.OutOfMemoryError(
+                        f"CUDA out of memory (simulated: batch {len(y)} > "
+                        f"trainer.simulate_oom_above_batch={cfg.simulate_oom_above_batch})"
+                    )
+                loss, logits = self.train_step(x, y, optimizer)
+                seen += len(y)
+                loss_sum += loss * len(y)
+                correct += (logits.argmax(1) == y).sum()
+                if step % SYNC_EVERY == 0 or step == total:
+                    mean_loss = loss_sum.item() / seen
+                    if not math.isfinite(mean_loss):
+                        raise TrainingDiverged(
+                            f"training loss became {mean_loss} in epoch {epoch}; lower optimizer.lr "
+                            f"(now {optimizer.param_groups[0]['lr']:g})"
+                        )
+                    bar.set_postfix(loss=f"{mean_loss:.4f}", acc=f"{correct.item() / seen:.3f}")
+        return {
+            Metric.TRAIN_LOSS: loss_sum.item() / seen,
+            Metric.TRAIN_ACC: correct.item() / seen,
+            Metric.LR: optimizer.param_groups[0]["lr"],
+        }
+
+    def validate(self, data: ImageData, metric: str) -> dict[str, float]:
+        """val/loss, val/acc and val/score (the competition's metric) on the validation rows."""
+        probs = self.predict(data.images, data.val_index)
+        return validation_metrics(data.labels[data.val_index], probs, metric)

@@ -1,0 +1,38 @@
+"""What tests share: paths, Hydra composition, tiny competitions, store queries and the study doubles.
+
+A package, not conftest.py: a test imports from `helpers` like from any module (conftest is pytest's,
+for fixtures only).
+"""
+
+from pathlib import Path
+
+from hydra import compose, initialize_config_dir
+from mlflow.tracking import MlflowClient
+
+from helpers.competitions import make_competition
+
+ROOT = Path(__file__).resolve().parents[2]
+CATS_DOGS = ROOT.parent / "shared" / "datasets" / "cats-dogs-mini"
+SWEEPER_APPS = ROOT / "tests" / "sweeper_apps"  # the official plugin's example apps, run unchanged
+# Two blocks of conv5+pool need >= 16 px; 20 px keeps every test fast on two CPU cores.
+TINY_MODEL = ["data.img_size=20", "model.channels=[4,8]", "model.fc=[16]"]
+
+__all__ = [
+    "CATS_DOGS",
+    "ROOT",
+    "SWEEPER_APPS",
+    "TINY_MODEL",
+    "compose_config",
+    "experiment_ids",
+    "make_competition",
+]
+
+
+def experiment_ids(client: MlflowClient) -> list[str]:
+    """Every experiment of a store: a run's experiment is named after its competition folder."""
+    return [e.experiment_id for e in client.search_experiments()]
+
+
+def compose_config(overrides: list[str]):
+    with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
+        return compose("config", overrides=overrides)

@@ -1,0 +1,44 @@
+"""Tiny real Kaggle-style competition folders: PNG and JPEG files, CSVs, in either train/ layout."""
+
+import csv
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+
+def _image(label: int, rng: np.random.Generator, size: int) -> Image.Image:
+    """A learnable picture: class 0 is reddish, class 1 bluish, with noise."""
+    base = np.array([200, 40, 40] if label == 0 else [40, 40, 200], dtype=np.float32)
+    pixels = base + rng.normal(0, 30, (size, size, 3))
+    return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
+
+
+def make_competition(
+    root: Path, layout: str = "folders", n_train: int = 24, n_test: int = 10, seed: int = 0
+) -> Path:
+    """A Kaggle-style folder of real PNG and JPEG files: train/ in `layout`, test/, CSVs."""
+    rng = np.random.default_rng(seed)
+    classes = ["cat", "dog"]
+    for i in range(n_train):
+        label = i % 2
+        name = f"{classes[label]}.{i}.{'jpg' if i % 3 else 'png'}"
+        folder = root / "train" / classes[label] if layout == "folders" else root / "train"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / (name if layout == "flat" else f"{i}{Path(name).suffix}")
+        _image(label, rng, 24 + i % 7).save(path)
+    (root / "test").mkdir(parents=True)
+    solution = []
+    for i in range(1, n_test + 1):
+        label = i % 2
+        image = _image(label, rng, 30)
+        image = image.convert("L") if i == 1 else image  # one greyscale image: decoded to RGB
+        image.save(root / "test" / f"{i}.{'jpg' if i % 2 else 'png'}")
+        solution.append((str(i), classes[label], "Public" if i % 2 else "Private"))
+    # Kaggle lists ids in its own order: deliberately not sorted.
+    ids = [row[0] for row in reversed(solution)]
+    with (root / "sample_submission.csv").open("w", newline="") as f:
+        csv.writer(f).writerows([("id", "label")] + [(i, "cat") for i in ids])
+    with (root / "solution.csv").open("w", newline="") as f:
+        csv.writer(f).writerows([("id", "label", "Usage")] + solution)
+    return root

@@ -1,0 +1,51 @@
+"""Doubles for the study loop in process: a sweeper config, a launcher that runs a plain function."""
+
+from hydra.core.utils import JobReturn, JobStatus
+from omegaconf import OmegaConf
+
+
+def sweeper_cfg(tmp_path, **changes):
+    cfg = {
+        "sampler": {"_target_": "optuna.samplers.RandomSampler", "seed": 0},
+        "pruner": {"_target_": None},
+        "direction": "minimize",
+        "storage": f"sqlite:///{tmp_path / 'optuna.db'}",
+        "study_name": "loop",
+        "n_trials": 6,
+        "n_jobs": 2,
+        "max_failure_rate": 0.0,
+        "search_space": None,
+        "params": {"x": "interval(-2, 2)", "y": "choice(0, 1)"},
+        "custom_search_space": None,
+        "diverged_as": "fail",
+        "retry_stale_trials": 0,
+        "heartbeat_interval": 10,
+        "grace_period": 30,
+    }
+    return OmegaConf.create({**cfg, **changes})
+
+
+def launcher(objective):
+    """Hydra's launch contract: one JobReturn per override list; an exception is a FAILED job."""
+
+    def launch(batch: list[list[str]], initial_job_idx: int) -> list[JobReturn]:
+        results = []
+        for overrides in batch:
+            params = dict(o.split("=", 1) for o in overrides)
+            result = JobReturn(overrides=overrides)
+            try:
+                result.return_value, result.status = objective(params), JobStatus.COMPLETED
+            except Exception as e:  # noqa: BLE001 - what Hydra's launchers record
+                result.return_value, result.status = e, JobStatus.FAILED
+            results.append(result)
+        return results
+
+    return launch
+
+
+def sphere(params):
+    return float(params["x"]) ** 2 + float(params["y"])
+
+
+def feasible(trial) -> list[float]:
+    return [-1.0]  # <= 0: every trial satisfies the constraint
