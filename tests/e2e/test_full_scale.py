@@ -14,21 +14,25 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from helpers import CATS_DOGS
-from sweeplab.data import cache
+from helpers import CATS_DOGS, ROOT
 from sweeplab.data.images import load_images
 
+TESTS = ROOT / "tests"  # on the builder's path: it imports helpers.cache_pauses
+
 # Builds in a fresh process, so its peak anonymous memory is the build's alone. argv: a file listing
-# the images, the cache folder, img_size, rows per chunk; prints the peak, the shape and a digest.
+# the images, the cache folder, img_size, rows per chunk, and the test's pauses (helpers.cache_pauses:
+# after the lock is taken, after chunk K is written); prints the peak, the shape and a digest.
 BUILDER = """
 import hashlib, json, logging, sys
 from pathlib import Path
 import numpy as np
+from helpers.cache_pauses import install_pauses
 from sweeplab.data import images
 from sweeplab.data.memory import PeakAnon
 
 logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
-listing, cache_dir, img_size, rows = sys.argv[1:]
+listing, cache_dir, img_size, rows, after_lock, after_chunk = sys.argv[1:]
+install_pauses(after_lock, after_chunk)
 files = [Path(line) for line in Path(listing).read_text().splitlines()]
 if int(rows):
     images.CHUNK_BYTES = int(rows) * 3 * int(img_size) ** 2
@@ -61,13 +65,27 @@ def listing(tmp_path: Path, files: list[Path], name: str = "files.txt") -> Path:
     return path
 
 
-def start_builder(listing: Path, cache_dir: Path, img_size: int, rows: int = 0, **env) -> subprocess.Popen:
+def start_builder(
+    listing: Path, cache_dir: Path, img_size: int, rows: int = 0, after_lock: str = "", after_chunk: str = ""
+) -> subprocess.Popen:
+    """A builder process; after_lock=PATH or after_chunk=K:PATH pause it until PATH exists."""
     return subprocess.Popen(
-        [sys.executable, "-u", "-c", BUILDER, str(listing), str(cache_dir), str(img_size), str(rows)],
+        [
+            sys.executable,
+            "-u",
+            "-c",
+            BUILDER,
+            *map(str, (listing, cache_dir, img_size, rows)),
+            after_lock,
+            after_chunk,
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env={**os.environ, **env},
+        env={
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")])),
+        },
     )
 
 
@@ -137,7 +155,7 @@ def test_streamed_chunks_equal_the_in_ram_decode_of_real_photos(tmp_path, monkey
 def test_two_processes_on_a_cold_cache_decode_once(tmp_path):
     files = listing(tmp_path, make_photos(tmp_path / "photos", 30, (96, 72)))
     go = tmp_path / "go"
-    first = start_builder(files, tmp_path / "cache", 64, **{cache.PAUSE_AFTER_LOCK: str(go)})
+    first = start_builder(files, tmp_path / "cache", 64, after_lock=str(go))
     first_lines = Lines(first)
     first_lines.wait_for("paused until")  # the first process holds the lock
     second = start_builder(files, tmp_path / "cache", 64)
@@ -154,7 +172,7 @@ def test_two_processes_on_a_cold_cache_decode_once(tmp_path):
 def test_a_killed_build_publishes_nothing_blocks_nothing_and_resumes(tmp_path):
     photos = make_photos(tmp_path / "photos", 40, (96, 72))
     files, go, folder = listing(tmp_path, photos), tmp_path / "never", tmp_path / "cache" / "images"
-    builder = start_builder(files, tmp_path / "cache", 64, rows=8, **{cache.PAUSE_AFTER_CHUNK: f"2:{go}"})
+    builder = start_builder(files, tmp_path / "cache", 64, rows=8, after_chunk=f"2:{go}")
     lines = Lines(builder)
     lines.wait_for("chunk 2 written")
     builder.send_signal(signal.SIGKILL)

@@ -33,19 +33,8 @@ from sweeplab.errors import DataError
 
 log = logging.getLogger(__name__)
 
-# Test hooks (no timing in tests): the builder waits, after taking the lock or after writing chunk K,
-# until the named file exists.
-PAUSE_AFTER_LOCK = "SWEEPLAB_TEST_PAUSE_AFTER_LOCK"  # =<path>
-PAUSE_AFTER_CHUNK = "SWEEPLAB_TEST_PAUSE_AFTER_CHUNK"  # =<K>:<path>
-
 # A fill writes rows in place and returns notes (JSON values) about them, e.g. undecodable files.
 Fill = Callable[[np.ndarray, int], list]
-
-
-def _pause_until(path: str, why: str) -> None:
-    log.warning("test hook: %s, paused until %s exists", why, path)
-    while not os.path.exists(path):
-        time.sleep(0.02)
 
 
 def size_text(n: int) -> str:
@@ -196,7 +185,6 @@ class CacheEntry:
         hint: str,
     ) -> None:
         """Write the entry chunk by chunk (call with the lock held); resumes a killed build."""
-        pause_chunk, _, pause_path = os.environ.get(PAUSE_AFTER_CHUNK, "").partition(":")
         try:
             resumed = self._resumable(shape, dtype)
             if resumed is None:
@@ -215,14 +203,12 @@ class CacheEntry:
                 disable=not (sys.stderr.isatty() if show_progress is None else show_progress),
                 dynamic_ncols=True,
             ) as bar:
-                for chunk, start in enumerate(range(done, shape[0], chunk_rows), 1):
+                for start in range(done, shape[0], chunk_rows):
                     stop = min(start + chunk_rows, shape[0])
                     notes += fill(out[start:stop], start)
                     out.flush()  # rows on disk before the record says so
                     self._record(shape, dtype, stop, notes)
                     bar.update(stop - start)
-                    if pause_chunk == str(chunk):
-                        _pause_until(pause_path, f"chunk {chunk} written")
             out.flush()
             del out
             self._publish(shape, desc, notes)
@@ -261,8 +247,6 @@ def cached_array(
     if not entry.tmp.exists():  # a partial entry already holds its space (another builder's or to resume)
         check_room(entry.folder, entry_bytes(shape, dtype), hint)
     with entry.locked():
-        if hook := os.environ.get(PAUSE_AFTER_LOCK):
-            _pause_until(hook, f"lock on cache entry {key} taken")
         if not entry.complete():  # another process may have built it while this one waited
             entry.build(
                 tuple(shape),
