@@ -178,8 +178,10 @@ class TrackingConfig:
 
 @dataclass
 class ObjectiveConfig:
-    metric: Any = "val/acc"  # a metric name, or a list of them for a multi-objective study
-    mode: Any = "max"  # max | min | last (one, or one per metric): which epoch's value the job returns
+    metric: Any = "val/score"  # a metric name, or a list of them for a multi-objective study
+    # auto | max | min | last (one, or one per metric): which epoch's value the job returns; auto is the
+    # metric's own orientation (val/score: the competition metric's, e.g. min for data.metric=log_loss)
+    mode: Any = "auto"
 
 
 SCHEMAS: dict[str, dict[str, type]] = {

@@ -3,13 +3,17 @@
 from omegaconf import DictConfig, ListConfig
 
 from sweeplab.errors import ConfigError
+from sweeplab.kaggle.orientation import key_mode
 from sweeplab.protocol import Metric
 
-OBJECTIVE_MODES = ("max", "min", "last")
+# auto: the metric's own orientation (val/acc max, val/loss min, val/score as the competition metric).
+OBJECTIVE_MODES = ("auto", "max", "min", "last")
+DIRECTIONS = {"max": "maximize", "min": "minimize"}
 
 
-def objective_specs(cfg: DictConfig) -> list[tuple[str, str]]:
-    """[(metric, mode), ...]: one pair, or one per objective of a multi-objective study."""
+def objective_specs(cfg: DictConfig, competition_metric: str = "accuracy") -> list[tuple[str, str]]:
+    """[(metric, mode), ...]: one pair, or one per objective of a multi-objective study; mode auto is
+    resolved to the metric's orientation in a competition scored by competition_metric."""
     metrics = list(cfg.metric) if isinstance(cfg.metric, ListConfig) else [cfg.metric]
     modes = list(cfg.mode) if isinstance(cfg.mode, ListConfig) else [cfg.mode] * len(metrics)
     if len(modes) != len(metrics):
@@ -22,7 +26,16 @@ def objective_specs(cfg: DictConfig) -> list[tuple[str, str]]:
             raise ConfigError(f"objective.metric={metric!r} is not logged; valid: {valid}")
         if mode not in OBJECTIVE_MODES:
             raise ConfigError(f"objective.mode={mode!r} is unknown; valid: {', '.join(OBJECTIVE_MODES)}")
-    return list(zip(metrics, modes, strict=True))
+    pairs = zip(metrics, modes, strict=True)
+    return [(m, key_mode(m, competition_metric) if mode == "auto" else mode) for m, mode in pairs]
+
+
+def objective_directions(cfg: DictConfig, competition_metric: str) -> list[str]:
+    """The study direction of each objective: its metric's orientation ("maximize" / "minimize").
+
+    mode=last returns the last epoch's value, which is still better the metric's own way.
+    """
+    return [DIRECTIONS[key_mode(m, competition_metric)] for m, _ in objective_specs(cfg, competition_metric)]
 
 
 def objective_value(history: list[dict[str, float]], metric: str, mode: str) -> float:

@@ -8,9 +8,7 @@ import numpy as np
 from sklearn.metrics import accuracy_score, f1_score, log_loss, roc_auc_score
 
 from sweeplab.errors import ConfigError, DataError
-
-# Every metric is reported so that higher is better, except log_loss (lower is better), as on Kaggle.
-METRICS = ("accuracy", "macro_f1", "roc_auc", "log_loss")
+from sweeplab.kaggle.orientation import METRICS
 
 
 def check_metric(metric: str, num_classes: int) -> None:
