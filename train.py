@@ -5,7 +5,12 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from sweeplab.app import exit_cleanly_on_user_error, one_line_on_interrupt, refuse_bad_command_line
+from sweeplab.app import (
+    answer_help,
+    exit_cleanly_on_user_error,
+    one_line_on_interrupt,
+    refuse_bad_command_line,
+)
 
 HERE = Path(__file__).parent
 
@@ -20,6 +25,7 @@ def main(cfg: DictConfig) -> float:
 
 
 if __name__ == "__main__":
+    answer_help(HERE / "conf")
     refuse_bad_command_line(HERE / "conf")
     with one_line_on_interrupt():
         main()

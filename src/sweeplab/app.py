@@ -1,4 +1,5 @@
-"""train.py's front door: every refusal of a sweeplab key or value is one `error:` line and exit code 2.
+"""train.py's front door: its own --help, and every refusal of a sweeplab key or value as one `error:` line
+and exit code 2.
 
 Hydra refuses a bad key, type or enum value at compose time, but prints several lines and exits 1. The
 command line is composed once here first (about 0.3 s) and a refusal is turned into one line naming the
@@ -12,6 +13,7 @@ import functools
 import logging
 import os
 import sys
+import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -26,9 +28,28 @@ from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBase
 
 from sweeplab.config import SCHEMAS
 from sweeplab.errors import SweeplabError
+from sweeplab.kaggle.orientation import METRICS
 
 log = logging.getLogger(__name__)
 HYDRA_FLAGS = ("-m", "--multirun")  # the only flags that still leave a command line of overrides
+HELP_FLAGS = ("--help", "-h")
+# The keys users set most, with what each does; tests/unit/test_help.py checks that each still exists.
+COMMON_KEYS = (
+    ("data.root=PATH", "the competition folder (with data=kaggle): train/, test/, sample_submission.csv"),
+    ("data.img_size=PX", "every image resized once to PX x PX into the image cache"),
+    ("data.metric=NAME", f"the competition's metric ({', '.join(METRICS)}): the default objective's"),
+    ("data.val_fraction=F | data.folds=K", "a stratified holdout, or k-fold validation"),
+    ("trainer.epochs=N trainer.batch_size=N", "the schedule"),
+    ("optimizer.lr=X", "the learning rate"),
+    ("trainer.device=auto|cpu|cuda:N", "where to train (auto: a GPU when there is one)"),
+    ("model.arch=NAME model.pretrained=true", "any architecture, with model=torchvision or model=timm"),
+    ("tracking.uri=URI", "the MLflow store (default: ./mlruns, or $MLFLOW_TRACKING_URI)"),
+    ("-m hydra/sweeper=optuna hydra.sweeper.n_trials=N", "an Optuna study; hydra.sweeper.params: its space"),
+    (
+        "-m hydra/launcher=joblib hydra.launcher.n_jobs=N hydra.sweeper.n_jobs=N",
+        "an Optuna study's trials N at a time, in worker processes",
+    ),
+)
 
 
 def exit_cleanly_on_user_error(task: Callable) -> Callable:
@@ -63,6 +84,67 @@ def one_line_on_interrupt() -> Iterator[None]:
         said = str(e) or "the finished trials are stored; run the same command to resume the study"
         print(f"\ninterrupted: {said}", file=sys.stderr)
         sys.exit(130)
+
+
+def answer_help(config_dir: Path, argv: list[str] | None = None) -> None:
+    """`python train.py --help`: sweeplab's own page (every group's options, the common keys), exit 0."""
+    if any(a in HELP_FLAGS for a in (sys.argv[1:] if argv is None else argv)):
+        print(help_text(Path(config_dir), Path(config_dir).parent / "experiments"))
+        sys.exit(0)
+
+
+def help_text(config_dir: Path, experiments_dir: Path) -> str:
+    """Groups with their options, each with its file's first comment sentence; the defaults starred."""
+    defaults = {}
+    for item in OmegaConf.load(config_dir / "config.yaml").defaults:
+        if isinstance(item, DictConfig) and not str(next(iter(item))).startswith("/"):
+            defaults.update(item)
+    folders = {g.name: g for g in sorted(config_dir.iterdir()) if g.is_dir()}
+    folders["experiment"] = experiments_dir
+    lines = [
+        "python train.py [-m] [GROUP=OPTION ...] [KEY=VALUE ...]",
+        "",
+        "Trains one model on the composed config and logs it as an MLflow run (see it: sweeplab ui);",
+        "with -m, sweeps: comma-separated values (optimizer.lr=1e-4,1e-3) or an Optuna study.",
+        "",
+        "Config groups (GROUP=OPTION, * the default):",
+    ]
+    for group, folder in folders.items():
+        lines.append(f"  {group}")
+        for option in sorted(folder.glob("*.yaml")):
+            star = " *" if defaults.get(group) == option.stem else ""
+            lines += _help_rows(f"  {option.stem}{star}", _first_sentence(option), 24)
+    lines += ["", "Keys set most:"]
+    for key, what in COMMON_KEYS:
+        lines += _help_rows(key, what, 40)
+    lines += [
+        "",
+        "The whole config, every key with its value: python train.py --cfg job [GROUP=OPTION ...]",
+        "Hydra's own flags: python train.py --hydra-help; the guide: README.md",
+    ]
+    return "\n".join(lines)
+
+
+def _help_rows(left: str, right: str, column: int, width: int = 100) -> list[str]:
+    """`left` then `right` wrapped into the column after it (below it when `left` is wider)."""
+    indent = " " * (column + 2)
+    first = f"  {left:<{column}}"
+    if len(first) > len(indent):
+        return [first.rstrip(), *textwrap.wrap(right, width, initial_indent=indent, subsequent_indent=indent)]
+    return textwrap.wrap(right, width, initial_indent=first, subsequent_indent=indent)
+
+
+def _first_sentence(path: Path) -> str:
+    """The option file's leading comment, up to its first full stop."""
+    words = []
+    for line in path.read_text().splitlines():
+        if not line.startswith("#"):
+            break
+        if not line.startswith("# @package"):
+            words.append(line.lstrip("# ").strip())
+    text = " ".join(words)
+    end = text.find(". ")
+    return text[: end + 1] if end >= 0 else text
 
 
 def refuse_bad_command_line(config_dir: Path, argv: list[str] | None = None) -> None:

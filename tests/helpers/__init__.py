@@ -33,6 +33,7 @@ def experiment_ids(client: MlflowClient) -> list[str]:
     return [e.experiment_id for e in client.search_experiments()]
 
 
-def compose_config(overrides: list[str]):
+def compose_config(overrides: list[str], with_hydra: bool = False):
+    """conf/config.yaml composed with overrides; with_hydra keeps the hydra: node (sweeper, launcher)."""
     with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
-        return compose("config", overrides=overrides)
+        return compose("config", overrides=overrides, return_hydra_config=with_hydra)
