@@ -2,7 +2,9 @@
 
 import difflib
 import re
+import socket
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import torch
 from torch import nn
@@ -12,6 +14,8 @@ from sweeplab.errors import ConfigError, WeightsError
 from sweeplab.models.weights import (
     Weights,
     file_sha256,
+    from_scratch,
+    hub_cache_path,
     torchvision_member,
     torchvision_weights,
     wants_weights,
@@ -238,6 +242,42 @@ def _timm_weights(cfg, model: nn.Module) -> Weights:
     )
 
 
+HUB_FILES = ("model.safetensors", "pytorch_model.bin")  # what timm reads from a Hugging Face repo
+PROBE_TIMEOUT_S = 3  # a reachable hub answers a TCP connect in well under a second
+
+
+def _check_hub(timm, name: str, cfg) -> None:
+    """Weights that are not cached need their host: said at once when it cannot be reached, instead of
+    after huggingface_hub's five retries (about 60 s, a warning each)."""
+    from huggingface_hub import constants, try_to_load_from_cache
+
+    pretrained_cfg = timm.models.get_pretrained_cfg(name)
+    hub_id = getattr(pretrained_cfg, "hf_hub_id", None)
+    if hub_id and any(isinstance(try_to_load_from_cache(hub_id, f), str) for f in HUB_FILES):
+        return
+    url = constants.ENDPOINT if hub_id else getattr(pretrained_cfg, "url", None)
+    if not url or (not hub_id and hub_cache_path(url).is_file()):
+        return
+    problem = "HF_HUB_OFFLINE is set" if hub_id and constants.HF_HUB_OFFLINE else _unreachable(url)
+    if problem is not None:
+        raise WeightsError(
+            f"timm cannot load the pretrained weights of {name}: they are not cached and {problem}; "
+            f"run once with network access (they go to the Hugging Face cache {constants.HF_HUB_CACHE}), "
+            f"set model.weights_path=FILE, or train from scratch with {from_scratch(cfg)}"
+        )
+
+
+def _unreachable(url: str) -> str | None:
+    """Why the URL's host cannot be reached (one TCP connect), or None when it answers."""
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        socket.create_connection((parts.hostname, port), timeout=PROBE_TIMEOUT_S).close()
+    except OSError as e:
+        return f"{parts.hostname}:{port} cannot be reached ({e.strerror or e})"
+    return None
+
+
 def build_timm(cfg, num_classes: int) -> TransferModel:
     """timm.create_model with timm's own weight loading; num_classes=0 is timm's pooled-features model."""
     prepare_backbone(cfg)
@@ -251,8 +291,11 @@ def build_timm(cfg, num_classes: int) -> TransferModel:
     )
     if cfg.weights_path and not Path(extra["pretrained_cfg_overlay"]["file"]).is_file():
         raise WeightsError(
-            f"model.weights_path={cfg.weights_path} does not exist; or set model.pretrained=false"
+            f"model.weights_path={cfg.weights_path} does not exist; or train from scratch with "
+            f"{from_scratch(cfg)}"
         )
+    if pretrained and not cfg.weights_path:
+        _check_hub(timm, name, cfg)
     try:
         backbone = timm.create_model(name, pretrained=pretrained, num_classes=0, **extra, **cfg.kwargs)
     except TypeError as e:
@@ -266,7 +309,7 @@ def build_timm(cfg, num_classes: int) -> TransferModel:
             f"timm cannot load the pretrained weights of {name} "
             f"({type(e).__name__}: {str(e).splitlines()[0]}): "
             f"run once with network access (they go to the Hugging Face cache {HF_HUB_CACHE}), set "
-            "model.weights_path=FILE, or set model.pretrained=false"
+            f"model.weights_path=FILE, or train from scratch with {from_scratch(cfg)}"
         ) from None
     width = getattr(backbone, "head_hidden_size", None) or backbone.num_features
     weights = _timm_weights(cfg, backbone) if pretrained else None

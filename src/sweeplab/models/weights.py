@@ -45,6 +45,19 @@ def wants_weights(cfg) -> bool:
     return bool(cfg.pretrained) or cfg.weights is not None
 
 
+def from_scratch(cfg) -> str:
+    """The overrides that train this model config without pretrained weights, in a form it accepts
+    (a frozen backbone must train too, and a named weights tag must go)."""
+    overrides = ["model.pretrained=false"]
+    if cfg.get("weights") is not None:
+        overrides.append("model.weights=null")
+    if cfg.get("freeze_backbone"):
+        overrides.append("model.freeze_backbone=false")
+    if cfg.get("unfreeze_at_epoch") is not None:
+        overrides.append("model.unfreeze_at_epoch=null")
+    return " ".join(overrides)
+
+
 def torchvision_member(cfg) -> tv_models.WeightsEnum:
     """The weights enum member: model.weights, else the arch's default (model.pretrained=true)."""
     enum = tv_models.get_model_weights(cfg.arch)
@@ -113,14 +126,15 @@ def checked_sha256(path: Path) -> str:
     return sha
 
 
-def fetch(url: str, weights_path: str | None) -> Path:
-    """The weights file: model.weights_path, else the hub cache's, else downloaded into the hub cache."""
+def fetch(url: str, weights_path: str | None, scratch: str = "model.pretrained=false") -> Path:
+    """The weights file: model.weights_path, else the hub cache's, else downloaded into the hub cache;
+    `scratch` is the advice for training without them (from_scratch)."""
     if weights_path:
         path = Path(weights_path).expanduser()
         if not path.is_file():
             raise WeightsError(
                 f"model.weights_path={path} does not exist: point it at a weights file, or drop it to "
-                "use the torch hub cache (downloaded once), or set model.pretrained=false"
+                f"use the torch hub cache (downloaded once), or train from scratch with {scratch}"
             )
         return path
     path = hub_cache_path(url)
@@ -136,7 +150,7 @@ def fetch(url: str, weights_path: str | None) -> Path:
         raise WeightsError(
             f"cannot download the pretrained weights from {url} ({reason}): download that file and put it "
             f"at {path} (or set model.weights_path=FILE, or a mirror with model.weights_url=URL or "
-            f"${MIRROR_ENV}), or train from scratch with model.pretrained=false"
+            f"${MIRROR_ENV}), or train from scratch with {scratch}"
         ) from None
     except RuntimeError as e:  # torch.hub's "invalid hash value": the temp file is already removed
         raise WeightsError(
@@ -152,7 +166,7 @@ def torchvision_weights(cfg) -> Weights | None:
         return None
     member = torchvision_member(cfg)
     url = weights_url(member.url, cfg.weights_url)
-    path = fetch(url, cfg.weights_path)
+    path = fetch(url, cfg.weights_path, from_scratch(cfg))
     sha = file_sha256(path) if cfg.weights_path else checked_sha256(path)
     transforms = member.transforms()
     return Weights(
