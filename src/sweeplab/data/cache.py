@@ -242,6 +242,7 @@ def cached_array(
     """The entry's memory-mapped array and notes, built by exactly one process when missing."""
     entry = CacheEntry(folder, key)
     if entry.complete():
+        log.info("reusing cache entry %s: %s", key, desc)
         return entry.read()
     dtype = np.dtype(dtype)
     if not entry.tmp.exists():  # a partial entry already holds its space (another builder's or to resume)

@@ -81,6 +81,14 @@ def load_data(cfg, show_progress: bool | None = None) -> ImageData:
     competition = read_competition(competition_root(cfg))
     if cfg.img_size < 1:
         raise ConfigError(f"data.img_size={cfg.img_size} must be a positive number of pixels")
+    log.info(
+        "competition %s: %d training images in %d classes (%s), %d test images",
+        competition.root,
+        len(competition.train_files),
+        len(competition.classes),
+        ", ".join(competition.classes[:5]) + (", ..." if len(competition.classes) > 5 else ""),
+        len(competition.test_files),
+    )
     cache_dir = Path(cfg.cache_dir).expanduser() if cfg.cache else None
     # Stat every file once: the stamps give both cache keys and the dataset fingerprint.
     train_stamps, test_stamps = file_stamps(competition.train_files), file_stamps(competition.test_files)
