@@ -147,8 +147,8 @@ def refit_command(args: argparse.Namespace) -> int:
 
 def ensemble_command(args: argparse.Namespace) -> int:
     """Average several runs' (or a study's top trials') probabilities into one submission, logged as a run."""
-    from sweeplab.cli.ensemble import ensemble
     from sweeplab.cli.rerun import top_trial_runs
+    from sweeplab.kaggle.ensemble import ensemble
 
     if bool(args.run_ids) == bool(args.sweep):
         print("error: give RUN_IDs or --sweep STUDY --top K (not both)", file=sys.stderr)

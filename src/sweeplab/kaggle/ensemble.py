@@ -1,4 +1,4 @@
-"""`sweeplab ensemble`: the test probabilities of several runs averaged into one submission, logged as a run.
+"""Ensembles: the test probabilities of several runs averaged into one submission, logged as a run.
 
 Every training run stores its test probabilities (best and last epoch) and its validation ones (out of
 fold with folds); the ensemble averages both, so it gets a validation score on the rows every member
@@ -23,6 +23,13 @@ from sweeplab.kaggle.metrics import leaderboard_metrics, validation_metrics
 from sweeplab.kaggle.scoring import read_solution
 from sweeplab.kaggle.submission import write_submission
 from sweeplab.protocol import Artifact, Role, Tag
+from sweeplab.runs.predictions import (
+    ValProbs,
+    read_test_probs,
+    read_val_probs,
+    write_test_probs,
+    write_val_probs,
+)
 from sweeplab.runs.recorded import load_recorded
 from sweeplab.runs.tracking import Tracker
 
@@ -37,7 +44,7 @@ class Member:
     config: DictConfig
     test: np.ndarray  # (test images, classes), test-id order
     ids: np.ndarray
-    val: dict[str, np.ndarray] | None  # probs, rows, labels
+    val: ValProbs | None  # None: trained without validation (a refit)
 
 
 def load_member(client: MlflowClient, run_id: str, epoch: str) -> Member:
@@ -45,8 +52,8 @@ def load_member(client: MlflowClient, run_id: str, epoch: str) -> Member:
     recorded = load_recorded(client, run_id)
     with tempfile.TemporaryDirectory() as tmp:
         try:
-            test = dict(
-                np.load(client.download_artifacts(run_id, Artifact.TEST_PROBS.format(epoch=epoch), tmp))
+            probs, ids = read_test_probs(
+                client.download_artifacts(run_id, Artifact.TEST_PROBS.format(epoch=epoch), tmp)
             )
         except (MlflowException, OSError) as e:
             raise SweeplabError(
@@ -54,11 +61,11 @@ def load_member(client: MlflowClient, run_id: str, epoch: str) -> Member:
                 "stored probabilities?): `sweeplab rerun` it first"
             ) from e
         try:
-            val = dict(np.load(client.download_artifacts(run_id, Artifact.VAL_PROBS, tmp)))
+            val = read_val_probs(client.download_artifacts(run_id, Artifact.VAL_PROBS, tmp))
         except (MlflowException, OSError):
             val = None  # trained without validation (a refit)
     experiment = client.get_experiment(client.get_run(run_id).info.experiment_id).name
-    return Member(run_id, experiment, recorded.tags, recorded.config, test["probs"], test["ids"], val)
+    return Member(run_id, experiment, recorded.tags, recorded.config, probs, ids, val)
 
 
 def check_members(members: list[Member]) -> None:
@@ -102,18 +109,18 @@ def combine(probs: list[np.ndarray], method: str = "mean", weights: list[float] 
     return mixed / mixed.sum(1, keepdims=True) if method == "rank" else mixed
 
 
-def combine_validation(members: list[Member], method: str, weights: list[float] | None) -> dict | None:
+def combine_validation(members: list[Member], method: str, weights: list[float] | None) -> ValProbs | None:
     """The members' validation probabilities on the rows all of them predicted, combined."""
     if any(m.val is None for m in members):
         return None
-    common = members[0].val["rows"]
+    common = members[0].val.rows
     for m in members[1:]:
-        common = np.intersect1d(common, m.val["rows"])
+        common = np.intersect1d(common, m.val.rows)
     if not len(common):
         return None
-    aligned = [_at(m.val["rows"], m.val["probs"], common) for m in members]
-    labels = _at(members[0].val["rows"], members[0].val["labels"], common)
-    return {"probs": combine(aligned, method, weights), "rows": common, "labels": labels}
+    aligned = [_at(m.val.rows, m.val.probs, common) for m in members]
+    labels = _at(members[0].val.rows, members[0].val.labels, common)
+    return ValProbs(combine(aligned, method, weights), common, labels)
 
 
 def _at(rows: np.ndarray, values: np.ndarray, wanted: np.ndarray) -> np.ndarray:
@@ -144,7 +151,7 @@ def ensemble(
     metric = str(first.config.data.metric)
     test = combine([m.test for m in members], method, weights)
     val = combine_validation(members, method, weights)
-    metrics = validation_metrics(val["labels"], val["probs"], metric) if val else {}
+    metrics = validation_metrics(val.labels, val.probs, metric) if val else {}
     if competition.solution_path is not None:
         solution = read_solution(
             competition.solution_path, competition.test_ids, competition.classes, competition.label_column
@@ -152,7 +159,7 @@ def ensemble(
         metrics |= leaderboard_metrics(solution, metric, test, metrics)
     tracker = Tracker(client.tracking_uri, first.experiment)
     with tracker.run(f"ensemble of {len(members)} ({method})", _tags(members, method, weights)):
-        tracker.log_params({"data.metric": metric, "data/val_images": len(val["rows"]) if val else 0})
+        tracker.log_params({"data.metric": metric, "data/val_images": len(val.rows) if val else 0})
         _write_outputs(tracker, output_dir, competition, test, val)
         tracker.log_metrics({k: v for k, v in metrics.items() if np.isfinite(v)}, step=1)
     return tracker.run_id, metrics
@@ -176,21 +183,16 @@ def _tags(members: list[Member], method: str, weights: list[float] | None) -> di
 
 
 def _write_outputs(
-    tracker: Tracker, folder: Path, competition: Competition, test: np.ndarray, val: dict | None
+    tracker: Tracker, folder: Path, competition: Competition, test: np.ndarray, val: ValProbs | None
 ) -> None:
     """The submission and the probabilities under a training run's artifact names."""
-    ids = np.array(competition.test_ids)
     (folder / "predictions").mkdir(parents=True, exist_ok=True)
     for name in ("best", "last"):  # one model: its best epoch is its last
         tracker.log_artifact(
             write_submission(folder / f"submission_{name}.csv", competition, test), "submissions"
         )
         path = folder / Artifact.TEST_PROBS.format(epoch=name)
-        np.savez_compressed(path, probs=test.astype(np.float32), ids=ids)
-        tracker.log_artifact(path, "predictions")
+        tracker.log_artifact(write_test_probs(path, test, competition.test_ids), "predictions")
     if val is not None:
-        path = folder / Artifact.VAL_PROBS
-        np.savez_compressed(
-            path, probs=val["probs"].astype(np.float32), rows=val["rows"], labels=val["labels"]
-        )
+        path = write_val_probs(folder / Artifact.VAL_PROBS, val.probs, val.rows, val.labels)
         tracker.log_artifact(path, "predictions")
