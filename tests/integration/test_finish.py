@@ -12,12 +12,12 @@ from omegaconf import OmegaConf
 
 from helpers import TINY_MODEL, compose_config
 from sweeplab.cli import main as sweeplab
-from sweeplab.cli.compare import compare
 from sweeplab.data import dataset_fingerprint
 from sweeplab.data.augment import BatchAugment
 from sweeplab.data.competition import read_competition
 from sweeplab.errors import SweeplabError
 from sweeplab.kaggle.agreement import describe, rank_agreement
+from sweeplab.kaggle.comparison import compare
 from sweeplab.kaggle.ensemble import ensemble
 from sweeplab.kaggle.scoring import read_solution
 from sweeplab.models.builders import build_model
