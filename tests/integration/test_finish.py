@@ -17,8 +17,8 @@ from sweeplab.data.augment import BatchAugment
 from sweeplab.data.competition import read_competition
 from sweeplab.errors import SweeplabError
 from sweeplab.kaggle.agreement import describe, rank_agreement
-from sweeplab.kaggle.comparison import compare
 from sweeplab.kaggle.ensemble import ensemble
+from sweeplab.kaggle.report import compare
 from sweeplab.kaggle.scoring import read_solution
 from sweeplab.models.builders import build_model
 from sweeplab.models.features import off_reason

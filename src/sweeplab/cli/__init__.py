@@ -197,7 +197,7 @@ def kaggle_command(args: argparse.Namespace) -> int:
 def compare_command(args: argparse.Namespace) -> int:
     """Validation against Kaggle scores for every run of an experiment (or one sweep)."""
 
-    from sweeplab.kaggle.comparison import compare as compare_runs
+    from sweeplab.kaggle.report import compare as compare_runs
 
     client = _client(args)
     # One folder per experiment (and study): comparing another does not overwrite this report.

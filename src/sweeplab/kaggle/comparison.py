@@ -1,22 +1,12 @@
-"""`sweeplab compare`: validation against Kaggle scores for every run, as a table and an HTML report."""
+"""`sweeplab compare`'s rows: validation against Kaggle scores for every run of an experiment (or study)."""
 
 import ast
-import base64
-import csv
-import html
-import io
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 
-import matplotlib
+from mlflow.tracking import MlflowClient
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
-from mlflow.tracking import MlflowClient  # noqa: E402
-
-from sweeplab.errors import SweeplabError  # noqa: E402
-from sweeplab.kaggle.agreement import describe, rank_agreement  # noqa: E402
+from sweeplab.errors import SweeplabError
+from sweeplab.kaggle.agreement import describe, rank_agreement
 from sweeplab.protocol import Role, Tag
 from sweeplab.study.naming import resolve_study_name
 
@@ -31,9 +21,6 @@ HIDDEN_PARAMS = (
     "trainer.progress",
     "data/",
 )
-PARAMS_WIDTH = 60  # characters of the params column; the CSV and HTML report keep them whole
-OVERFIT_WORDS = {True: "YES", False: "no", None: "-"}
-SHOWN_KINDS = (Role.REFIT, Role.ENSEMBLE)  # marked beside the run id: they are not trials
 
 
 @dataclass
@@ -53,7 +40,7 @@ class Row:
     kind: str = ""  # trial | refit | ensemble (sweeplab.role); empty for a plain run
 
 
-def _history(client: MlflowClient, run_id: str, key: str) -> dict[int, float]:
+def history(client: MlflowClient, run_id: str, key: str) -> dict[int, float]:
     return {m.step: m.value for m in client.get_metric_history(run_id, key)}
 
 
@@ -68,9 +55,9 @@ def overfits(val: dict[int, float], test: dict[int, float], window: int = OVERFI
 
 def _row(client: MlflowClient, run, varying: list[str]) -> Row:
     run_id = run.info.run_id
-    val = _history(client, run_id, "val/score") or _history(client, run_id, "val/acc")
-    public = _history(client, run_id, "kaggle/public")
-    private = _history(client, run_id, "kaggle/private")
+    val = history(client, run_id, "val/score") or history(client, run_id, "val/acc")
+    public = history(client, run_id, "kaggle/public")
+    private = history(client, run_id, "kaggle/private")
     # Without validation (a refit), the submission's epoch: the last.
     best_epoch = max(val, key=val.get) if val else _int(run.data.tags.get(Tag.BEST_EPOCH))
     at_best = public.get(best_epoch) if len(public) > 1 else next(iter(public.values()), None)
@@ -147,145 +134,6 @@ def collect(client: MlflowClient, experiment: str, study: str | None = None, top
     return rows[:top] if top else rows, parent
 
 
-def format_table(rows: list[Row]) -> str:
-    header = (
-        "run",
-        "params",
-        "best val",
-        "final val",
-        "public",
-        "private",
-        "gap",
-        "ep val",
-        "ep pub",
-        "overfit",
-    )
-    lines = [header]
-    for r in rows:
-        params = r.params or r.name
-        if len(params) > PARAMS_WIDTH:
-            params = params[: PARAMS_WIDTH - 1] + "…"
-        lines.append(
-            (
-                r.run_id[:8]
-                + (" pruned" if r.pruned else "")
-                + (f" {r.kind}" if r.kind in SHOWN_KINDS else ""),
-                params,
-                _f(r.best_val),
-                _f(r.final_val),
-                _f(r.public),
-                _f(r.private),
-                _f(r.gap),
-                _f(r.best_val_epoch),
-                _f(r.best_public_epoch),
-                OVERFIT_WORDS[r.overfits],
-            )
-        )
-    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)) for line in lines)
-
-
-def _f(value) -> str:
-    if value is None:
-        return "-"
-    return f"{value:.4f}" if isinstance(value, float) else str(value)
-
-
-def _png(figure) -> str:
-    buffer = io.BytesIO()
-    figure.tight_layout()
-    figure.savefig(buffer, format="png", dpi=80)
-    plt.close(figure)
-    return base64.b64encode(buffer.getvalue()).decode()
-
-
-def write_report(
-    client: MlflowClient, rows: list[Row], title: str, folder: Path, curves: int = 5, notes: list[str] = ()
-) -> list[Path]:
-    """compare.html (val vs public scatter with the diagonal; curves of the top runs) and compare.csv."""
-    table = folder / "compare.csv"
-    with table.open("w", newline="") as f:
-        writer = csv.DictWriter(f, list(asdict(rows[0])))
-        writer.writeheader()
-        writer.writerows(asdict(r) for r in rows)
-    scored = [r for r in rows if r.best_val is not None and r.public is not None]
-    figure, ax = plt.subplots(figsize=(5, 5))
-    if scored:
-        ax.scatter([r.best_val for r in scored], [r.public for r in scored])
-        for r in scored:  # each point named by its run, as in the table above
-            ax.annotate(
-                r.run_id[:8], (r.best_val, r.public), fontsize=7, xytext=(3, 3), textcoords="offset points"
-            )
-        low = min(min(r.best_val, r.public) for r in scored)
-        high = max(max(r.best_val, r.public) for r in scored)
-        ax.plot([low, high], [low, high], "k--", lw=1, label="public = val")
-        ax.legend()
-    ax.set_xlabel("best validation score")
-    ax.set_ylabel("public score at that epoch")
-    scatter = _png(figure)
-    figure, ax = plt.subplots(figsize=(9, 4))
-    for r in rows[:curves]:
-        val = _history(client, r.run_id, "val/score")
-        public = _history(client, r.run_id, "kaggle/public")
-        line = ax.plot(sorted(val), [val[e] for e in sorted(val)], label=f"{r.run_id[:8]} val")[0]
-        if len(public) > 1:
-            ax.plot(
-                sorted(public),
-                [public[e] for e in sorted(public)],
-                "--",
-                color=line.get_color(),
-                label=f"{r.run_id[:8]} public",
-            )
-    ax.set_xlabel("epoch")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
-    ax.set_ylabel("score")
-    ax.legend(fontsize=7)
-    curves_png = _png(figure)
-    html_rows = "".join(
-        "<tr>" + "".join(f"<td>{_html_cell(k, v)}</td>" for k, v in asdict(r).items()) + "</tr>" for r in rows
-    )
-    trust = (
-        f"<h2>How far to trust validation</h2><pre>{html.escape(chr(10).join(notes))}</pre>" if notes else ""
-    )
-    report = folder / "compare.html"
-    report.write_text(
-        f"<html><head><meta charset='utf-8'><title>{title}</title></head><body><h1>{title}</h1>"
-        f"<table border='1'><tr>{''.join(f'<th>{k}</th>' for k in asdict(rows[0]))}</tr>{html_rows}</table>"
-        f"{trust}"
-        f"<h2>Validation vs public score</h2><img src='data:image/png;base64,{scatter}'>"
-        f"<h2>Per-epoch validation (solid) and public (dashed) scores, top runs</h2>"
-        f"<img src='data:image/png;base64,{curves_png}'></body></html>"
-    )
-    return [report, table]
-
-
-def _html_cell(key: str, value) -> str:
-    if key == "overfits":
-        return OVERFIT_WORDS[value]
-    if key == "pruned":
-        return "pruned" if value else ""
-    return html.escape(value) if isinstance(value, str) else _f(value)
-
-
-def compare(
-    client: MlflowClient, experiment: str, study: str | None, top: int | None, out: Path, log: bool = False
-) -> str:
-    """Print-ready table; the report goes to `out` and onto the study's parent run (with a study: no new
-    run), or with `log` onto the experiment's one comparison run, reused by every later `--log`."""
-    rows, parent = collect(client, experiment, study, top)
-    notes = agreement_lines(client, rows) if study else []
-    out.mkdir(parents=True, exist_ok=True)
-    title = f"sweeplab compare: {experiment}" + (f" / {study}" if study else "")
-    paths = write_report(client, rows, title, out, notes=notes)
-    said = f"report: {paths[0]}"
-    if log or parent is not None:
-        target = parent or _comparison_run(client, experiment)
-        for path in paths:
-            client.log_artifact(target, str(path), "comparison")
-        said += f" (also on run {target}, artifacts comparison/)"
-    return format_table(rows) + "\n\n" + "".join(line + "\n" for line in notes) + said
-
-
 def agreement_lines(client: MlflowClient, rows: list[Row]) -> list[str]:
     """Rank agreement of the study's finished (unpruned) trials' val with public and private scores."""
     trials = [r for r in rows if r.kind == Role.TRIAL and not r.pruned]
@@ -300,7 +148,7 @@ def agreement_lines(client: MlflowClient, rows: list[Row]) -> list[str]:
     return describe(found, [r.run_id[:8] for r in scored], len(scored))
 
 
-def _comparison_run(client: MlflowClient, experiment: str) -> str:
+def comparison_run(client: MlflowClient, experiment: str) -> str:
     """The experiment's one `comparison` run: made by the first `compare --log`, reused after."""
     exp = client.get_experiment_by_name(experiment)
     found = client.search_runs([exp.experiment_id], f"tags.`{Tag.ROLE}` = '{Role.COMPARISON}'", max_results=1)
