@@ -70,7 +70,7 @@ def _client(args: argparse.Namespace):
 
 def _chosen_run(args: argparse.Namespace, client) -> str:
     """The run a rerun or refit starts from: RUN_ID (any unique prefix) or the best trial of --best STUDY."""
-    from sweeplab.cli.rerun import best_trial_run
+    from sweeplab.runs.rerun import best_trial_run
 
     if args.best and args.run_id and "=" in args.run_id:  # `rerun --best S key=value`: no RUN_ID given
         args.overrides, args.run_id = [args.run_id, *args.overrides], None
@@ -88,8 +88,8 @@ def _outputs_dir(kind: str, run_id: str | None = None) -> Path:
 def rerun_command(args: argparse.Namespace) -> int:
     """Run a recorded run again (a new run tagged with the one it reproduces) and compare the two."""
 
-    from sweeplab.cli.rerun import compare_runs, differences
     from sweeplab.runs.recorded import apply_overrides, load_recorded
+    from sweeplab.runs.rerun import compare_runs, differences
     from sweeplab.training.job import run
 
     client = _client(args)
@@ -130,7 +130,7 @@ def rerun_command(args: argparse.Namespace) -> int:
 
 def refit_command(args: argparse.Namespace) -> int:
     """A trial's config on every labelled image for its best epoch count: a submission, logged as a run."""
-    from sweeplab.cli.refit import refit
+    from sweeplab.runs.refit import refit
 
     client = _client(args)
     run_id = _chosen_run(args, client)
@@ -147,8 +147,8 @@ def refit_command(args: argparse.Namespace) -> int:
 
 def ensemble_command(args: argparse.Namespace) -> int:
     """Average several runs' (or a study's top trials') probabilities into one submission, logged as a run."""
-    from sweeplab.cli.rerun import top_trial_runs
     from sweeplab.kaggle.ensemble import ensemble
+    from sweeplab.runs.rerun import top_trial_runs
 
     if bool(args.run_ids) == bool(args.sweep):
         print("error: give RUN_IDs or --sweep STUDY --top K (not both)", file=sys.stderr)
