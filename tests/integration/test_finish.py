@@ -208,7 +208,7 @@ def test_tta_views_are_a_closed_choice_and_turn_the_feature_cache_off():
 def test_ensemble_sweep_takes_the_top_trials_of_the_study(tmp_path):
     import optuna
 
-    from sweeplab.runs.rerun import top_trial_runs
+    from sweeplab.study.queries import top_trial_runs
 
     storage = f"sqlite:///{tmp_path / 'optuna.db'}"
     study = optuna.create_study(study_name="job-0123abcd", storage=storage, direction="maximize")

@@ -70,7 +70,7 @@ def _client(args: argparse.Namespace):
 
 def _chosen_run(args: argparse.Namespace, client) -> str:
     """The run a rerun or refit starts from: RUN_ID (any unique prefix) or the best trial of --best STUDY."""
-    from sweeplab.runs.rerun import best_trial_run
+    from sweeplab.study.queries import best_trial_run
 
     if args.best and args.run_id and "=" in args.run_id:  # `rerun --best S key=value`: no RUN_ID given
         args.overrides, args.run_id = [args.run_id, *args.overrides], None
@@ -148,7 +148,7 @@ def refit_command(args: argparse.Namespace) -> int:
 def ensemble_command(args: argparse.Namespace) -> int:
     """Average several runs' (or a study's top trials') probabilities into one submission, logged as a run."""
     from sweeplab.kaggle.ensemble import ensemble
-    from sweeplab.runs.rerun import top_trial_runs
+    from sweeplab.study.queries import top_trial_runs
 
     if bool(args.run_ids) == bool(args.sweep):
         print("error: give RUN_IDs or --sweep STUDY --top K (not both)", file=sys.stderr)
