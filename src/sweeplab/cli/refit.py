@@ -1,0 +1,51 @@
+"""`sweeplab refit`: a trial's config trained again on every labelled image, for its best epoch count."""
+
+import argparse
+
+from mlflow.tracking import MlflowClient
+
+from sweeplab.cli import common
+from sweeplab.protocol import Tag
+
+
+def register(commands: common.Subparsers) -> None:
+    parser = commands.add_parser("refit", help="train a trial's config on all labelled images")
+    parser.add_argument("run_id", nargs="?", help="the trial run to refit (a unique prefix will do)")
+    parser.add_argument("overrides", nargs="*", help="key=value changes, e.g. trainer.seed=1")
+    parser.add_argument("--best", metavar="STUDY", help="refit the best trial of this Optuna study")
+    parser.add_argument("--storage", help=common.STORAGE_HELP)
+    parser.add_argument("--tracking-uri", help=common.TRACKING_URI_HELP)
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """A trial's config on every labelled image for its best epoch count: a submission, logged as a run."""
+    from sweeplab.runs.recorded import apply_overrides, load_recorded
+    from sweeplab.runs.refit import refit_overrides, refit_tags
+
+    client = common.client(args)
+    run_id = common.chosen_run(args, client)
+    output_dir = common.outputs_dir("refit", run_id)
+    recorded = load_recorded(client, run_id)
+    given = [*refit_overrides(recorded), *args.overrides]  # the user's own overrides win
+    new_id = common.train_again(
+        client,
+        run_id,
+        apply_overrides(recorded.config, given),
+        link=Tag.REFIT_OF,
+        tags=refit_tags(recorded, args.overrides),
+        overrides=given,
+        output_dir=output_dir,
+    )
+    scores = _scores(client, new_id)
+    print(
+        f"refit {new_id} of {run_id}: submission {output_dir / 'submission_best.csv'}"
+        + (f"; {scores}" if scores else "")
+        + f"; send it with `sweeplab kaggle submit {new_id[:8]} --competition SLUG`"
+    )
+    return 0
+
+
+def _scores(client: MlflowClient, run_id: str) -> str:
+    metrics = client.get_run(run_id).data.metrics
+    return "  ".join(f"{k}={metrics[k]:.4f}" for k in ("kaggle/public", "kaggle/private") if k in metrics)
