@@ -41,6 +41,7 @@ class Row:
 
 
 def history(client: MlflowClient, run_id: str, key: str) -> dict[int, float]:
+    """A metric's values by epoch."""
     return {m.step: m.value for m in client.get_metric_history(run_id, key)}
 
 

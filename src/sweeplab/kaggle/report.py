@@ -21,44 +21,44 @@ from sweeplab.study.table import text_table  # noqa: E402
 PARAMS_WIDTH = 60  # characters of the params column; the CSV and HTML report keep them whole
 OVERFIT_WORDS = {True: "YES", False: "no", None: "-"}
 SHOWN_KINDS = (Role.REFIT, Role.ENSEMBLE)  # marked beside the run id: they are not trials
+HEADER = ("run", "params", "best val", "final val", "public", "private", "gap", "ep val", "ep pub", "overfit")
+
+
+def compare(
+    client: MlflowClient, experiment: str, study: str | None, top: int | None, out: Path, log: bool = False
+) -> str:
+    """Print-ready table; the report goes to `out` and onto the study's parent run (with a study: no new
+    run), or with `log` onto the experiment's one comparison run, reused by every later `--log`."""
+    rows, parent = collect(client, experiment, study, top)
+    notes = agreement_lines(client, rows) if study else []
+    out.mkdir(parents=True, exist_ok=True)
+    title = f"sweeplab compare: {experiment}" + (f" / {study}" if study else "")
+    paths = write_report(client, rows, title, out, notes=notes)
+    said = f"report: {paths[0]}"
+    if log or parent is not None:
+        target = parent or comparison_run(client, experiment)
+        for path in paths:
+            client.log_artifact(target, str(path), "comparison")
+        said += f" (also on run {target}, artifacts comparison/)"
+    return format_table(rows) + "\n\n" + "".join(line + "\n" for line in notes) + said
 
 
 def format_table(rows: list[Row]) -> str:
     """The console's table: one line per run, best first."""
-    header = (
-        "run",
-        "params",
-        "best val",
-        "final val",
-        "public",
-        "private",
-        "gap",
-        "ep val",
-        "ep pub",
-        "overfit",
+    return text_table(HEADER, [_line(r) for r in rows])
+
+
+def _line(r: Row) -> tuple[str, ...]:
+    params = r.params or r.name
+    if len(params) > PARAMS_WIDTH:
+        params = params[: PARAMS_WIDTH - 1] + "…"
+    return (
+        r.run_id[:8] + (" pruned" if r.pruned else "") + (f" {r.kind}" if r.kind in SHOWN_KINDS else ""),
+        params,
+        *(_f(v) for v in (r.best_val, r.final_val, r.public, r.private, r.gap)),
+        *(_f(v) for v in (r.best_val_epoch, r.best_public_epoch)),
+        OVERFIT_WORDS[r.overfits],
     )
-    lines = [header]
-    for r in rows:
-        params = r.params or r.name
-        if len(params) > PARAMS_WIDTH:
-            params = params[: PARAMS_WIDTH - 1] + "…"
-        lines.append(
-            (
-                r.run_id[:8]
-                + (" pruned" if r.pruned else "")
-                + (f" {r.kind}" if r.kind in SHOWN_KINDS else ""),
-                params,
-                _f(r.best_val),
-                _f(r.final_val),
-                _f(r.public),
-                _f(r.private),
-                _f(r.gap),
-                _f(r.best_val_epoch),
-                _f(r.best_public_epoch),
-                OVERFIT_WORDS[r.overfits],
-            )
-        )
-    return text_table(lines[0], lines[1:])
 
 
 def _f(value) -> str:
@@ -141,22 +141,3 @@ def _html_cell(key: str, value) -> str:
     if key == "pruned":
         return "pruned" if value else ""
     return html.escape(value) if isinstance(value, str) else _f(value)
-
-
-def compare(
-    client: MlflowClient, experiment: str, study: str | None, top: int | None, out: Path, log: bool = False
-) -> str:
-    """Print-ready table; the report goes to `out` and onto the study's parent run (with a study: no new
-    run), or with `log` onto the experiment's one comparison run, reused by every later `--log`."""
-    rows, parent = collect(client, experiment, study, top)
-    notes = agreement_lines(client, rows) if study else []
-    out.mkdir(parents=True, exist_ok=True)
-    title = f"sweeplab compare: {experiment}" + (f" / {study}" if study else "")
-    paths = write_report(client, rows, title, out, notes=notes)
-    said = f"report: {paths[0]}"
-    if log or parent is not None:
-        target = parent or comparison_run(client, experiment)
-        for path in paths:
-            client.log_artifact(target, str(path), "comparison")
-        said += f" (also on run {target}, artifacts comparison/)"
-    return format_table(rows) + "\n\n" + "".join(line + "\n" for line in notes) + said
