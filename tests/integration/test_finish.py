@@ -12,13 +12,13 @@ from omegaconf import OmegaConf
 
 from helpers import TINY_MODEL, compose_config
 from sweeplab.cli import main as sweeplab
-from sweeplab.cli.compare import compare
-from sweeplab.cli.ensemble import ensemble
 from sweeplab.data import dataset_fingerprint
 from sweeplab.data.augment import BatchAugment
 from sweeplab.data.competition import read_competition
 from sweeplab.errors import SweeplabError
 from sweeplab.kaggle.agreement import describe, rank_agreement
+from sweeplab.kaggle.ensemble import ensemble
+from sweeplab.kaggle.report import compare
 from sweeplab.kaggle.scoring import read_solution
 from sweeplab.models.builders import build_model
 from sweeplab.models.features import off_reason
@@ -208,7 +208,7 @@ def test_tta_views_are_a_closed_choice_and_turn_the_feature_cache_off():
 def test_ensemble_sweep_takes_the_top_trials_of_the_study(tmp_path):
     import optuna
 
-    from sweeplab.cli.rerun import top_trial_runs
+    from sweeplab.study.queries import top_trial_runs
 
     storage = f"sqlite:///{tmp_path / 'optuna.db'}"
     study = optuna.create_study(study_name="job-0123abcd", storage=storage, direction="maximize")

@@ -15,8 +15,8 @@ from mlflow.tracking import MlflowClient
 from helpers import compose_config, experiment_ids
 from helpers.kaggle_standin import KaggleStandIn
 from sweeplab.cli import main as sweeplab
-from sweeplab.cli.compare import _short, collect, overfits
 from sweeplab.errors import ConfigError, DataError, SweeplabError
+from sweeplab.kaggle.comparison import _short, collect, overfits
 from sweeplab.kaggle.scoring import metric_score, read_solution
 from sweeplab.kaggle.submit import submit_run
 from sweeplab.training.job import run

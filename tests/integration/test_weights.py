@@ -12,13 +12,13 @@ from omegaconf import OmegaConf
 from torchvision import models as tv_models
 
 from helpers import compose_config
-from sweeplab.cli.rerun import weights_differences
 from sweeplab.errors import ConfigError, SweeplabError, WeightsError
 from sweeplab.models.builders import build_model, prepare_backbone
 from sweeplab.models.weights import MIRROR_ENV, file_sha256, weights_url
 from sweeplab.protocol import Tag
 from sweeplab.runs.migrate import migrate
 from sweeplab.runs.recorded import Recorded
+from sweeplab.runs.rerun import weights_differences
 
 ARCH = "mobilenet_v3_small"  # the smallest torchvision file (10 MB): the download path is what is tested
 TV_URL = "https://download.pytorch.org/models/mobilenet_v3_small-047dcff4.pth"  # its IMAGENET1K_V1 file

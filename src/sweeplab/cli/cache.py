@@ -1,5 +1,6 @@
 """`sweeplab cache`: what the caches under data.cache_dir hold, and removing what is not used."""
 
+import argparse
 import contextlib
 import fcntl
 import json
@@ -7,9 +8,30 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from sweeplab.data.cache import size_text
+from sweeplab.cli.common import Subparsers
+from sweeplab.errors import SweeplabError
 
 DAY_S = 86_400
+
+
+def register(commands: Subparsers) -> None:
+    parser = commands.add_parser("cache", help="list the image and feature caches; remove entries")
+    parser.add_argument(
+        "--cache-dir", default="~/.cache/sweeplab", help="data.cache_dir (default: %(default)s)"
+    )
+    parser.add_argument("--clear", action="store_true", help="remove every entry not being built")
+    parser.add_argument(
+        "--older-than", type=float, metavar="DAYS", help="remove the entries not used for DAYS days"
+    )
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """List the cache entries (images, features) with size, last use and what they hold; remove some."""
+    if args.older_than is not None and args.older_than < 0:
+        raise SweeplabError("--older-than takes a number of days >= 0, e.g. 30")
+    print(cache(Path(args.cache_dir), clear=args.clear, older_than=args.older_than))
+    return 0
 
 
 @dataclass
@@ -69,6 +91,8 @@ def _ago(seconds: float) -> str:
 
 def cache(cache_dir: Path, clear: bool = False, older_than: float | None = None) -> str:
     """The listing; with `clear` (all) or `older_than` (days since last use) removes entries first."""
+    from sweeplab.data.cache import size_text  # the data package imports torch: not for `sweeplab --help`
+
     now = time.time()
     removed, kept_busy, freed = 0, 0, 0
     if clear or older_than is not None:

@@ -1,196 +1,51 @@
-"""`sweeplab ensemble`: the test probabilities of several runs averaged into one submission, logged as a run.
+"""`sweeplab ensemble`: runs' (or a study's top trials') probabilities averaged into one submission."""
 
-Every training run stores its test probabilities (best and last epoch) and its validation ones (out of
-fold with folds); the ensemble averages both, so it gets a validation score on the rows every member
-predicted as well as local Kaggle scores. Its artifacts carry a training run's names, so `sweeplab kaggle
-submit` and `record` take it as they take any run.
-"""
-
-import tempfile
-from dataclasses import dataclass
+import argparse
 from pathlib import Path
 
-import numpy as np
-from mlflow.exceptions import MlflowException
-from mlflow.tracking import MlflowClient
-from omegaconf import DictConfig
-from scipy.stats import rankdata
-
-from sweeplab.data import competition_root
-from sweeplab.data.competition import Competition, read_competition
+from sweeplab.cli import common
+from sweeplab.cli.run_ids import resolve_run_id
 from sweeplab.errors import SweeplabError
-from sweeplab.kaggle.metrics import leaderboard_metrics, validation_metrics
-from sweeplab.kaggle.scoring import read_solution
-from sweeplab.kaggle.submission import write_submission
-from sweeplab.protocol import Artifact, Role, Tag
-from sweeplab.runs.recorded import load_recorded
-from sweeplab.runs.tracking import Tracker
-
-METHODS = ("mean", "rank")
 
 
-@dataclass
-class Member:
-    run_id: str
-    experiment: str
-    tags: dict[str, str]
-    config: DictConfig
-    test: np.ndarray  # (test images, classes), test-id order
-    ids: np.ndarray
-    val: dict[str, np.ndarray] | None  # probs, rows, labels
+def register(commands: common.Subparsers) -> None:
+    parser = commands.add_parser("ensemble", help="average runs' predictions into one submission")
+    parser.add_argument("run_ids", nargs="*", help="the runs to average (unique prefixes will do)")
+    parser.add_argument("--sweep", metavar="STUDY", help="the best trials of this Optuna study")
+    parser.add_argument("--top", type=int, default=3, help="with --sweep: how many (default: 3)")
+    parser.add_argument("--storage", help=common.STORAGE_HELP)
+    parser.add_argument("--weights", help="one weight per run, comma-separated (default: equal)")
+    parser.add_argument(
+        "--rank", action="store_true", help="average ranks instead of probabilities (for ROC-AUC)"
+    )
+    parser.add_argument(
+        "--epoch", choices=("best", "last"), default="best", help="which test predictions of each run"
+    )
+    parser.add_argument("--out", help="folder for the submission (default: outputs/DATE/TIME-ensemble)")
+    parser.add_argument("--tracking-uri", help=common.TRACKING_URI_HELP)
+    parser.set_defaults(run=run)
 
 
-def load_member(client: MlflowClient, run_id: str, epoch: str) -> Member:
-    """A run's recorded config and stored probabilities; refused when it has none."""
-    recorded = load_recorded(client, run_id)
-    with tempfile.TemporaryDirectory() as tmp:
-        try:
-            test = dict(
-                np.load(client.download_artifacts(run_id, Artifact.TEST_PROBS.format(epoch=epoch), tmp))
-            )
-        except (MlflowException, OSError) as e:
-            raise SweeplabError(
-                f"run {run_id} has no {Artifact.TEST_PROBS.format(epoch=epoch)} (recorded before sweeplab "
-                "stored probabilities?): `sweeplab rerun` it first"
-            ) from e
-        try:
-            val = dict(np.load(client.download_artifacts(run_id, Artifact.VAL_PROBS, tmp)))
-        except (MlflowException, OSError):
-            val = None  # trained without validation (a refit)
-    experiment = client.get_experiment(client.get_run(run_id).info.experiment_id).name
-    return Member(run_id, experiment, recorded.tags, recorded.config, test["probs"], test["ids"], val)
+def run(args: argparse.Namespace) -> int:
+    """Average the runs' probabilities, log the ensemble as a run and say how to submit it."""
+    from sweeplab.kaggle.ensemble import ensemble
+    from sweeplab.study.queries import top_trial_runs
 
-
-def check_members(members: list[Member]) -> None:
-    """One competition, one test set, one metric: refused before anything is recorded."""
-    if len(members) < 2:
-        raise SweeplabError(f"an ensemble needs at least 2 runs, got {len(members)}")
-    first = members[0]
-    for m in members[1:]:
-        if m.tags.get(Tag.DATA_FINGERPRINT) != first.tags.get(Tag.DATA_FINGERPRINT):
-            raise SweeplabError(
-                f"runs {first.run_id[:8]} and {m.run_id[:8]} are from different competitions (data "
-                "fingerprints differ: other files, or files changed since): an ensemble averages one "
-                "competition's predictions"
-            )
-        if m.ids.shape != first.ids.shape or (m.ids != first.ids).any() or m.test.shape != first.test.shape:
-            raise SweeplabError(
-                f"runs {first.run_id[:8]} and {m.run_id[:8]} predicted different test ids: "
-                "they cannot be averaged"
-            )
-        if m.config.data.metric != first.config.data.metric:
-            raise SweeplabError(
-                f"runs {first.run_id[:8]} and {m.run_id[:8]} are scored by different metrics "
-                f"({first.config.data.metric}, {m.config.data.metric})"
-            )
-
-
-def combine(probs: list[np.ndarray], method: str = "mean", weights: list[float] | None = None) -> np.ndarray:
-    """The weighted mean of the members' probabilities; `rank`: of each class column's ranks (0..1)
-    instead, rows then scaled to sum to 1 (for metrics that only rank, such as ROC-AUC)."""
-    if method not in METHODS:
-        raise SweeplabError(f"--method {method!r} is unknown; valid: {', '.join(METHODS)}")
-    w = np.ones(len(probs)) if weights is None else np.asarray(weights, dtype=np.float64)
-    if len(w) != len(probs) or (w < 0).any() or w.sum() == 0:
-        raise SweeplabError(
-            f"--weights needs {len(probs)} non-negative numbers, not all 0, one per run; got {list(w)}"
-        )
-    w = w / w.sum()
-    if method == "rank":
-        probs = [rankdata(p, axis=0) / len(p) for p in probs]
-    mixed = sum(wi * p.astype(np.float64) for wi, p in zip(w, probs, strict=True))
-    return mixed / mixed.sum(1, keepdims=True) if method == "rank" else mixed
-
-
-def combine_validation(members: list[Member], method: str, weights: list[float] | None) -> dict | None:
-    """The members' validation probabilities on the rows all of them predicted, combined."""
-    if any(m.val is None for m in members):
-        return None
-    common = members[0].val["rows"]
-    for m in members[1:]:
-        common = np.intersect1d(common, m.val["rows"])
-    if not len(common):
-        return None
-    aligned = [_at(m.val["rows"], m.val["probs"], common) for m in members]
-    labels = _at(members[0].val["rows"], members[0].val["labels"], common)
-    return {"probs": combine(aligned, method, weights), "rows": common, "labels": labels}
-
-
-def _at(rows: np.ndarray, values: np.ndarray, wanted: np.ndarray) -> np.ndarray:
-    """values (one per row of `rows`) at the rows `wanted`, in that order."""
-    order = np.argsort(rows)
-    return values[order[np.searchsorted(rows, wanted, sorter=order)]]
-
-
-def ensemble(
-    client: MlflowClient,
-    run_ids: list[str],
-    output_dir: Path,
-    *,
-    method: str = "mean",
-    weights: list[float] | None = None,
-    epoch: str = "best",
-) -> tuple[str, dict[str, float]]:
-    """Average the runs' probabilities, write the submission and log it as a run: (run id, its scores)."""
-    members = [load_member(client, r, epoch) for r in run_ids]
-    check_members(members)
-    first = members[0]
-    competition = read_competition(competition_root(first.config.data))
-    if list(competition.test_ids) != first.ids.tolist():
-        raise SweeplabError(
-            f"the competition folder {competition.root} now has other test ids than run "
-            f"{first.run_id[:8]} predicted: its files changed since"
-        )
-    metric = str(first.config.data.metric)
-    test = combine([m.test for m in members], method, weights)
-    val = combine_validation(members, method, weights)
-    metrics = validation_metrics(val["labels"], val["probs"], metric) if val else {}
-    if competition.solution_path is not None:
-        solution = read_solution(
-            competition.solution_path, competition.test_ids, competition.classes, competition.label_column
-        )
-        metrics |= leaderboard_metrics(solution, metric, test, metrics)
-    tracker = Tracker(client.tracking_uri, first.experiment)
-    with tracker.run(f"ensemble of {len(members)} ({method})", _tags(members, method, weights)):
-        tracker.log_params({"data.metric": metric, "data/val_images": len(val["rows"]) if val else 0})
-        _write_outputs(tracker, output_dir, competition, test, val)
-        tracker.log_metrics({k: v for k, v in metrics.items() if np.isfinite(v)}, step=1)
-    return tracker.run_id, metrics
-
-
-def _tags(members: list[Member], method: str, weights: list[float] | None) -> dict[str, str]:
-    first = members[0]
-    tags = {
-        Tag.ROLE: Role.ENSEMBLE,
-        Tag.ENSEMBLE_OF: ",".join(m.run_id for m in members),
-        Tag.ENSEMBLE_METHOD: method if weights is None else f"{method}, weighted",
-        Tag.BEST_EPOCH: "1",  # one "epoch": what `sweeplab kaggle record` logs its scores at
-        Tag.DATA_FINGERPRINT: first.tags.get(Tag.DATA_FINGERPRINT, ""),
-    }
-    if weights is not None:
-        tags[Tag.ENSEMBLE_WEIGHTS] = ",".join(f"{w:g}" for w in weights)
-    studies = {m.tags.get(Tag.STUDY) for m in members}
-    if len(studies) == 1 and None not in studies:  # shown in `sweeplab compare --sweep STUDY`
-        tags[Tag.STUDY] = studies.pop()
-    return tags
-
-
-def _write_outputs(
-    tracker: Tracker, folder: Path, competition: Competition, test: np.ndarray, val: dict | None
-) -> None:
-    """The submission and the probabilities under a training run's artifact names."""
-    ids = np.array(competition.test_ids)
-    (folder / "predictions").mkdir(parents=True, exist_ok=True)
-    for name in ("best", "last"):  # one model: its best epoch is its last
-        tracker.log_artifact(
-            write_submission(folder / f"submission_{name}.csv", competition, test), "submissions"
-        )
-        path = folder / Artifact.TEST_PROBS.format(epoch=name)
-        np.savez_compressed(path, probs=test.astype(np.float32), ids=ids)
-        tracker.log_artifact(path, "predictions")
-    if val is not None:
-        path = folder / Artifact.VAL_PROBS
-        np.savez_compressed(
-            path, probs=val["probs"].astype(np.float32), rows=val["rows"], labels=val["labels"]
-        )
-        tracker.log_artifact(path, "predictions")
+    if bool(args.run_ids) == bool(args.sweep):
+        raise SweeplabError("give RUN_IDs or --sweep STUDY --top K (not both)")
+    client = common.client(args)
+    if args.sweep:
+        run_ids = top_trial_runs(args.sweep, args.storage, args.top)
+    else:
+        run_ids = [resolve_run_id(client, r) for r in args.run_ids]
+    weights = [float(w) for w in args.weights.split(",")] if args.weights else None
+    output_dir = Path(args.out) if args.out else common.outputs_dir("ensemble")
+    method = "rank" if args.rank else "mean"
+    new_id, scores = ensemble(client, run_ids, output_dir, method=method, weights=weights, epoch=args.epoch)
+    shown = "  ".join(f"{k}={v:.4f}" for k, v in scores.items())
+    print(
+        f"ensemble {new_id} of {len(run_ids)} runs ({', '.join(r[:8] for r in run_ids)}): {shown}; "
+        f"submission {output_dir / 'submission_best.csv'}; "
+        f"send it with `sweeplab kaggle submit {new_id[:8]} --competition SLUG`"
+    )
+    return 0

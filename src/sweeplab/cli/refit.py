@@ -1,49 +1,51 @@
 """`sweeplab refit`: a trial's config trained again on every labelled image, for its best epoch count."""
 
-import logging
-from pathlib import Path
+import argparse
 
 from mlflow.tracking import MlflowClient
 
-from sweeplab.errors import SweeplabError
-from sweeplab.protocol import Role, Tag
-from sweeplab.runs.recorded import Recorded, apply_overrides, load_recorded
+from sweeplab.cli import common
+from sweeplab.protocol import Tag
 
 
-def refit_overrides(recorded: Recorded) -> list[str]:
-    """No validation, no folds, no subset, and the epochs where the trial's validation peaked."""
-    best = recorded.tags.get(Tag.BEST_EPOCH)
-    if best is None:
-        raise SweeplabError(
-            f"run {recorded.run_id} has no {Tag.BEST_EPOCH} tag (it stopped before its first epoch "
-            "ended?): no epoch count to refit for; pass a finished trial's run"
-        )
-    return [
-        "data.val_fraction=0",
-        "data.folds=1",
-        "data.fold=null",
-        "data.train_subset=1.0",
-        f"trainer.epochs={best}",
-    ]
+def register(commands: common.Subparsers) -> None:
+    parser = commands.add_parser("refit", help="train a trial's config on all labelled images")
+    parser.add_argument("run_id", nargs="?", help="the trial run to refit (a unique prefix will do)")
+    parser.add_argument("overrides", nargs="*", help="key=value changes, e.g. trainer.seed=1")
+    parser.add_argument("--best", metavar="STUDY", help="refit the best trial of this Optuna study")
+    parser.add_argument("--storage", help=common.STORAGE_HELP)
+    parser.add_argument("--tracking-uri", help=common.TRACKING_URI_HELP)
+    parser.set_defaults(run=run)
 
 
-def refit(client: MlflowClient, run_id: str, overrides: list[str], output_dir: Path) -> str:
-    """Train the refit (a new run tagged sweeplab.refit_of) and return its run id."""
-    from sweeplab.training.job import run
+def run(args: argparse.Namespace) -> int:
+    """A trial's config on every labelled image for its best epoch count: a submission, logged as a run."""
+    from sweeplab.runs.recorded import apply_overrides, load_recorded
+    from sweeplab.runs.refit import refit_overrides, refit_tags
 
+    client = common.client(args)
+    run_id = common.chosen_run(args, client)
+    output_dir = common.outputs_dir("refit", run_id)
     recorded = load_recorded(client, run_id)
-    given = [*refit_overrides(recorded), *overrides]  # the user's own overrides win
-    config = apply_overrides(recorded.config, given)
-    config.tracking.uri = client.tracking_uri  # the refit lands beside the run it refits
-    tags = {Tag.REFIT_OF: run_id, Tag.RERUN_OVERRIDES: " ".join(overrides)}
-    if Tag.STUDY in recorded.tags:  # shown in `sweeplab compare --sweep STUDY`, beside its trial
-        tags |= {Tag.STUDY: recorded.tags[Tag.STUDY], Tag.ROLE: Role.REFIT}
-    logging.basicConfig(level=logging.INFO, format="%(message)s")  # the epochs and the summary, as train.py
-    run(config, output_dir=output_dir, overrides=given, tags=tags)
-    (newest,) = client.search_runs(
-        [client.get_run(run_id).info.experiment_id],
-        f"tags.`{Tag.REFIT_OF}` = '{run_id}'",
-        order_by=["attributes.start_time DESC"],
-        max_results=1,
+    given = [*refit_overrides(recorded), *args.overrides]  # the user's own overrides win
+    new_id = common.train_again(
+        client,
+        run_id,
+        apply_overrides(recorded.config, given),
+        link=Tag.REFIT_OF,
+        tags=refit_tags(recorded, args.overrides),
+        overrides=given,
+        output_dir=output_dir,
     )
-    return newest.info.run_id
+    scores = _scores(client, new_id)
+    print(
+        f"refit {new_id} of {run_id}: submission {output_dir / 'submission_best.csv'}"
+        + (f"; {scores}" if scores else "")
+        + f"; send it with `sweeplab kaggle submit {new_id[:8]} --competition SLUG`"
+    )
+    return 0
+
+
+def _scores(client: MlflowClient, run_id: str) -> str:
+    metrics = client.get_run(run_id).data.metrics
+    return "  ".join(f"{k}={metrics[k]:.4f}" for k in ("kaggle/public", "kaggle/private") if k in metrics)

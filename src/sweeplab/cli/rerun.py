@@ -1,142 +1,56 @@
 """`sweeplab rerun`: run a recorded MLflow run again from its own config and say whether it matched."""
 
-import tempfile
-from pathlib import Path
+import argparse
+import sys
 
-import optuna
-from mlflow.exceptions import MlflowException
-from mlflow.tracking import MlflowClient
-
-from sweeplab.data import competition_root, dataset_fingerprint
-from sweeplab.data.competition import read_competition
+from sweeplab.cli import common
 from sweeplab.errors import SweeplabError
-from sweeplab.models.weights import file_sha256, local_identity
-from sweeplab.protocol import Attr, Metric, Tag
-from sweeplab.runs.provenance import git_state, package_versions
-from sweeplab.runs.recorded import Recorded
-from sweeplab.study.naming import resolve_study_name
-from sweeplab.study.storage import open_storage
-
-COMPARED_METRICS = (Metric.TRAIN_LOSS, Metric.TRAIN_ACC, Metric.VAL_LOSS, Metric.VAL_ACC)
-SUBMISSION = "submissions/submission_last.csv"
+from sweeplab.protocol import Tag
 
 
-def differences(recorded: Recorded) -> list[str]:
-    """What differs from the original run: code, data, packages."""
-    found = []
-    tags = recorded.tags
-    git = git_state()
-    if Tag.GIT_COMMIT in tags:
-        if git is None:
-            found.append(f"git commit: original {tags['sweeplab.git.commit']}, now not a git checkout")
-        elif git.commit != tags[Tag.GIT_COMMIT]:
-            found.append(f"git commit: original {tags['sweeplab.git.commit']}, now {git.commit}")
-        if tags.get(Tag.GIT_DIRTY) == "True":
-            found.append("the original ran with uncommitted changes (artifact git/uncommitted.diff)")
-    if git is not None and git.dirty:
-        found.append("the checkout has uncommitted changes now")
-    if Tag.DATA_FINGERPRINT in tags:
-        competition = read_competition(competition_root(recorded.config.data))
-        now = dataset_fingerprint(competition)
-        if now != tags[Tag.DATA_FINGERPRINT]:
-            found.append(
-                f"dataset fingerprint: original {tags['sweeplab.data.fingerprint'][:12]}, now {now[:12]} "
-                f"(files in {competition.root} were added, removed or modified)"
-            )
-    for name, version in package_versions().items():
-        original = tags.get(Tag.VERSION_PREFIX + name)
-        if original is not None and original != version:
-            found.append(f"{name}: original {original}, now {version}")
-    found += weights_differences(recorded)
-    return found
+def register(commands: common.Subparsers) -> None:
+    parser = commands.add_parser("rerun", help="run a recorded run again and compare")
+    parser.add_argument("run_id", nargs="?", help="the MLflow run to reproduce (any unique prefix)")
+    parser.add_argument("overrides", nargs="*", help="key=value changes, e.g. trainer.epochs=10")
+    parser.add_argument("--best", metavar="STUDY", help="rerun the best trial of this Optuna study")
+    parser.add_argument("--storage", help=common.STORAGE_HELP)
+    parser.add_argument("--tracking-uri", help=common.TRACKING_URI_HELP)
+    parser.add_argument(
+        "--strict", action="store_true", help="refuse to run when code, data or packages differ"
+    )
+    parser.set_defaults(run=run)
 
 
-def weights_differences(recorded: Recorded) -> list[str]:
-    """The pretrained weights the rerun would load against the original's (name and file hash)."""
-    tags = recorded.tags
-    if Tag.WEIGHTS not in tags or recorded.config.model.get("name") != "torchvision":
-        return []
-    try:
-        name, path = local_identity(recorded.config.model)
-    except SweeplabError as e:
-        return [f"pretrained weights: original {tags[Tag.WEIGHTS]}, now refused ({e})"]
-    found = []
-    if name != tags[Tag.WEIGHTS]:
-        found.append(f"pretrained weights: original {tags[Tag.WEIGHTS]}, now {name} (torchvision's default?)")
-    original = tags.get(Tag.WEIGHTS_SHA256)
-    if path is None or not path.is_file():
-        found.append(f"pretrained weights file {path} is not there now: it will be downloaded")
-    elif original and file_sha256(path) != original:
-        found.append(
-            f"pretrained weights file {path}: original sha256 {original[:12]}, now {file_sha256(path)[:12]}"
-        )
-    return found
+def run(args: argparse.Namespace) -> int:
+    """Run a recorded run again (a new run tagged with the one it reproduces) and compare the two."""
+    from sweeplab.runs.recorded import apply_overrides, load_recorded
+    from sweeplab.runs.rerun import compare_runs, differences
 
-
-def best_trial_run(study_name: str, storage: str | None) -> str:
-    """The MLflow run of a study's best trial."""
-    try:
-        study = _load_study(study_name, storage)
-        best = study.best_trial
-    except ValueError as e:
-        raise SweeplabError(f"study {study_name!r} has no completed trial to rerun ({e})") from e
-    run_id = best.user_attrs.get(Attr.RUN)
-    if run_id is None:
-        raise SweeplabError(f"best trial {best.number} of study {study_name!r} has no MLflow run recorded")
-    return run_id
-
-
-def top_trial_runs(study_name: str, storage: str | None, top: int) -> list[str]:
-    """The MLflow runs of a study's `top` best completed trials, best first."""
-    study = _load_study(study_name, storage)
-    if len(study.directions) > 1:
-        raise SweeplabError(f"study {study_name!r} has several objectives: name the runs instead of --top")
-    sign = -1 if study.direction == optuna.study.StudyDirection.MAXIMIZE else 1
-    done = [
-        t for t in study.get_trials(states=(optuna.trial.TrialState.COMPLETE,)) if Attr.RUN in t.user_attrs
-    ]
-    if not done:
-        raise SweeplabError(f"study {study_name!r} has no completed trial with an MLflow run")
-    return [t.user_attrs[Attr.RUN] for t in sorted(done, key=lambda t: sign * t.value)[:top]]
-
-
-def _load_study(study_name: str, storage: str | None) -> optuna.Study:
-    try:
-        opened = open_storage(storage)
-        # The printed name, or the job's name when one study (one search space) carries it.
-        name = resolve_study_name(study_name, optuna.get_all_study_names(opened)) or study_name
-        return optuna.load_study(study_name=name, storage=opened)
-    except KeyError as e:
-        raise SweeplabError(
-            f"no study {study_name!r} in {storage or 'mlruns/optuna.db'}; pass --storage"
-        ) from e
-
-
-def compare_runs(client: MlflowClient, original: str, new: str) -> tuple[str, bool]:
-    """Per-epoch metrics side by side, and the last submission's bytes; (table, identical)."""
-    lines = [f"{'metric':<12}{'epoch':>6}  {'original':>14}  {'rerun':>14}  same"]
-    identical = True
-    for metric in COMPARED_METRICS:
-        before = {m.step: m.value for m in client.get_metric_history(original, metric)}
-        after = {m.step: m.value for m in client.get_metric_history(new, metric)}
-        for epoch in sorted(set(before) | set(after)):
-            a, b = before.get(epoch), after.get(epoch)
-            same = a == b
-            identical &= same
-            lines.append(f"{metric:<12}{epoch:>6}  {_fmt(a):>14}  {_fmt(b):>14}  {'yes' if same else 'NO'}")
-    with tempfile.TemporaryDirectory() as tmp:
-        try:
-            files = [
-                Path(client.download_artifacts(r, SUBMISSION, f"{tmp}/{r}")).read_bytes()
-                for r in (original, new)
-            ]
-            same_predictions = files[0] == files[1]
-        except (MlflowException, OSError):
-            same_predictions = False
-    identical &= same_predictions
-    lines.append(f"test predictions ({SUBMISSION}): {'identical' if same_predictions else 'DIFFERENT'}")
-    return "\n".join(lines), identical
-
-
-def _fmt(value: float | None) -> str:
-    return "-" if value is None else f"{value:.10g}"
+    client = common.client(args)
+    run_id = common.chosen_run(args, client)
+    recorded = load_recorded(client, run_id)
+    config = apply_overrides(recorded.config, args.overrides)
+    found = differences(recorded)
+    for line in found:
+        print(f"warning: {line}", file=sys.stderr)
+    if found and args.strict:
+        raise SweeplabError(f"--strict: {len(found)} difference(s) from run {run_id}; nothing was run")
+    output_dir = common.outputs_dir("rerun", run_id)
+    new_id = common.train_again(
+        client,
+        run_id,
+        config,
+        link=Tag.RERUN_OF,
+        tags={Tag.RERUN_OVERRIDES: " ".join(args.overrides)},
+        overrides=list(args.overrides),
+        output_dir=output_dir,
+    )
+    print(f"outputs of the rerun (submissions, curves, model): {output_dir.resolve()}")
+    table, identical = compare_runs(client, run_id, new_id)
+    print(table)
+    if args.overrides:
+        verdict = "overrides given: differences are expected"
+    else:
+        verdict = "identical to the original" if identical else "DIFFERENT from the original"
+    print(f"rerun {new_id} of {run_id}: {verdict}")
+    return 0

@@ -1,5 +1,6 @@
-"""The trial table: logged at the end of a sweep and stored as trials.csv on the study's parent run."""
+"""The trial table, logged at a sweep's end and stored as trials.csv on its parent run; the one text table."""
 
+from collections.abc import Sequence
 from typing import Any
 
 import optuna
@@ -30,11 +31,14 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     if not rows:
         return "(no trials)"
     columns = list(dict.fromkeys(k for row in rows for k in row if k != "reason"))
-    cells = [[_cell(row.get(c)) for c in columns] for row in rows]
-    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))]
-    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in cells]
-    return "\n".join(lines)
+    return text_table(columns, [[_cell(row.get(c)) for c in columns] for row in rows])
+
+
+def text_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Columns left-aligned to their widest cell, two spaces apart: this table and `sweeplab compare`'s."""
+    lines = [header, *rows]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)) for line in lines)
 
 
 def _cell(value: Any) -> str:

@@ -1,0 +1,65 @@
+"""What the commands share: the help of shared flags, the MLflow store, the chosen run, the outputs folder."""
+
+import argparse
+import logging
+import time
+from pathlib import Path
+
+from mlflow.tracking import MlflowClient
+from omegaconf import DictConfig
+
+from sweeplab.cli.run_ids import resolve_run_id
+from sweeplab.errors import SweeplabError
+
+Subparsers = argparse._SubParsersAction  # what add_subparsers returns; argparse has no public name for it
+TRACKING_URI_HELP = "the MLflow store (default: $MLFLOW_TRACKING_URI or ./mlruns)"
+STORAGE_HELP = "the study's storage (default: ./mlruns/optuna.db)"
+
+
+def client(args: argparse.Namespace) -> MlflowClient:
+    """The MLflow store named by --tracking-uri, else $MLFLOW_TRACKING_URI, else ./mlruns."""
+    from sweeplab.runs.tracking import resolve_tracking_uri
+
+    return MlflowClient(resolve_tracking_uri(args.tracking_uri))
+
+
+def chosen_run(args: argparse.Namespace, client: MlflowClient) -> str:
+    """The run a rerun or refit starts from: RUN_ID (any unique prefix) or the best trial of --best STUDY."""
+    from sweeplab.study.queries import best_trial_run
+
+    if args.best and args.run_id and "=" in args.run_id:  # `rerun --best S key=value`: no RUN_ID given
+        args.overrides, args.run_id = [args.run_id, *args.overrides], None
+    if bool(args.run_id) == bool(args.best):
+        raise SweeplabError("give a RUN_ID or --best STUDY (not both)")
+    return resolve_run_id(client, args.run_id) if args.run_id else best_trial_run(args.best, args.storage)
+
+
+def outputs_dir(kind: str, run_id: str | None = None) -> Path:
+    """Where a command's outputs go (Hydra's outputs/DATE/TIME), named by what made them."""
+    suffix = f"{kind}-{run_id[:8]}" if run_id else kind
+    return Path("outputs") / time.strftime("%Y-%m-%d") / time.strftime(f"%H-%M-%S-{suffix}")
+
+
+def train_again(
+    client: MlflowClient,
+    run_id: str,
+    config: DictConfig,
+    *,
+    link: str,
+    tags: dict[str, str],
+    overrides: list[str],
+    output_dir: Path,
+) -> str:
+    """Train a recorded run's config as a new run beside it, tagged `link`=run_id; the new run's id."""
+    from sweeplab.training.job import run
+
+    config.tracking.uri = client.tracking_uri  # the new run lands beside the one it came from
+    logging.basicConfig(level=logging.INFO, format="%(message)s")  # the epochs and the summary, as train.py
+    run(config, output_dir=output_dir, overrides=overrides, tags={link: run_id, **tags})
+    (newest,) = client.search_runs(
+        [client.get_run(run_id).info.experiment_id],
+        f"tags.`{link}` = '{run_id}'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
+    return newest.info.run_id

@@ -1,0 +1,162 @@
+"""`sweeplab compare`'s rows: validation against Kaggle scores for every run of an experiment (or study)."""
+
+import ast
+from dataclasses import dataclass
+
+from mlflow.tracking import MlflowClient
+
+from sweeplab.errors import SweeplabError
+from sweeplab.kaggle.agreement import describe, rank_agreement
+from sweeplab.protocol import Role, Tag
+from sweeplab.study.naming import resolve_study_name
+
+OVERFIT_WINDOW = 3  # epochs: val still rising while the test score falls over the last three
+# Params that do not change what is trained (and the data counts, which follow from the data).
+HIDDEN_PARAMS = (
+    "data.root",
+    "data.cache_dir",
+    "data.num_workers",
+    "tracking.",
+    "study.",
+    "trainer.progress",
+    "data/",
+)
+
+
+@dataclass
+class Row:
+    run_id: str
+    name: str
+    params: str  # the parameters that differ between the compared runs
+    best_val: float | None
+    final_val: float | None
+    public: float | None  # at the best-validation epoch (the submission_best.csv a user would send)
+    private: float | None
+    gap: float | None  # best_val - public
+    best_val_epoch: int | None
+    best_public_epoch: int | None
+    overfits: bool | None  # None: not enough per-epoch test scores to tell
+    pruned: bool  # a study's trial stopped early by the pruner: its scores are from fewer epochs
+    kind: str = ""  # trial | refit | ensemble (sweeplab.role); empty for a plain run
+
+
+def history(client: MlflowClient, run_id: str, key: str) -> dict[int, float]:
+    """A metric's values by epoch."""
+    return {m.step: m.value for m in client.get_metric_history(run_id, key)}
+
+
+def overfits(val: dict[int, float], test: dict[int, float], window: int = OVERFIT_WINDOW) -> bool | None:
+    """Val still rising while the test score falls over the last `window` epochs."""
+    epochs = sorted(set(val) & set(test))[-window:]
+    if len(epochs) < window:
+        return None
+    first, last = epochs[0], epochs[-1]
+    return val[last] > val[first] and test[last] < test[first]
+
+
+def _row(client: MlflowClient, run, varying: list[str]) -> Row:
+    run_id = run.info.run_id
+    val = history(client, run_id, "val/score") or history(client, run_id, "val/acc")
+    public = history(client, run_id, "kaggle/public")
+    private = history(client, run_id, "kaggle/private")
+    # Without validation (a refit), the submission's epoch: the last.
+    best_epoch = max(val, key=val.get) if val else _int(run.data.tags.get(Tag.BEST_EPOCH))
+    at_best = public.get(best_epoch) if len(public) > 1 else next(iter(public.values()), None)
+    private_at_best = private.get(best_epoch) if len(private) > 1 else next(iter(private.values()), None)
+    return Row(
+        run_id=run_id,
+        name=run.info.run_name or "",
+        params=" ".join(
+            f"{_label(k, varying)}={_short(run.data.params[k])}" for k in varying if k in run.data.params
+        ),
+        best_val=val[best_epoch] if val else None,
+        final_val=val[max(val)] if val else None,
+        public=at_best,
+        private=private_at_best,
+        gap=val[best_epoch] - at_best if val and at_best is not None else None,
+        best_val_epoch=best_epoch,
+        best_public_epoch=max(public, key=public.get) if len(public) > 1 else None,
+        overfits=overfits(val, public),
+        pruned=run.data.tags.get(Tag.PRUNED) == "true",
+        kind=run.data.tags.get(Tag.ROLE, ""),
+    )
+
+
+def _int(value: str | None) -> int | None:
+    return None if value is None else int(value)
+
+
+def _label(key: str, keys: list[str]) -> str:
+    """A param's last name part when no other compared key shares it (optimizer.lr -> lr): a short column."""
+    leaf = key.rpartition(".")[2]
+    return leaf if sum(k.rpartition(".")[2] == leaf for k in keys) == 1 else key
+
+
+def _short(value: str) -> str:
+    """A param value at 4 significant digits: [0.75, 1.3333333] and [0.75, 1.3333333333333333] are one."""
+    try:
+        parsed = ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return value
+    if isinstance(parsed, float):
+        return f"{parsed:.4g}"
+    if isinstance(parsed, list | tuple):
+        return "[" + ", ".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in parsed) + "]"
+    return value
+
+
+def collect(client: MlflowClient, experiment: str, study: str | None = None, top: int | None = None):
+    """(rows best-first, parent run id or None, per-run histories for the plots)."""
+    exp = client.get_experiment_by_name(experiment)
+    if exp is None:
+        names = [e.name for e in client.search_experiments()]
+        raise SweeplabError(f"no experiment {experiment!r} in {client.tracking_uri}; experiments: {names}")
+    runs = [
+        r
+        for r in client.search_runs([exp.experiment_id], "attributes.status = 'FINISHED'")
+        if r.data.tags.get(Tag.ROLE) not in (Role.STUDY, Role.COMPARISON)
+    ]
+    parent = None
+    if study is not None:
+        parents = client.search_runs([exp.experiment_id], f"tags.`{Tag.ROLE}` = '{Role.STUDY}'")
+        by_name = {r.data.tags.get(Tag.STUDY): r.info.run_id for r in parents}
+        # The printed name, or the job's name when one study (one search space) carries it.
+        name = resolve_study_name(study, [n for n in by_name if n])
+        if name is None:
+            raise SweeplabError(f"no study {study!r} in experiment {experiment!r}")
+        runs = [r for r in runs if r.data.tags.get(Tag.STUDY) == name]
+        parent = by_name[name]
+    if not runs:
+        raise SweeplabError(f"no finished runs to compare in experiment {experiment!r}")
+    keys = sorted({k for r in runs for k in r.data.params if not k.startswith(HIDDEN_PARAMS)})
+    # A key varies when the runs that have it disagree (a run recorded by hand may hold only a few).
+    varying = [k for k in keys if len({_short(r.data.params[k]) for r in runs if k in r.data.params}) > 1]
+    rows = sorted((_row(client, r, varying) for r in runs), key=lambda row: -(row.best_val or float("-inf")))
+    return rows[:top] if top else rows, parent
+
+
+def agreement_lines(client: MlflowClient, rows: list[Row]) -> list[str]:
+    """Rank agreement of the study's finished (unpruned) trials' val with public and private scores."""
+    trials = [r for r in rows if r.kind == Role.TRIAL and not r.pruned]
+    scored = [r for r in trials if r.best_val is not None and r.public is not None]
+    metric = client.get_run(scored[0].run_id).data.params.get("data.metric") if scored else None
+    found = rank_agreement(
+        [r.best_val for r in scored],
+        [r.public for r in scored],
+        [r.private for r in scored],
+        higher_is_better=metric != "log_loss",
+    )
+    return describe(found, [r.run_id[:8] for r in scored], len(scored))
+
+
+def comparison_run(client: MlflowClient, experiment: str) -> str:
+    """The experiment's one `comparison` run: made by the first `compare --log`, reused after."""
+    exp = client.get_experiment_by_name(experiment)
+    found = client.search_runs([exp.experiment_id], f"tags.`{Tag.ROLE}` = '{Role.COMPARISON}'", max_results=1)
+    if found:
+        return found[0].info.run_id
+    run_id = client.create_run(
+        exp.experiment_id, run_name="comparison", tags={Tag.ROLE: Role.COMPARISON}
+    ).info.run_id
+    client.set_terminated(run_id)
+    return run_id

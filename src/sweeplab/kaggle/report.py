@@ -1,0 +1,143 @@
+"""`sweeplab compare`'s report: the console's table, compare.html and compare.csv, logged onto MLflow."""
+
+import base64
+import csv
+import html
+import io
+from dataclasses import asdict
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
+from mlflow.tracking import MlflowClient  # noqa: E402
+
+from sweeplab.kaggle.comparison import Row, agreement_lines, collect, comparison_run, history  # noqa: E402
+from sweeplab.protocol import Role  # noqa: E402
+from sweeplab.study.table import text_table  # noqa: E402
+
+PARAMS_WIDTH = 60  # characters of the params column; the CSV and HTML report keep them whole
+OVERFIT_WORDS = {True: "YES", False: "no", None: "-"}
+SHOWN_KINDS = (Role.REFIT, Role.ENSEMBLE)  # marked beside the run id: they are not trials
+HEADER = ("run", "params", "best val", "final val", "public", "private", "gap", "ep val", "ep pub", "overfit")
+
+
+def compare(
+    client: MlflowClient, experiment: str, study: str | None, top: int | None, out: Path, log: bool = False
+) -> str:
+    """Print-ready table; the report goes to `out` and onto the study's parent run (with a study: no new
+    run), or with `log` onto the experiment's one comparison run, reused by every later `--log`."""
+    rows, parent = collect(client, experiment, study, top)
+    notes = agreement_lines(client, rows) if study else []
+    out.mkdir(parents=True, exist_ok=True)
+    title = f"sweeplab compare: {experiment}" + (f" / {study}" if study else "")
+    paths = write_report(client, rows, title, out, notes=notes)
+    said = f"report: {paths[0]}"
+    if log or parent is not None:
+        target = parent or comparison_run(client, experiment)
+        for path in paths:
+            client.log_artifact(target, str(path), "comparison")
+        said += f" (also on run {target}, artifacts comparison/)"
+    return format_table(rows) + "\n\n" + "".join(line + "\n" for line in notes) + said
+
+
+def format_table(rows: list[Row]) -> str:
+    """The console's table: one line per run, best first."""
+    return text_table(HEADER, [_line(r) for r in rows])
+
+
+def _line(r: Row) -> tuple[str, ...]:
+    params = r.params or r.name
+    if len(params) > PARAMS_WIDTH:
+        params = params[: PARAMS_WIDTH - 1] + "…"
+    return (
+        r.run_id[:8] + (" pruned" if r.pruned else "") + (f" {r.kind}" if r.kind in SHOWN_KINDS else ""),
+        params,
+        *(_f(v) for v in (r.best_val, r.final_val, r.public, r.private, r.gap)),
+        *(_f(v) for v in (r.best_val_epoch, r.best_public_epoch)),
+        OVERFIT_WORDS[r.overfits],
+    )
+
+
+def _f(value) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def _png(figure) -> str:
+    buffer = io.BytesIO()
+    figure.tight_layout()
+    figure.savefig(buffer, format="png", dpi=80)
+    plt.close(figure)
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def write_report(
+    client: MlflowClient, rows: list[Row], title: str, folder: Path, curves: int = 5, notes: list[str] = ()
+) -> list[Path]:
+    """compare.html (val vs public scatter with the diagonal; curves of the top runs) and compare.csv."""
+    table = folder / "compare.csv"
+    with table.open("w", newline="") as f:
+        writer = csv.DictWriter(f, list(asdict(rows[0])))
+        writer.writeheader()
+        writer.writerows(asdict(r) for r in rows)
+    scored = [r for r in rows if r.best_val is not None and r.public is not None]
+    figure, ax = plt.subplots(figsize=(5, 5))
+    if scored:
+        ax.scatter([r.best_val for r in scored], [r.public for r in scored])
+        for r in scored:  # each point named by its run, as in the table above
+            ax.annotate(
+                r.run_id[:8], (r.best_val, r.public), fontsize=7, xytext=(3, 3), textcoords="offset points"
+            )
+        low = min(min(r.best_val, r.public) for r in scored)
+        high = max(max(r.best_val, r.public) for r in scored)
+        ax.plot([low, high], [low, high], "k--", lw=1, label="public = val")
+        ax.legend()
+    ax.set_xlabel("best validation score")
+    ax.set_ylabel("public score at that epoch")
+    scatter = _png(figure)
+    figure, ax = plt.subplots(figsize=(9, 4))
+    for r in rows[:curves]:
+        val = history(client, r.run_id, "val/score")
+        public = history(client, r.run_id, "kaggle/public")
+        line = ax.plot(sorted(val), [val[e] for e in sorted(val)], label=f"{r.run_id[:8]} val")[0]
+        if len(public) > 1:
+            ax.plot(
+                sorted(public),
+                [public[e] for e in sorted(public)],
+                "--",
+                color=line.get_color(),
+                label=f"{r.run_id[:8]} public",
+            )
+    ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
+    ax.set_ylabel("score")
+    ax.legend(fontsize=7)
+    curves_png = _png(figure)
+    html_rows = "".join(
+        "<tr>" + "".join(f"<td>{_html_cell(k, v)}</td>" for k, v in asdict(r).items()) + "</tr>" for r in rows
+    )
+    trust = (
+        f"<h2>How far to trust validation</h2><pre>{html.escape(chr(10).join(notes))}</pre>" if notes else ""
+    )
+    report = folder / "compare.html"
+    report.write_text(
+        f"<html><head><meta charset='utf-8'><title>{title}</title></head><body><h1>{title}</h1>"
+        f"<table border='1'><tr>{''.join(f'<th>{k}</th>' for k in asdict(rows[0]))}</tr>{html_rows}</table>"
+        f"{trust}"
+        f"<h2>Validation vs public score</h2><img src='data:image/png;base64,{scatter}'>"
+        f"<h2>Per-epoch validation (solid) and public (dashed) scores, top runs</h2>"
+        f"<img src='data:image/png;base64,{curves_png}'></body></html>"
+    )
+    return [report, table]
+
+
+def _html_cell(key: str, value) -> str:
+    if key == "overfits":
+        return OVERFIT_WORDS[value]
+    if key == "pruned":
+        return "pruned" if value else ""
+    return html.escape(value) if isinstance(value, str) else _f(value)

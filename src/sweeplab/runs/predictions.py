@@ -1,0 +1,38 @@
+"""A run's stored probabilities (`predictions/*.npz`): what `sweeplab ensemble` averages and scores."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass
+class ValProbs:
+    """Validation probabilities (out of fold with folds) and what aligns them across runs."""
+
+    probs: np.ndarray  # (rows, classes)
+    rows: np.ndarray  # indices of the train images
+    labels: np.ndarray  # their labels
+
+
+def write_test_probs(path: Path, probs: np.ndarray, ids) -> Path:
+    """Test probabilities (float32, test-id order) with the ids they belong to; return the path."""
+    np.savez_compressed(path, probs=probs.astype(np.float32), ids=np.asarray(ids))
+    return path
+
+
+def write_val_probs(path: Path, probs: np.ndarray, rows: np.ndarray, labels: np.ndarray) -> Path:
+    """Validation probabilities (float32) with their train rows and labels; return the path."""
+    np.savez_compressed(path, probs=probs.astype(np.float32), rows=rows, labels=labels)
+    return path
+
+
+def read_test_probs(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(probs, ids) as write_test_probs wrote them."""
+    with np.load(path) as stored:
+        return stored["probs"], stored["ids"]
+
+
+def read_val_probs(path: Path) -> ValProbs:
+    with np.load(path) as stored:
+        return ValProbs(stored["probs"], stored["rows"], stored["labels"])
