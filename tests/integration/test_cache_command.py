@@ -6,8 +6,8 @@ import time
 
 from helpers import compose_config
 from sweeplab.cli import main as sweeplab
-from sweeplab.cli.cache import entries
 from sweeplab.data import load_data
+from sweeplab.data.cache_listing import entries
 
 
 def test_cache_lists_removes_old_entries_and_spares_one_being_built(competition, tmp_path, capsys):

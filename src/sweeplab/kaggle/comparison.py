@@ -7,6 +7,7 @@ from mlflow.tracking import MlflowClient
 
 from sweeplab.errors import SweeplabError
 from sweeplab.kaggle.agreement import describe, rank_agreement
+from sweeplab.kaggle.orientation import metric_mode
 from sweeplab.protocol import Role, Tag
 from sweeplab.study.naming import resolve_study_name
 
@@ -144,7 +145,7 @@ def agreement_lines(client: MlflowClient, rows: list[Row]) -> list[str]:
         [r.best_val for r in scored],
         [r.public for r in scored],
         [r.private for r in scored],
-        higher_is_better=metric != "log_loss",
+        higher_is_better=metric_mode(metric or "accuracy") == "max",
     )
     return describe(found, [r.run_id[:8] for r in scored], len(scored))
 
