@@ -92,7 +92,8 @@ def members(tiny_overrides, competition, store, tmp_path):
 
 def test_ensemble_of_three_runs_is_the_hand_averaged_probabilities(members, tmp_path):
     client, run_ids, made, comp = members
-    new_id, scores = ensemble(client, run_ids, tmp_path / "ens")
+    result = ensemble(client, run_ids, tmp_path / "ens")
+    new_id, scores = result.run_id, result.scores
     expected = np.mean([t for t, _ in made], axis=0)
     got = np.load(client.download_artifacts(new_id, "predictions/test_probs_best.npz", str(tmp_path / "d")))
     np.testing.assert_allclose(got["probs"], expected, atol=1e-6)
@@ -108,7 +109,7 @@ def test_ensemble_of_three_runs_is_the_hand_averaged_probabilities(members, tmp_
     assert logged.data.tags["sweeplab.ensemble_of"] == ",".join(run_ids)
     assert logged.data.tags["sweeplab.role"] == "ensemble" and logged.data.params["data/val_images"] == "8"
     # Weights: all on the second run gives the second run's own predictions.
-    weighted, _ = ensemble(client, run_ids, tmp_path / "w", weights=[0, 1, 0])
+    weighted = ensemble(client, run_ids, tmp_path / "w", weights=[0, 1, 0]).run_id
     got = np.load(
         client.download_artifacts(weighted, "predictions/test_probs_best.npz", str(tmp_path / "w2"))
     )
@@ -217,3 +218,85 @@ def test_ensemble_sweep_takes_the_top_trials_of_the_study(tmp_path):
         trial.set_user_attr("sweeplab.mlflow_run_id", f"run{n}")
         study.tell(trial, value)
     assert top_trial_runs("job", storage, 3) == ["run1", "run3", "run2"]  # the job's name will do
+
+
+def probs_for(labels: np.ndarray, right: np.ndarray, when_wrong: float = 0.4) -> np.ndarray:
+    """Two-class probabilities: 0.9 on the true class where `right`, `when_wrong` on it elsewhere."""
+    true = np.where(right, 0.9, when_wrong)
+    out = np.empty((len(labels), 2))
+    out[np.arange(len(labels)), labels] = true
+    out[np.arange(len(labels)), 1 - labels] = 1 - true
+    return out
+
+
+@pytest.fixture
+def study_members(tiny_overrides, competition, store, tmp_path):
+    """Four runs on the same validation rows: two good ones that err, hesitantly, on different rows, one
+    at chance (every row the same), one confidently wrong on two rows of three."""
+    client = MlflowClient(store)
+    experiment_id = client.create_experiment("competition")
+    config_yaml = OmegaConf.to_yaml(compose_config(tiny_overrides))
+    comp = read_competition(competition)
+    ids, rows = np.array(comp.test_ids), np.arange(24)
+    labels = rows % 2
+    right_a, right_b = rows % 4 != 0, rows % 4 != 1  # 75% right each, wrong on different rows
+    vals = [
+        probs_for(labels, right_a),
+        probs_for(labels, right_b),
+        np.full((24, 2), 0.5),  # at chance: a constant prediction
+        probs_for(labels, rows % 3 == 0, when_wrong=0.05),
+    ]
+    test = np.full((len(ids), 2), 0.5, dtype=np.float32)
+    fingerprint = dataset_fingerprint(comp)
+    run_ids = [
+        constructed_run(
+            client,
+            experiment_id,
+            config_yaml,
+            fingerprint,
+            test,
+            ids,
+            {"probs": v, "rows": rows, "labels": labels},
+            tmp_path / "m",
+        )
+        for v in vals
+    ]
+    return client, run_ids
+
+
+def test_greedy_ensemble_never_loses_to_its_best_member_and_skips_runs_at_chance(study_members, tmp_path):
+    client, run_ids = study_members
+    made = ensemble(client, run_ids, tmp_path / "g", select=True)
+    assert run_ids[2] not in made.members and run_ids[3] not in made.members
+    assert set(made.members) == {run_ids[0], run_ids[1]}  # together right on every row
+    assert made.scores["val/acc"] == 1.0 > 0.75
+    assert f"at chance on validation, never selected: {run_ids[2][:8]}" in made.notes[0]
+    assert made.notes[-1].startswith("greedy selection from 4 runs: ")
+    tags = client.get_run(made.run_id).data.tags
+    assert tags["sweeplab.ensemble_method"] == "mean, greedy selection"
+
+
+def test_greedy_selection_may_keep_one_run_and_says_so(study_members, tmp_path):
+    client, run_ids = study_members
+    made = ensemble(client, [run_ids[0], run_ids[3]], tmp_path / "one", select=True)
+    assert made.members == [run_ids[0]]
+    assert made.scores["val/acc"] == 0.75
+    assert "greedy selection kept one run" in made.notes[-1]
+    assert "the ensemble is that run's predictions" in made.notes[-1]
+
+
+def test_a_plain_average_below_its_best_member_warns_naming_who_drags_it_down(study_members, tmp_path):
+    client, run_ids = study_members
+    made = ensemble(client, [run_ids[0], run_ids[2], run_ids[3]], tmp_path / "top")
+    (warning,) = made.notes
+    assert warning.startswith("warning: the average scores accuracy ")
+    assert f"below its best member {run_ids[0][:8]} (0.75)" in warning
+    assert run_ids[3][:8] in warning.split("dragging it down: ")[1]
+    assert not ensemble(client, run_ids[:2], tmp_path / "fine").notes  # 1.0 beats both members
+
+
+def test_greedy_selection_refuses_runs_all_at_chance(study_members, tmp_path):
+    client, run_ids = study_members
+    with pytest.raises(SweeplabError, match="every run scores at chance on validation"):
+        ensemble(client, run_ids[2:], tmp_path / "chance", select=True)
+    assert len(client.search_runs([client.get_experiment_by_name("competition").experiment_id])) == 4

@@ -1,6 +1,7 @@
 """`sweeplab ensemble`: runs' (or a study's top trials') probabilities averaged into one submission."""
 
 import argparse
+import sys
 from pathlib import Path
 
 from sweeplab.cli import common
@@ -11,8 +12,12 @@ from sweeplab.errors import SweeplabError
 def register(commands: common.Subparsers) -> None:
     parser = commands.add_parser("ensemble", help="average runs' predictions into one submission")
     parser.add_argument("run_ids", nargs="*", help="the runs to average (unique prefixes will do)")
-    parser.add_argument("--sweep", metavar="STUDY", help="the best trials of this Optuna study")
-    parser.add_argument("--top", type=int, default=3, help="with --sweep: how many (default: 3)")
+    parser.add_argument(
+        "--sweep",
+        metavar="STUDY",
+        help="this Optuna study's trials, selected greedily on validation (never below the best alone)",
+    )
+    parser.add_argument("--top", type=int, help="with --sweep: average the K best trials instead")
     parser.add_argument("--storage", help=common.STORAGE_HELP)
     parser.add_argument("--weights", help="one weight per run, comma-separated (default: equal)")
     parser.add_argument(
@@ -32,7 +37,11 @@ def run(args: argparse.Namespace) -> int:
     from sweeplab.study.queries import top_trial_runs
 
     if bool(args.run_ids) == bool(args.sweep):
-        raise SweeplabError("give RUN_IDs or --sweep STUDY --top K (not both)")
+        raise SweeplabError("give RUN_IDs or --sweep STUDY [--top K] (not both)")
+    if args.top is not None and (not args.sweep or args.top < 2):
+        raise SweeplabError(
+            "--top K takes --sweep STUDY and K >= 2 (without it the trials are selected greedily)"
+        )
     client = common.client(args)
     if args.sweep:
         run_ids = top_trial_runs(args.sweep, args.storage, args.top)
@@ -41,10 +50,16 @@ def run(args: argparse.Namespace) -> int:
     weights = [float(w) for w in args.weights.split(",")] if args.weights else None
     output_dir = Path(args.out) if args.out else common.outputs_dir("ensemble")
     method = "rank" if args.rank else "mean"
-    new_id, scores = ensemble(client, run_ids, output_dir, method=method, weights=weights, epoch=args.epoch)
-    shown = "  ".join(f"{k}={v:.4f}" for k, v in scores.items())
+    select = bool(args.sweep) and args.top is None
+    made = ensemble(
+        client, run_ids, output_dir, method=method, weights=weights, epoch=args.epoch, select=select
+    )
+    for note in made.notes:
+        print(note, file=sys.stderr if note.startswith("warning:") else sys.stdout)
+    new_id, members = made.run_id, made.members
+    shown = "  ".join(f"{k}={v:.4g}" for k, v in made.scores.items())
     print(
-        f"ensemble {new_id} of {len(run_ids)} runs ({', '.join(r[:8] for r in run_ids)}): {shown}; "
+        f"ensemble {new_id} of {len(members)} runs ({', '.join(r[:8] for r in members)}): {shown}; "
         f"submission {output_dir / 'submission_best.csv'}; "
         f"send it with `sweeplab kaggle submit {new_id[:8]} --competition SLUG`"
     )

@@ -19,6 +19,7 @@ from scipy.stats import rankdata
 from sweeplab.data import competition_root
 from sweeplab.data.competition import Competition, read_competition
 from sweeplab.errors import SweeplabError
+from sweeplab.kaggle.ensemble_selection import Candidates, better, draggers, greedy_counts
 from sweeplab.kaggle.metrics import leaderboard_metrics, validation_metrics
 from sweeplab.kaggle.scoring import read_solution
 from sweeplab.kaggle.submission import write_submission
@@ -34,6 +35,16 @@ from sweeplab.runs.recorded import load_recorded
 from sweeplab.runs.tracking import Tracker
 
 METHODS = ("mean", "rank")
+
+
+@dataclass
+class Ensembled:
+    """What `ensemble` made: its run, its scores, the runs it averaged, and what to tell the user."""
+
+    run_id: str
+    scores: dict[str, float]
+    members: list[str]  # run ids
+    notes: list[str]  # one line each: the selection made, or the members that drag the average down
 
 
 @dataclass
@@ -111,6 +122,16 @@ def combine(probs: list[np.ndarray], method: str = "mean", weights: list[float] 
 
 def combine_validation(members: list[Member], method: str, weights: list[float] | None) -> ValProbs | None:
     """The members' validation probabilities on the rows all of them predicted, combined."""
+    aligned = _aligned(members)
+    if aligned is None:
+        return None
+    probs, rows, labels = aligned
+    return ValProbs(combine(probs, method, weights), rows, labels)
+
+
+def _aligned(members: list[Member]) -> tuple[list[np.ndarray], np.ndarray, np.ndarray] | None:
+    """(each member's validation probabilities, the rows all of them predicted, their labels), or None
+    when a member has none (a refit) or they share no row."""
     if any(m.val is None for m in members):
         return None
     common = members[0].val.rows
@@ -118,9 +139,8 @@ def combine_validation(members: list[Member], method: str, weights: list[float] 
         common = np.intersect1d(common, m.val.rows)
     if not len(common):
         return None
-    aligned = [_at(m.val.rows, m.val.probs, common) for m in members]
     labels = _at(members[0].val.rows, members[0].val.labels, common)
-    return ValProbs(combine(aligned, method, weights), common, labels)
+    return [_at(m.val.rows, m.val.probs, common) for m in members], common, labels
 
 
 def _at(rows: np.ndarray, values: np.ndarray, wanted: np.ndarray) -> np.ndarray:
@@ -137,8 +157,10 @@ def ensemble(
     method: str = "mean",
     weights: list[float] | None = None,
     epoch: str = "best",
-) -> tuple[str, dict[str, float]]:
-    """Average the runs' probabilities, write the submission and log it as a run: (run id, its scores)."""
+    select: bool = False,
+) -> Ensembled:
+    """Average the runs' probabilities (with `select`, those greedy selection picks), write the submission
+    and log it as a run."""
     members = [load_member(client, r, epoch) for r in run_ids]
     check_members(members)
     first = members[0]
@@ -149,6 +171,10 @@ def ensemble(
             f"{first.run_id[:8]} predicted: its files changed since"
         )
     metric = str(first.config.data.metric)
+    if select:
+        members, weights, notes = _select(members, method, metric)
+    else:
+        notes = _dragging(members, method, weights, metric)
     test = combine([m.test for m in members], method, weights)
     val = combine_validation(members, method, weights)
     metrics = validation_metrics(val.labels, val.probs, metric) if val else {}
@@ -158,19 +184,86 @@ def ensemble(
         )
         metrics |= leaderboard_metrics(solution, metric, test, metrics)
     tracker = Tracker(client.tracking_uri, first.experiment)
-    with tracker.run(f"ensemble of {len(members)} ({method})", _tags(members, method, weights)):
+    name = f"{'greedy ' if select else ''}ensemble of {len(members)} ({method})"
+    with tracker.run(name, _tags(members, method, weights, select)):
         tracker.log_params({"data.metric": metric, "data/val_images": len(val.rows) if val else 0})
         _write_outputs(tracker, output_dir, competition, test, val)
         tracker.log_metrics({k: v for k, v in metrics.items() if np.isfinite(v)}, step=1)
-    return tracker.run_id, metrics
+    return Ensembled(tracker.run_id, metrics, [m.run_id for m in members], notes)
 
 
-def _tags(members: list[Member], method: str, weights: list[float] | None) -> dict[str, str]:
+def _candidates(members: list[Member], method: str, metric: str) -> Candidates | None:
+    """The members' validation probabilities on common rows, mixed as this ensemble mixes them."""
+    aligned = _aligned(members)
+    if aligned is None:
+        return None
+    probs, _, labels = aligned
+    return Candidates(probs, labels, metric, lambda p, w: combine(p, method, w))
+
+
+def _select(members: list[Member], method: str, metric: str) -> tuple[list[Member], list[float], list[str]]:
+    """Greedy selection's members, their weights (times selected) and the line that says what it did."""
+    candidates = _candidates(members, method, metric)
+    if candidates is None:
+        raise SweeplabError(
+            "greedy selection needs validation predictions on common rows from every run (a refit has "
+            "none): name the runs to average instead"
+        )
+    counts = greedy_counts(candidates)
+    chosen = [int(i) for i in np.flatnonzero(counts)]
+    shown = ", ".join(members[i].run_id[:8] + (f" x{counts[i]}" if counts[i] > 1 else "") for i in chosen)
+    score = candidates.score(counts)
+    chance = [members[i].run_id[:8] for i in range(len(members)) if candidates.at_chance(i)]
+    notes = (
+        [f"{len(chance)} runs at chance on validation, never selected: {', '.join(chance)}"] if chance else []
+    )
+    if len(chosen) == 1:
+        notes.append(
+            f"greedy selection kept one run, {shown} ({metric} {score:.4g} on validation): no other run "
+            "improved it, so the ensemble is that run's predictions"
+        )
+    else:
+        best = candidates.alone(_best_index(candidates, chosen))
+        notes.append(
+            f"greedy selection from {len(members)} runs: {shown}; {metric} {score:.4g} on validation, "
+            f"its best member alone {best:.4g}"
+        )
+    return [members[i] for i in chosen], [float(counts[i]) for i in chosen], notes
+
+
+def _dragging(members: list[Member], method: str, weights: list[float] | None, metric: str) -> list[str]:
+    """One warning line when the average scores below its best member on validation, naming the members
+    that drag it down."""
+    candidates = _candidates(members, method, metric)
+    if candidates is None:
+        return []
+    w = np.ones(len(members)) if weights is None else np.asarray(weights, dtype=np.float64)
+    whole = candidates.score(w)
+    best = _best_index(candidates, [int(i) for i in np.flatnonzero(w)])
+    if not better(candidates.alone(best), whole, metric):
+        return []
+    dragging = ", ".join(members[i].run_id[:8] for i in draggers(candidates, w)) or "none alone"
+    return [
+        f"warning: the average scores {metric} {whole:.4g} on validation, below its best member "
+        f"{members[best].run_id[:8]} ({candidates.alone(best):.4g}); dragging it down: {dragging}. Drop "
+        "them, or let `sweeplab ensemble --sweep STUDY` (no --top) select members greedily"
+    ]
+
+
+def _best_index(candidates: Candidates, items: list[int]) -> int:
+    best = items[0]
+    for i in items[1:]:
+        best = i if better(candidates.alone(i), candidates.alone(best), candidates.metric) else best
+    return best
+
+
+def _tags(members: list[Member], method: str, weights: list[float] | None, select: bool) -> dict[str, str]:
     first = members[0]
+    how = ", greedy selection" if select else "" if weights is None else ", weighted"
     tags = {
         Tag.ROLE: Role.ENSEMBLE,
         Tag.ENSEMBLE_OF: ",".join(m.run_id for m in members),
-        Tag.ENSEMBLE_METHOD: method if weights is None else f"{method}, weighted",
+        Tag.ENSEMBLE_METHOD: method + how,
         Tag.BEST_EPOCH: "1",  # one "epoch": what `sweeplab kaggle record` logs its scores at
         Tag.DATA_FINGERPRINT: first.tags.get(Tag.DATA_FINGERPRINT, ""),
     }

@@ -21,8 +21,8 @@ def best_trial_run(study_name: str, storage: str | None) -> str:
     return run_id
 
 
-def top_trial_runs(study_name: str, storage: str | None, top: int) -> list[str]:
-    """The MLflow runs of a study's `top` best completed trials, best first."""
+def top_trial_runs(study_name: str, storage: str | None, top: int | None) -> list[str]:
+    """The MLflow runs of a study's `top` best completed trials (all with None), best first."""
     study = _load_study(study_name, storage)
     if len(study.directions) > 1:
         raise SweeplabError(f"study {study_name!r} has several objectives: name the runs instead of --top")
