@@ -24,7 +24,8 @@ from sweeplab.data import ImageData
 from sweeplab.data.augment import BatchAugment
 from sweeplab.data.competition import Competition
 from sweeplab.models.builders import build_seed_cnn
-from sweeplab.training.trainer import Trainer, seed_everything
+from sweeplab.training.device import seed_everything
+from sweeplab.training.trainer import Trainer
 
 
 def model_for(img_size: int) -> torch.nn.Module:

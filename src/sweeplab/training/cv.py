@@ -10,7 +10,7 @@ import numpy as np
 from sweeplab.kaggle.metrics import leaderboard_metrics
 from sweeplab.kaggle.scoring import Solution, metric_score
 from sweeplab.protocol import Metric
-from sweeplab.training.trainer import FitResult, improves
+from sweeplab.training.result import FitResult, improves
 
 
 def combine_folds(

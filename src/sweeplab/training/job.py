@@ -32,9 +32,11 @@ from sweeplab.runs.provenance import GitState, git_state, provenance_tags
 from sweeplab.runs.tracking import Tracker, experiment_name, run_url
 from sweeplab.study.trial import StudyTrial
 from sweeplab.training.cv import combine_folds
+from sweeplab.training.device import resolve_device, seed_everything
 from sweeplab.training.optim import build_optimizer, build_scheduler
 from sweeplab.training.plots import plot_learning_curves
-from sweeplab.training.trainer import FitResult, Trainer, check_trainer, resolve_device, seed_everything
+from sweeplab.training.result import FitResult
+from sweeplab.training.trainer import Trainer, check_trainer
 
 log = logging.getLogger(__name__)
 

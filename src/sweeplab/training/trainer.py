@@ -1,12 +1,8 @@
-"""The `trainer` config group: device set-up and the training loop."""
+"""The `trainer` config group: the training loop."""
 
-import contextlib
 import logging
 import math
-import os
-import random
 import warnings
-from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -22,35 +18,12 @@ from sweeplab.kaggle.scoring import Solution
 from sweeplab.protocol import Metric
 from sweeplab.runs.tracking import Tracker
 from sweeplab.study.trial import StudyTrial
+from sweeplab.training.device import autocast
+from sweeplab.training.result import FitResult, improves
 
 log = logging.getLogger(__name__)
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 SYNC_EVERY = 25  # training steps between reads of the running loss (a GPU sync) and NaN checks
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(
-            f"trainer.device={name} but no CUDA device is visible; use trainer.device=auto or cpu"
-        )
-    try:
-        return torch.device(name)
-    except RuntimeError as e:
-        raise ConfigError(f"trainer.device={name!r} is not a device; use auto, cpu, cuda or cuda:N") from e
-
-
-def seed_everything(seed: int, deterministic: bool) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-    if deterministic:
-        # cuBLAS needs a fixed workspace to be deterministic; harmless on the CPU.
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.use_deterministic_algorithms(True, warn_only=True)
-    torch.backends.cudnn.deterministic = deterministic
-    torch.backends.cudnn.benchmark = not deterministic  # autotuning picks kernels by timing
 
 
 def check_trainer(cfg) -> None:
@@ -63,33 +36,6 @@ def check_trainer(cfg) -> None:
         raise ConfigError(
             f"trainer.compile_mode={cfg.compile_mode!r} is unknown; valid: {', '.join(COMPILE_MODES)}"
         )
-
-
-@dataclass
-class FitResult:
-    history: list[dict[str, float]] = field(default_factory=list)  # one dict of metrics per epoch
-    best_epoch: int = 0  # by the objective's metric and mode; the last epoch without validation
-    best_test_probs: np.ndarray | None = None
-    last_test_probs: np.ndarray | None = None
-    best_val_probs: np.ndarray | None = None  # the validation rows' probabilities at the best epoch
-    val_index: np.ndarray | None = None  # the rows of those probabilities
-    # Every epoch's (validation, test) probabilities, kept for k-fold only: the submission's epoch (the
-    # best of the mean curve over the folds) is known only once the last fold has trained.
-    epoch_probs: list[tuple[np.ndarray | None, np.ndarray]] = field(default_factory=list)
-
-
-def improves(result: FitResult, metrics: dict[str, float], objective: str, mode: str) -> bool:
-    """Whether this epoch is the best so far by the objective (mode max or min); with mode `last` or no
-    validation metric at all, every epoch is: the best is then the last."""
-    before = [h[objective] for h in result.history if objective in h]
-    if objective not in metrics:
-        return not before
-    if not before or mode == "last":
-        return True
-    best = result.history[result.best_epoch - 1].get(objective)
-    if best is None:
-        return True
-    return metrics[objective] < best if mode == "min" else metrics[objective] > best
 
 
 class Trainer:
@@ -106,14 +52,9 @@ class Trainer:
         self.network = torch.compile(model, mode=cfg.compile_mode) if cfg.compile else model
         self.tta = [str(v) for v in (cfg.get("tta") or ())]
 
-    def _autocast(self):
-        if self.cfg.amp and self.device.type == "cuda":
-            return torch.autocast("cuda", dtype=torch.bfloat16)
-        return contextlib.nullcontext()
-
     def _forward(self, x: torch.Tensor, train: bool) -> torch.Tensor:
         x = self.augment(x, train=train).contiguous(memory_format=self.memory_format)
-        with self._autocast():
+        with autocast(self.cfg.amp, self.device):
             return self.network(x).float()
 
     def train_step(
@@ -286,8 +227,3 @@ class Trainer:
             Metric.TRAIN_ACC: correct.item() / seen,
             Metric.LR: optimizer.param_groups[0]["lr"],
         }
-
-    def validate(self, data: ImageData, metric: str) -> dict[str, float]:
-        """val/loss, val/acc and val/score (the competition's metric) on the validation rows."""
-        probs = self.predict(data.images, data.val_index)
-        return validation_metrics(data.labels[data.val_index], probs, metric)
