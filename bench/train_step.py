@@ -25,6 +25,7 @@ from sweeplab.data.augment import BatchAugment
 from sweeplab.data.competition import Competition
 from sweeplab.models.builders import build_seed_cnn
 from sweeplab.training.device import seed_everything
+from sweeplab.training.result import Scoring
 from sweeplab.training.trainer import Trainer
 
 
@@ -77,7 +78,7 @@ def sweeplab_loop(
     augment = BatchAugment(OmegaConf.structured(AugmentationConfig()), None, torch.device("cpu"))
     trainer = Trainer(cfg, model, augment, torch.device("cpu"))
     start = time.perf_counter()
-    trainer.fit(data, optimizer=optimizer, scheduler=None, tracker=None)
+    trainer.fit(data, optimizer, None, Scoring())
     return time.perf_counter() - start
 
 

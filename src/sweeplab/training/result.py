@@ -1,8 +1,22 @@
-"""What a fit returns, and which of its epochs is the best."""
+"""How a fit's epochs are scored and which is the best, and what a fit returns."""
 
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from sweeplab.kaggle.scoring import Solution
+from sweeplab.protocol import Metric
+
+
+@dataclass(frozen=True)
+class Scoring:
+    """How each epoch is scored and which epoch is the best."""
+
+    objective: str = Metric.VAL_ACC  # the metric key that picks the best epoch
+    mode: str = "max"  # max | min | last
+    metric: str = "accuracy"  # the competition's metric: val/score, and kaggle/* with a solution
+    solution: Solution | None = None  # the competition's solution.csv: Kaggle's scores every epoch
+    # Room for the metric's orientation (higher or lower is better), beside the metric it belongs to.
 
 
 @dataclass
@@ -30,3 +44,8 @@ def improves(result: FitResult, metrics: dict[str, float], objective: str, mode:
     if best is None:
         return True
     return metrics[objective] < best if mode == "min" else metrics[objective] > best
+
+
+def shown(metrics: dict[str, float]) -> str:
+    """Metrics as a log line shows them: key=value, four significant digits."""
+    return "  ".join(f"{k}={v:.4g}" for k, v in metrics.items())
