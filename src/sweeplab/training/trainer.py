@@ -188,11 +188,6 @@ class Trainer:
         progress = dict(desc=f"epoch {epoch}/{cfg.epochs}", disable=not cfg.progress, dynamic_ncols=True)
         with tqdm(steps, total=total, leave=True, **progress) as bar:
             for step, (x, y) in enumerate(bar, 1):
-                if cfg.simulate_oom_above_batch is not None and len(y) > cfg.simulate_oom_above_batch:
-                    raise torch.cuda.OutOfMemoryError(
-                        f"CUDA out of memory (simulated: batch {len(y)} > "
-                        f"trainer.simulate_oom_above_batch={cfg.simulate_oom_above_batch})"
-                    )
                 loss, logits = self.train_step(x, y, optimizer)
                 seen += len(y)
                 loss_sum += loss * len(y)
