@@ -24,7 +24,9 @@ from sweeplab.data import ImageData
 from sweeplab.data.augment import BatchAugment
 from sweeplab.data.competition import Competition
 from sweeplab.models.builders import build_seed_cnn
-from sweeplab.training.trainer import Trainer, seed_everything
+from sweeplab.training.device import seed_everything
+from sweeplab.training.result import Scoring
+from sweeplab.training.trainer import Trainer
 
 
 def model_for(img_size: int) -> torch.nn.Module:
@@ -76,7 +78,7 @@ def sweeplab_loop(
     augment = BatchAugment(OmegaConf.structured(AugmentationConfig()), None, torch.device("cpu"))
     trainer = Trainer(cfg, model, augment, torch.device("cpu"))
     start = time.perf_counter()
-    trainer.fit(data, optimizer=optimizer, scheduler=None, tracker=None)
+    trainer.fit(data, optimizer, None, Scoring())
     return time.perf_counter() - start
 
 

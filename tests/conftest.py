@@ -1,15 +1,19 @@
-"""Shared fixtures: tiny real competition folders, a temp MLflow store and a fast job's overrides.
+"""Shared fixtures: tiny real competition folders, a temp MLflow store, a fast job's overrides and a
+simulated CUDA out-of-memory.
 
 Shared functions and constants live in the `helpers` package; this file holds fixtures only.
 """
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
 
 from helpers import TINY_MODEL, make_competition
+from helpers.hooks import out_of_memory_above
+from sweeplab.training.trainer import Trainer
 
 
 @pytest.fixture
@@ -51,6 +55,16 @@ def tiny_overrides(competition, store, tmp_path) -> list[str]:
         "trainer.progress=false",
         f"tracking.uri={store}",
     ]
+
+
+@pytest.fixture
+def simulate_oom(monkeypatch) -> Callable[[int], None]:
+    """simulate_oom(N): from then on in this test, batches above N images raise CUDA out-of-memory."""
+
+    def above(batch: int) -> None:
+        monkeypatch.setattr(Trainer, "train_step", out_of_memory_above(batch, Trainer.train_step))
+
+    return above
 
 
 TIERS = ("unit", "integration", "e2e")

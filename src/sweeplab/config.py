@@ -163,7 +163,6 @@ class TrainerConfig:
     deterministic: bool | None = None  # None: on for CPU, off for CUDA
     progress: bool = True
     oom_retry: bool = False  # on CUDA out-of-memory, start again with half the batch size
-    simulate_oom_above_batch: int | None = None  # tests and demos: raise OOM for larger batches
     # Test-time augmentation: predictions averaged over the image and these views, for validation and
     # test alike (so val/score measures what is submitted).
     tta: list[TTAView] = field(default_factory=list)

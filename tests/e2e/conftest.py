@@ -1,9 +1,14 @@
-"""Fixtures of the end-to-end tier: empty PostgreSQL databases for several workers on one study."""
+"""Fixtures of the end-to-end tier: empty PostgreSQL databases for several workers on one study, failures
+injected into the jobs of a `train.py -m` subprocess."""
 
+import os
 import uuid
+from collections.abc import Callable
 
 import pytest
 
+from helpers import ROOT
+from helpers.hooks import simulated_oom_overrides
 from helpers.sweeps import POSTGRES
 
 
@@ -38,3 +43,13 @@ def new_database():
     with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as connection:
         for name in made:
             connection.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def simulate_oom_in_jobs(monkeypatch) -> Callable[[int], list[str]]:
+    """simulate_oom_in_jobs(N): the overrides under which a `train.py -m` subprocess's jobs run out of
+    memory for batches above N (a test-only Hydra callback, importable there from tests/ put on the
+    PYTHONPATH the subprocess inherits)."""
+    paths = [str(ROOT / "tests"), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(paths))
+    return simulated_oom_overrides

@@ -147,15 +147,17 @@ def test_sigkill_mid_trial_loses_nothing_finished(tmp_path, tiny_overrides, stor
     assert killed_run.info.status == "KILLED"
 
 
-def test_injected_failures_fail_alone_and_oom_can_retry(tmp_path, tiny_overrides, store):
-    # batch 16 "runs out of memory" (trainer.simulate_oom_above_batch), lr 1e30 makes the loss inf.
+def test_injected_failures_fail_alone_and_oom_can_retry(
+    tmp_path, tiny_overrides, store, simulate_oom_in_jobs
+):
+    # batch 16 "runs out of memory" (simulate_oom_in_jobs), lr 1e30 makes the loss inf.
     done = run(
         command(
             tiny_overrides,
             "hydra/sweeper/sampler=grid",
             "hydra.sweeper.n_trials=4",
             "hydra.sweeper.max_failure_rate=1.0",
-            "trainer.simulate_oom_above_batch=8",
+            *simulate_oom_in_jobs(8),
             "optimizer=sgd",
             "trainer.batch_size=choice(4,16)",
             "optimizer.lr=choice(0.01,1e30)",
@@ -179,7 +181,7 @@ def test_injected_failures_fail_alone_and_oom_can_retry(tmp_path, tiny_overrides
             "hydra.sweeper.n_trials=1",
             "name=oom_retry",
             "trainer.oom_retry=true",
-            "trainer.simulate_oom_above_batch=8",
+            *simulate_oom_in_jobs(8),
             "trainer.batch_size=choice(16)",
             "hydra.sweeper.diverged_as=pruned",
         ),

@@ -1,4 +1,7 @@
-"""k-fold cross-validation: the folds, a k-fold job's metrics and submission, one fold alone, pruning."""
+"""k-fold cross-validation: the folds, a k-fold job's metrics and submission, one fold alone, pruning, the
+loop's hooks."""
+
+import dataclasses
 
 import numpy as np
 import optuna
@@ -10,7 +13,8 @@ from helpers.runs import artifact_paths, only_run
 from sweeplab.data import load_data, make_splits, stratified_folds
 from sweeplab.errors import ConfigError
 from sweeplab.protocol import Attr
-from sweeplab.training.job import run
+from sweeplab.training.job import prepare, run
+from sweeplab.training.trainer import Hook, Trainer
 
 
 def test_folds_are_disjoint_stratified_cover_every_image_and_fixed_by_the_seed():
@@ -118,3 +122,26 @@ def test_no_validation_cannot_be_a_trial(tiny_overrides, tmp_path, mlflow_client
     with pytest.raises(ConfigError, match="data.val_fraction=0 trains without validation"):
         run(cfg, output_dir=tmp_path / "o")
     assert [e.name for e in mlflow_client.search_experiments()] == ["Default"]
+
+
+def test_the_loop_calls_its_hooks_after_every_epoch_and_after_each_fold(tiny_overrides, tmp_path):
+    job = prepare(compose_config([*tiny_overrides, "data.folds=2"]), tmp_path / "out", [])
+    heard = []
+
+    class Listening(Hook):
+        def on_epoch(self, epoch, metrics, fold):
+            heard.append((fold, epoch, "val/acc" in metrics))
+
+        def on_fold_end(self, fold, result):
+            heard.append((fold, "end", len(result.history)))
+
+    trainer = Trainer(job.cfg.trainer, job.parts.model, job.parts.augment, job.device)
+    for split in job.data.splits:
+        trainer.fit(job.data.with_split(split), job.parts.optimizer, None, job.scoring, [Listening()])
+    holdout = dataclasses.replace(job.data, fold=None)  # no fold: no fold's end
+    trainer.fit(holdout, job.parts.optimizer, None, job.scoring, [Listening()])
+    assert heard == [
+        *[(0, 1, True), (0, 2, True), (0, "end", 2)],
+        *[(1, 1, True), (1, 2, True), (1, "end", 2)],
+        *[(None, 1, True), (None, 2, True)],
+    ]

@@ -160,7 +160,7 @@ def test_bad_trainer_values_are_refused_before_the_run(tiny_overrides, mlflow_cl
     assert [e.name for e in mlflow_client.search_experiments()] == ["Default"]
 
 
-def test_a_failed_job_holds_no_model_or_optimizer(tiny_overrides):
+def test_a_failed_job_holds_no_model_or_optimizer(tiny_overrides, simulate_oom):
     """A sweep keeps each failed trial's exception (and so its frames) until the batch is told: the
     model, optimizer and batches must already be let go, or a GPU would stay full for the next trial."""
 
@@ -169,8 +169,9 @@ def test_a_failed_job_holds_no_model_or_optimizer(tiny_overrides):
         return sum(issubclass(type(o), torch.optim.Optimizer) for o in gc.get_objects())
 
     before = alive()
+    simulate_oom(1)
     with pytest.raises(torch.cuda.OutOfMemoryError) as failure:
-        run(compose_config([*tiny_overrides, "trainer.simulate_oom_above_batch=1"]))
+        run(compose_config(tiny_overrides))
     assert failure.value.__traceback__ is not None  # the frames are still reachable from here
     assert alive() == before
 

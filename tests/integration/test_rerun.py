@@ -200,6 +200,7 @@ def test_a_config_recorded_before_newer_keys_is_filled_with_defaults(original, s
     del older.trainer["oom_retry"], older.data["max_corrupt_fraction"], older["study"]
     del older.data["folds"], older.data["fold"], older.trainer["tta"]  # recorded before k-fold and TTA
     older.trainer["epoch_count"] = older.trainer.pop("epochs")  # as if `epochs` had been renamed since
+    older.trainer["simulate_oom_above_batch"] = None  # recorded before #19 took this test hook out
     monkeypatch.setitem(RENAMED, "trainer.epoch_count", "trainer.epochs")
     migrated = migrate(older)
     assert (migrated.trainer.oom_retry, migrated.data.max_corrupt_fraction) == (False, 0.05)

@@ -204,7 +204,7 @@ def test_unfreeze_at_epoch_trains_the_head_first_then_everything(frozen, tmp_pat
     model = job.parts.model
     weight, bn = model.backbone.features[0][0].weight, model.backbone.features[0][1]
     snapshots = [(weight.detach().clone(), bn.running_mean.clone())]
-    trainer = Trainer(job.cfg.trainer, model, job.parts.augment, job.device)
+    trainer = Trainer(job.cfg.trainer, model, job.parts.augment, job.device, unfreeze_at_epoch=2)
     train_epoch = trainer.train_epoch
 
     def spy(*args, **kwargs):
@@ -213,7 +213,7 @@ def test_unfreeze_at_epoch_trains_the_head_first_then_everything(frozen, tmp_pat
         return metrics
 
     trainer.train_epoch = spy
-    trainer.fit(job.data, unfreeze_at_epoch=2, optimizer=job.parts.optimizer, scheduler=None, tracker=None)
+    trainer.fit(job.data, job.parts.optimizer, None, job.scoring)
     (w0, m0), (w1, m1), (w2, m2) = snapshots
     assert torch.equal(w0, w1) and torch.equal(m0, m1)  # epoch 1: frozen, BatchNorm statistics too
     assert not torch.equal(w1, w2) and not torch.equal(m1, m2)  # epoch 2: everything trains

@@ -30,13 +30,16 @@ class ImageData:
     # The splits the job trains, one model each: the holdout, or the folds (one with data.fold=i).
     # train_index/val_index above are the first one's.
     splits: tuple[Split, ...] = ()
+    fold: int | None = None  # the fold train_index/val_index are (k-fold), or None for the holdout
 
     @property
     def classes(self) -> list[str]:
         return self.competition.classes
 
     def with_split(self, split: Split) -> "ImageData":
-        return dataclasses.replace(self, train_index=split.train_index, val_index=split.val_index)
+        return dataclasses.replace(
+            self, train_index=split.train_index, val_index=split.val_index, fold=split.fold
+        )
 
 
 def competition_root(cfg) -> Path:
@@ -119,6 +122,7 @@ def load_data(cfg, show_progress: bool | None = None) -> ImageData:
         cache_keys=(train.cache_key, test.cache_key),
         corrupt=train.corrupt + test.corrupt,
         splits=tuple(splits),
+        fold=splits[0].fold,
     )
 
 

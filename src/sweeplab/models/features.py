@@ -7,7 +7,6 @@ backbone sees the same normalised pixels every epoch of every trial: its output 
 on the cached rows matches one trained through the frozen backbone to float tolerance.
 """
 
-import contextlib
 import dataclasses
 import hashlib
 import json
@@ -21,6 +20,7 @@ from sweeplab.data import ImageData
 from sweeplab.data.augment import BatchAugment, is_random
 from sweeplab.data.cache import CacheEntry, cached_array
 from sweeplab.models.builders import TransferModel
+from sweeplab.training.device import autocast
 
 log = logging.getLogger(__name__)
 FEATURE_FORMAT = 1  # bump when what is stored (or how it is computed) changes
@@ -74,18 +74,13 @@ def feature_key(
 
 
 def _entry(cfg, folder: Path, key: str, images: np.ndarray, model, augment, device, kind: str) -> np.ndarray:
-    autocast = (
-        torch.autocast("cuda", dtype=torch.bfloat16)
-        if cfg.trainer.amp and device.type == "cuda"
-        else contextlib.nullcontext()
-    )
     backbone = model.backbone.to(device).eval()
 
     @torch.no_grad()
     def fill(out: np.ndarray, start: int) -> list:
         rows = np.array(images[start : start + len(out)])  # a copy: the memory map is read-only
         x = torch.from_numpy(rows).to(device)
-        with autocast:
+        with autocast(cfg.trainer.amp, device):
             out[:] = backbone(augment(x, train=False)).float().cpu().numpy()
         return []
 

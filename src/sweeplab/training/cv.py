@@ -8,21 +8,16 @@ the submission averages the fold models' test probabilities at that epoch.
 import numpy as np
 
 from sweeplab.kaggle.metrics import leaderboard_metrics
-from sweeplab.kaggle.scoring import Solution, metric_score
+from sweeplab.kaggle.scoring import metric_score
 from sweeplab.protocol import Metric
-from sweeplab.training.trainer import FitResult, improves
+from sweeplab.training.result import FitResult, Scoring, improves
 
 
 def combine_folds(
-    results: list[FitResult],
-    labels: np.ndarray,
-    *,
-    metric: str,
-    objective: str,
-    mode: str,
-    solution: Solution | None,
+    results: list[FitResult], labels: np.ndarray, scoring: Scoring
 ) -> tuple[FitResult, dict[str, float]]:
     """(the mean curve with its best epoch and averaged predictions, the once-logged oof/score)."""
+    metric, solution = scoring.metric, scoring.solution
     combined = FitResult(val_index=np.concatenate([r.val_index for r in results]))
     for epoch in range(len(results[0].history)):
         metrics = _mean_metrics([r.history[epoch] for r in results])
@@ -33,7 +28,7 @@ def combine_folds(
             metrics[Metric.CV_STD] = float(
                 np.std([r.history[epoch][Metric.VAL_SCORE] for r in results], ddof=1)
             )
-        if improves(combined, metrics, objective, mode):
+        if improves(combined, metrics, scoring.objective, scoring.mode):
             combined.best_epoch = epoch + 1
             combined.best_test_probs = test
             combined.best_val_probs = _out_of_fold([r.epoch_probs[epoch][0] for r in results])

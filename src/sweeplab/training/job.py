@@ -32,9 +32,12 @@ from sweeplab.runs.provenance import GitState, git_state, provenance_tags
 from sweeplab.runs.tracking import Tracker, experiment_name, run_url
 from sweeplab.study.trial import StudyTrial
 from sweeplab.training.cv import combine_folds
+from sweeplab.training.device import resolve_device, seed_everything
+from sweeplab.training.hooks import TrackingHook, TrialHook, log_epoch
 from sweeplab.training.optim import build_optimizer, build_scheduler
 from sweeplab.training.plots import plot_learning_curves
-from sweeplab.training.trainer import FitResult, Trainer, check_trainer, resolve_device, seed_everything
+from sweeplab.training.result import FitResult, Scoring, shown
+from sweeplab.training.trainer import Hook, Trainer, check_trainer
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +63,7 @@ class Job:
     device: torch.device
     deterministic: bool
     data: ImageData
-    solution: Solution | None  # the competition's solution.csv: Kaggle's scores every epoch
+    scoring: Scoring  # the first objective's, the competition's metric and its solution.csv, if any
     parts: Parts | None
     trial: StudyTrial | None  # the Optuna trial this job reports to, in a sweep
     git: GitState | None
@@ -109,6 +112,7 @@ def prepare(cfg: DictConfig, output_dir: Path | None, overrides: list[str] | Non
     data = load_data(cfg.data, show_progress=cfg.trainer.progress)
     solution = _solution(data, objectives)
     check_metric(cfg.data.metric, len(data.classes))
+    objective, mode = objectives[0]  # the first objective picks the best epoch and is what trials report
     job = Job(
         cfg=cfg,
         output_dir=Path(output_dir or hydra_dir or tempfile.mkdtemp(prefix="sweeplab-")),
@@ -117,7 +121,7 @@ def prepare(cfg: DictConfig, output_dir: Path | None, overrides: list[str] | Non
         device=device,
         deterministic=deterministic,
         data=data,
-        solution=solution,
+        scoring=Scoring(objective, mode, cfg.data.metric, solution),
         parts=None,
         trial=None,
         git=git_state(),
@@ -197,27 +201,14 @@ def fit_folds(job: Job, tracker: Tracker) -> tuple[FitResult, float]:
         result, took = fit_split(job, tracker, split)
         results.append(result)
         seconds += took
-    metric, mode = job.objectives[0]
-    combined, once = combine_folds(
-        results,
-        job.data.labels,
-        metric=job.cfg.data.metric,
-        objective=metric,
-        mode=mode,
-        solution=job.solution,
-    )
-    first = (Metric.VAL_SCORE, Metric.KAGGLE_PUBLIC, Metric.KAGGLE_PRIVATE, Metric.VAL_LOSS)
+    combined, once = combine_folds(results, job.data.labels, job.scoring)
     for epoch, metrics in enumerate(combined.history, 1):
-        tracker.log_metrics({k: metrics[k] for k in first if k in metrics} | metrics, step=epoch)
-        log.info("mean of %d folds, epoch %d: %s", len(results), epoch, _shown(metrics))
+        log_epoch(tracker, epoch, metrics)
+        log.info("mean of %d folds, epoch %d: %s", len(results), epoch, shown(metrics))
     if once:
         tracker.log_metrics(once, step=len(combined.history))
-        log.info("out of fold: %s", _shown(once))
+        log.info("out of fold: %s", shown(once))
     return combined, seconds
-
-
-def _shown(metrics: dict[str, float]) -> str:
-    return "  ".join(f"{k}={v:.4g}" for k, v in metrics.items())
 
 
 def fit_split(job: Job, tracker: Tracker, split: Split) -> tuple[FitResult, float]:
@@ -227,20 +218,12 @@ def fit_split(job: Job, tracker: Tracker, split: Split) -> tuple[FitResult, floa
     while True:
         tracker.set_tags({Tag.BATCH_SIZE_RAN: job.batch_size})
         trainer, data = _trainer(job)
+        hooks = _hooks(job, tracker)
         started = time.perf_counter()
         try:
+            # Read from job.parts, not kept in locals: an out-of-memory retry must let the old parts go.
             result = trainer.fit(
-                data.with_split(split),
-                unfreeze_at_epoch=cfg.model.get("unfreeze_at_epoch"),
-                optimizer=job.parts.optimizer,
-                scheduler=job.parts.scheduler,
-                tracker=tracker,
-                trial=job.trial,
-                objective=job.objectives[0][0],
-                mode=job.objectives[0][1],
-                metric=cfg.data.metric,
-                solution=job.solution,
-                fold=split.fold,
+                data.with_split(split), job.parts.optimizer, job.parts.scheduler, job.scoring, hooks
             )
             return result, time.perf_counter() - started
         except torch.cuda.OutOfMemoryError:
@@ -265,12 +248,21 @@ def fit_split(job: Job, tracker: Tracker, split: Split) -> tuple[FitResult, floa
             raise Interrupted(_save_best_so_far(job, tracker, getattr(trainer, "result", FitResult()))) from e
 
 
+def _hooks(job: Job, tracker: Tracker) -> list[Hook]:
+    """What each epoch reports to: the run, and the study's trial (whose pruner may stop the fit)."""
+    hooks: list[Hook] = [TrackingHook(tracker)]
+    if job.trial is not None:
+        hooks.append(TrialHook(job.trial, job.scoring.objective, job.cfg.trainer.epochs))
+    return hooks
+
+
 def _trainer(job: Job) -> tuple[Trainer, ImageData]:
     """The loop over pixels through the whole model, or over cached features through the head alone."""
     trainer_cfg = job.cfg.trainer.copy()
     trainer_cfg.batch_size = job.batch_size
     if job.features is None:
-        return Trainer(trainer_cfg, job.parts.model, job.parts.augment, job.device), job.data
+        unfreeze = job.cfg.model.get("unfreeze_at_epoch")
+        return Trainer(trainer_cfg, job.parts.model, job.parts.augment, job.device, unfreeze), job.data
     trainer_cfg.channels_last = False  # feature rows are 2-D: no memory format to choose
     return Trainer(trainer_cfg, job.parts.model.head, FeatureInput(), job.device), job.features
 

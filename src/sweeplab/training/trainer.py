@@ -1,12 +1,9 @@
-"""The `trainer` config group: device set-up and the training loop."""
+"""The `trainer` config group: the training loop, reporting each epoch to the hooks the job passes in."""
 
-import contextlib
 import logging
 import math
-import os
-import random
 import warnings
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -18,39 +15,13 @@ from sweeplab.data.augment import BatchAugment
 from sweeplab.data.batches import batches
 from sweeplab.errors import ConfigError, TrainingDiverged
 from sweeplab.kaggle.metrics import leaderboard_metrics, validation_metrics
-from sweeplab.kaggle.scoring import Solution
 from sweeplab.protocol import Metric
-from sweeplab.runs.tracking import Tracker
-from sweeplab.study.trial import StudyTrial
+from sweeplab.training.device import autocast
+from sweeplab.training.result import FitResult, Scoring, improves, shown
 
 log = logging.getLogger(__name__)
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 SYNC_EVERY = 25  # training steps between reads of the running loss (a GPU sync) and NaN checks
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(
-            f"trainer.device={name} but no CUDA device is visible; use trainer.device=auto or cpu"
-        )
-    try:
-        return torch.device(name)
-    except RuntimeError as e:
-        raise ConfigError(f"trainer.device={name!r} is not a device; use auto, cpu, cuda or cuda:N") from e
-
-
-def seed_everything(seed: int, deterministic: bool) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-    if deterministic:
-        # cuBLAS needs a fixed workspace to be deterministic; harmless on the CPU.
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.use_deterministic_algorithms(True, warn_only=True)
-    torch.backends.cudnn.deterministic = deterministic
-    torch.backends.cudnn.benchmark = not deterministic  # autotuning picks kernels by timing
 
 
 def check_trainer(cfg) -> None:
@@ -65,36 +36,29 @@ def check_trainer(cfg) -> None:
         )
 
 
-@dataclass
-class FitResult:
-    history: list[dict[str, float]] = field(default_factory=list)  # one dict of metrics per epoch
-    best_epoch: int = 0  # by the objective's metric and mode; the last epoch without validation
-    best_test_probs: np.ndarray | None = None
-    last_test_probs: np.ndarray | None = None
-    best_val_probs: np.ndarray | None = None  # the validation rows' probabilities at the best epoch
-    val_index: np.ndarray | None = None  # the rows of those probabilities
-    # Every epoch's (validation, test) probabilities, kept for k-fold only: the submission's epoch (the
-    # best of the mean curve over the folds) is known only once the last fold has trained.
-    epoch_probs: list[tuple[np.ndarray | None, np.ndarray]] = field(default_factory=list)
+class Hook:
+    """What the loop tells the job: override either event; both do nothing here."""
 
+    def on_epoch(self, epoch: int, metrics: dict[str, float], fold: int | None) -> None:
+        """After each epoch's evaluation, with its metrics (finite ones only); may raise to stop the fit."""
 
-def improves(result: FitResult, metrics: dict[str, float], objective: str, mode: str) -> bool:
-    """Whether this epoch is the best so far by the objective (mode max or min); with mode `last` or no
-    validation metric at all, every epoch is: the best is then the last."""
-    before = [h[objective] for h in result.history if objective in h]
-    if objective not in metrics:
-        return not before
-    if not before or mode == "last":
-        return True
-    best = result.history[result.best_epoch - 1].get(objective)
-    if best is None:
-        return True
-    return metrics[objective] < best if mode == "min" else metrics[objective] > best
+    def on_fold_end(self, fold: int, result: FitResult) -> None:
+        """After a fold's last epoch (k-fold only), with the fold's result."""
 
 
 class Trainer:
-    def __init__(self, cfg, model: torch.nn.Module, augment: BatchAugment, device: torch.device):
+    def __init__(
+        self,
+        cfg,
+        model: torch.nn.Module,
+        augment: BatchAugment,
+        device: torch.device,
+        unfreeze_at_epoch: int | None = None,
+    ):
         self.cfg, self.model, self.augment, self.device = cfg, model, augment, device
+        # model.unfreeze_at_epoch: from this epoch on a frozen backbone trains too (its parameters are
+        # already in the optimizer, at lr x optimizer.backbone_lr_scale). Given with the model it acts on.
+        self.unfreeze_at_epoch = unfreeze_at_epoch
         check_trainer(cfg)
         self.eval_batch_size = cfg.eval_batch_size or 2 * cfg.batch_size  # no activations kept: twice fits
         self.memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
@@ -106,14 +70,9 @@ class Trainer:
         self.network = torch.compile(model, mode=cfg.compile_mode) if cfg.compile else model
         self.tta = [str(v) for v in (cfg.get("tta") or ())]
 
-    def _autocast(self):
-        if self.cfg.amp and self.device.type == "cuda":
-            return torch.autocast("cuda", dtype=torch.bfloat16)
-        return contextlib.nullcontext()
-
     def _forward(self, x: torch.Tensor, train: bool) -> torch.Tensor:
         x = self.augment(x, train=train).contiguous(memory_format=self.memory_format)
-        with self._autocast():
+        with autocast(self.cfg.amp, self.device):
             return self.network(x).float()
 
     def train_step(
@@ -149,30 +108,22 @@ class Trainer:
     def fit(
         self,
         data: ImageData,
-        *,
-        unfreeze_at_epoch: int | None = None,
         optimizer: torch.optim.Optimizer,
         scheduler: torch.optim.lr_scheduler.LRScheduler | None,
-        tracker: Tracker | None,
-        trial: StudyTrial | None = None,
-        objective: str = Metric.VAL_ACC,
-        mode: str = "max",
-        metric: str = "accuracy",
-        solution: Solution | None = None,
-        fold: int | None = None,
+        scoring: Scoring,
+        hooks: Sequence[Hook] = (),
     ) -> FitResult:
-        """Train cfg.epochs epochs; evaluate, log and report to the trial after each.
+        """Train cfg.epochs epochs; after each, evaluate and score, log one line and call the hooks.
 
-        From epoch unfreeze_at_epoch on, a frozen backbone trains too (its parameters are already in
-        the optimizer, at lr x optimizer.backbone_lr_scale). With `fold`, metrics are logged as
-        fold<i>/... and reported to the trial at step fold x epochs + epoch.
+        With data.fold set (k-fold), every epoch's predictions are kept for the mean over the folds, and
+        the hooks hear on_fold_end after the last epoch.
         """
         # Kept on the trainer: after Ctrl-C the job still writes the best-so-far submission from it.
         cfg, result = self.cfg, FitResult(val_index=data.val_index)
         self.result = result
         generator = torch.Generator().manual_seed(cfg.seed)
         for epoch in range(1, cfg.epochs + 1):
-            if epoch == unfreeze_at_epoch:
+            if epoch == self.unfreeze_at_epoch:
                 self.model.set_frozen(False)
                 log.info("epoch %d: backbone unfrozen, everything trains from now on", epoch)
             metrics = self.train_epoch(data, optimizer, generator, epoch)
@@ -180,24 +131,15 @@ class Trainer:
                 scheduler.step()
             val_probs = self.predict(data.images, data.val_index) if len(data.val_index) else None
             if val_probs is not None:
-                metrics.update(validation_metrics(data.labels[data.val_index], val_probs, metric))
-            self._end_epoch(
-                data,
-                result,
-                metrics,
-                val_probs,
-                objective=objective,
-                mode=mode,
-                metric=metric,
-                solution=solution,
-                fold=fold,
-            )
-            metrics = result.history[-1]
-            self._log_epoch(tracker, metrics, epoch, fold)
-            if trial is not None:  # raises optuna.TrialPruned when the pruner says so
-                step = epoch if fold is None else fold * cfg.epochs + epoch  # each step reported once
-                where = None if fold is None else f"fold {fold} epoch {epoch} (step {step})"
-                trial.report(metrics.get(objective, float("nan")), step, where)
+                metrics.update(validation_metrics(data.labels[data.val_index], val_probs, scoring.metric))
+            metrics = self._end_epoch(data, result, metrics, val_probs, scoring)
+            prefix = "" if data.fold is None else f"fold {data.fold} "
+            log.info("%sepoch %d/%d: %s", prefix, epoch, cfg.epochs, shown(metrics))
+            for hook in hooks:  # the run's tracking, the trial's pruning (which stops the fit by raising)
+                hook.on_epoch(epoch, metrics, data.fold)
+        if data.fold is not None:
+            for hook in hooks:
+                hook.on_fold_end(data.fold, result)
         return result
 
     def _end_epoch(
@@ -206,49 +148,31 @@ class Trainer:
         result: FitResult,
         metrics: dict[str, float],
         val_probs: np.ndarray | None,
-        *,
-        objective: str,
-        mode: str,
-        metric: str,
-        solution: Solution | None,
-        fold: int | None,
-    ) -> None:
-        """Predict the test set when needed, score it, and keep the epoch's metrics and probabilities."""
+        scoring: Scoring,
+    ) -> dict[str, float]:
+        """Predict the test set when needed, score it, and keep the epoch's metrics and probabilities;
+        the epoch's metrics returned (finite ones only)."""
+        objective, mode, solution = scoring.objective, scoring.mode, scoring.solution
         improved = improves(result, metrics, objective, mode)
         last = len(result.history) + 1 == self.cfg.epochs
         # Without a solution file the test set (12,500 images for Dogs vs. Cats) is predicted only for
         # the two submissions (at the best epoch so far and at the last), except with folds.
         test_probs = None
-        if solution is not None or improved or last or fold is not None:
+        if solution is not None or improved or last or data.fold is not None:
             test_probs = self.predict(data.test_images, np.arange(len(data.test_images)))
         if solution is not None:
-            metrics.update(leaderboard_metrics(solution, metric, test_probs, metrics))
+            metrics.update(leaderboard_metrics(solution, scoring.metric, test_probs, metrics))
         metrics = {k: v for k, v in metrics.items() if math.isfinite(v)}  # e.g. ROC-AUC of one class
         improved = improves(result, metrics, objective, mode)  # again: a NaN objective is no improvement
         result.history.append(metrics)
         if improved:
-            result.best_epoch, result.best_test_probs, result.best_val_probs = (
-                len(result.history),
-                test_probs,
-                val_probs,
-            )
+            result.best_epoch = len(result.history)
+            result.best_test_probs, result.best_val_probs = test_probs, val_probs
         if last:
             result.last_test_probs = test_probs
-        if fold is not None:
+        if data.fold is not None:
             result.epoch_probs.append((val_probs, test_probs))
-
-    def _log_epoch(self, tracker: Tracker | None, metrics: dict[str, float], epoch: int, fold: int | None):
-        """The epoch's metrics onto the run (fold<i>/... for a fold) and as one log line."""
-        if tracker is not None:
-            # The scores first: the MLflow UI's compare view and run page start on the first logged.
-            first = (Metric.VAL_SCORE, Metric.KAGGLE_PUBLIC, Metric.KAGGLE_PRIVATE, Metric.VAL_LOSS)
-            ordered = {k: metrics[k] for k in first if k in metrics} | metrics
-            tracker.log_metrics(
-                {k if fold is None else Metric.fold(fold, k): v for k, v in ordered.items()}, step=epoch
-            )
-        prefix = "" if fold is None else f"fold {fold} "
-        values = "  ".join(f"{k}={v:.4g}" for k, v in metrics.items())
-        log.info("%sepoch %d/%d: %s", prefix, epoch, self.cfg.epochs, values)
+        return metrics
 
     def train_epoch(
         self, data: ImageData, optimizer: torch.optim.Optimizer, generator: torch.Generator, epoch: int
@@ -264,11 +188,6 @@ class Trainer:
         progress = dict(desc=f"epoch {epoch}/{cfg.epochs}", disable=not cfg.progress, dynamic_ncols=True)
         with tqdm(steps, total=total, leave=True, **progress) as bar:
             for step, (x, y) in enumerate(bar, 1):
-                if cfg.simulate_oom_above_batch is not None and len(y) > cfg.simulate_oom_above_batch:
-                    raise torch.cuda.OutOfMemoryError(
-                        f"CUDA out of memory (simulated: batch {len(y)} > "
-                        f"trainer.simulate_oom_above_batch={cfg.simulate_oom_above_batch})"
-                    )
                 loss, logits = self.train_step(x, y, optimizer)
                 seen += len(y)
                 loss_sum += loss * len(y)
@@ -286,8 +205,3 @@ class Trainer:
             Metric.TRAIN_ACC: correct.item() / seen,
             Metric.LR: optimizer.param_groups[0]["lr"],
         }
-
-    def validate(self, data: ImageData, metric: str) -> dict[str, float]:
-        """val/loss, val/acc and val/score (the competition's metric) on the validation rows."""
-        probs = self.predict(data.images, data.val_index)
-        return validation_metrics(data.labels[data.val_index], probs, metric)

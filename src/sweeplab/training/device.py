@@ -1,0 +1,42 @@
+"""The device a job trains on: which one, seeded how, and at what precision."""
+
+import contextlib
+import os
+import random
+
+import numpy as np
+import torch
+
+from sweeplab.errors import ConfigError
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(
+            f"trainer.device={name} but no CUDA device is visible; use trainer.device=auto or cpu"
+        )
+    try:
+        return torch.device(name)
+    except RuntimeError as e:
+        raise ConfigError(f"trainer.device={name!r} is not a device; use auto, cpu, cuda or cuda:N") from e
+
+
+def seed_everything(seed: int, deterministic: bool) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    if deterministic:
+        # cuBLAS needs a fixed workspace to be deterministic; harmless on the CPU.
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.backends.cudnn.deterministic = deterministic
+    torch.backends.cudnn.benchmark = not deterministic  # autotuning picks kernels by timing
+
+
+def autocast(amp: bool, device: torch.device) -> contextlib.AbstractContextManager:
+    """bf16 autocast with trainer.amp on CUDA; fp32 (no autocast) anywhere else."""
+    if amp and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()

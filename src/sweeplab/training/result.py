@@ -1,0 +1,51 @@
+"""How a fit's epochs are scored and which is the best, and what a fit returns."""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from sweeplab.kaggle.scoring import Solution
+from sweeplab.protocol import Metric
+
+
+@dataclass(frozen=True)
+class Scoring:
+    """How each epoch is scored and which epoch is the best."""
+
+    objective: str = Metric.VAL_ACC  # the metric key that picks the best epoch
+    mode: str = "max"  # max | min | last
+    metric: str = "accuracy"  # the competition's metric: val/score, and kaggle/* with a solution
+    solution: Solution | None = None  # the competition's solution.csv: Kaggle's scores every epoch
+    # Room for the metric's orientation (higher or lower is better), beside the metric it belongs to.
+
+
+@dataclass
+class FitResult:
+    history: list[dict[str, float]] = field(default_factory=list)  # one dict of metrics per epoch
+    best_epoch: int = 0  # by the objective's metric and mode; the last epoch without validation
+    best_test_probs: np.ndarray | None = None
+    last_test_probs: np.ndarray | None = None
+    best_val_probs: np.ndarray | None = None  # the validation rows' probabilities at the best epoch
+    val_index: np.ndarray | None = None  # the rows of those probabilities
+    # Every epoch's (validation, test) probabilities, kept for k-fold only: the submission's epoch (the
+    # best of the mean curve over the folds) is known only once the last fold has trained.
+    epoch_probs: list[tuple[np.ndarray | None, np.ndarray]] = field(default_factory=list)
+
+
+def improves(result: FitResult, metrics: dict[str, float], objective: str, mode: str) -> bool:
+    """Whether this epoch is the best so far by the objective (mode max or min); with mode `last` or no
+    validation metric at all, every epoch is: the best is then the last."""
+    before = [h[objective] for h in result.history if objective in h]
+    if objective not in metrics:
+        return not before
+    if not before or mode == "last":
+        return True
+    best = result.history[result.best_epoch - 1].get(objective)
+    if best is None:
+        return True
+    return metrics[objective] < best if mode == "min" else metrics[objective] > best
+
+
+def shown(metrics: dict[str, float]) -> str:
+    """Metrics as a log line shows them: key=value, four significant digits."""
+    return "  ".join(f"{k}={v:.4g}" for k, v in metrics.items())
