@@ -161,7 +161,7 @@ class TrainerConfig:
     compile: bool = False  # torch.compile the model (needs a C++ compiler on the CPU; slow first epoch)
     compile_mode: CompileMode = CompileMode.default
     deterministic: bool | None = None  # None: on for CPU, off for CUDA
-    progress: bool = True
+    progress: bool | None = None  # epoch and cache progress bars; null: only when stderr is a terminal
     oom_retry: bool = False  # on CUDA out-of-memory, start again with half the batch size
     # Test-time augmentation: predictions averaged over the image and these views, for validation and
     # test alike (so val/score measures what is submitted).

@@ -223,7 +223,7 @@ def test_a_run_ends_with_a_summary_line_and_data_counts_are_params(
     run(compose_config(tiny_overrides), output_dir=tmp_path / "o")
     logged = only_run(mlflow_client, "competition")
     (summary,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith("run ")]
-    assert summary.startswith(f"run {logged.info.run_id} (competition): val/acc=")
+    assert summary.startswith(f"run {logged.info.run_id} (competition): val/score=")
     assert f"best epoch {logged.data.tags['sweeplab.best_epoch']} of 2" in summary
     assert str(tmp_path / "o" / "submission_best.csv") in summary
     assert (

@@ -28,6 +28,7 @@ from sweeplab.models.builders import TransferModel, build_model, check_model, pr
 from sweeplab.models.features import FeatureInput, cached_features, frozen_all_run
 from sweeplab.objective import objective_specs, objective_value
 from sweeplab.protocol import Artifact, Attr, Metric, Role, Tag
+from sweeplab.runs.predictions import write_test_probs, write_val_probs
 from sweeplab.runs.provenance import GitState, git_state, provenance_tags
 from sweeplab.runs.tracking import Tracker, experiment_name, run_url
 from sweeplab.study.trial import StudyTrial
@@ -40,6 +41,8 @@ from sweeplab.training.result import FitResult, Scoring, shown
 from sweeplab.training.trainer import Hook, Trainer, check_trainer
 
 log = logging.getLogger(__name__)
+# Where things are kept, not what the run is: left out of run names.
+UNNAMED_KEYS = ("tracking.uri", "data.cache_dir", "model.weights_path")
 
 
 @dataclass
@@ -99,7 +102,7 @@ def run(
 def prepare(cfg: DictConfig, output_dir: Path | None, overrides: list[str] | None) -> Job:
     """Validate the config, load the data and build the model; nothing is recorded yet."""
     hydra_dir, hydra_overrides = _hydra_context()
-    objectives = objective_specs(cfg.objective)
+    objectives = objective_specs(cfg.objective, cfg.data.metric)
     _check_validation(cfg)
     check_trainer(cfg.trainer)
     device = resolve_device(cfg.trainer.device)
@@ -311,18 +314,15 @@ def record_outputs(job: Job, tracker: Tracker, result: FitResult, fit_seconds: f
 def log_predictions(job: Job, tracker: Tracker, result: FitResult) -> None:
     """Test probabilities (best and last epoch) and validation ones (out of fold with folds), compressed,
     with the ids and rows that align them: what `sweeplab ensemble` averages and scores."""
-    folder = job.output_dir / "predictions"
-    folder.mkdir(parents=True, exist_ok=True)
-    ids = np.array(job.data.competition.test_ids)
+    (job.output_dir / "predictions").mkdir(parents=True, exist_ok=True)
+    ids = job.data.competition.test_ids
     for name, probs in (("best", result.best_test_probs), ("last", result.last_test_probs)):
-        path = job.output_dir / Artifact.TEST_PROBS.format(epoch=name)
-        np.savez_compressed(path, probs=probs.astype(np.float32), ids=ids)
+        path = write_test_probs(job.output_dir / Artifact.TEST_PROBS.format(epoch=name), probs, ids)
         tracker.log_artifact(path, "predictions")
     if result.best_val_probs is not None:
         rows = result.val_index
-        path = job.output_dir / Artifact.VAL_PROBS
-        np.savez_compressed(
-            path, probs=result.best_val_probs.astype(np.float32), rows=rows, labels=job.data.labels[rows]
+        path = write_val_probs(
+            job.output_dir / Artifact.VAL_PROBS, result.best_val_probs, rows, job.data.labels[rows]
         )
         tracker.log_artifact(path, "predictions")
 
@@ -348,11 +348,13 @@ def _summary(job: Job, tracker: Tracker, result: FitResult, values: list[float])
     objective = ", ".join(
         f"{metric}={value:.4g}" for (metric, _), value in zip(job.objectives, values, strict=True)
     )
+    best = f"{objective}, best epoch {result.best_epoch} of {len(result.history)}"
+    if not np.isfinite(values).any():  # a refit (data.val_fraction=0): nothing to validate on
+        best = f"no validation (trained on every labelled image), submission from epoch {result.best_epoch}"
     url = run_url(tracker.uri, tracker.experiment_id, tracker.run_id)
     return (
-        f"run {tracker.run_id} ({tracker.experiment_name}): {objective}, best epoch {result.best_epoch} "
-        f"of {len(result.history)}; submission {job.output_dir / 'submission_best.csv'}; "
-        f"see it with `sweeplab ui`: {url}"
+        f"run {tracker.run_id} ({tracker.experiment_name}): {best}; submission "
+        f"{job.output_dir / 'submission_best.csv'}; see it with `sweeplab ui`: {url}"
     )
 
 
@@ -411,9 +413,17 @@ def _input_tags(job: Job) -> dict[str, str]:
 
 
 def _run_name(job: Job) -> str:
+    """What differs, readably: `STUDY #N` for a trial, else the overrides with paths cut to their last
+    part (and the store's and cache's locations left out), else the config's name."""
     if job.trial is not None:
-        return f"trial {job.trial.number}"
-    return " ".join(job.overrides)[:250] or job.cfg.name
+        return f"{job.trial.study_name} #{job.trial.number}"
+    shown = []
+    for override in job.overrides:
+        key, _, value = override.partition("=")
+        if key.lstrip("+~") in UNNAMED_KEYS or key.startswith(("study.", "hydra.")):
+            continue
+        shown.append(f"{key}={Path(value).name}" if "/" in value and "(" not in value else override)
+    return " ".join(shown)[:250] or job.cfg.name
 
 
 def _run_tags(job: Job) -> dict[str, str]:

@@ -2,6 +2,7 @@
 
 import logging
 import math
+import sys
 import warnings
 from collections.abc import Sequence
 
@@ -185,7 +186,9 @@ class Trainer:
         correct = torch.zeros((), dtype=torch.long, device=self.device)
         steps = batches(data.images, data.labels, data.train_index, cfg.batch_size, self.device, generator)
         total = -(-len(data.train_index) // cfg.batch_size)
-        progress = dict(desc=f"epoch {epoch}/{cfg.epochs}", disable=not cfg.progress, dynamic_ncols=True)
+        # A log file or a pipe gets the epoch's line only; bars redrawn into it are noise.
+        bars = sys.stderr.isatty() if cfg.progress is None else cfg.progress
+        progress = dict(desc=f"epoch {epoch}/{cfg.epochs}", disable=not bars, dynamic_ncols=True)
         with tqdm(steps, total=total, leave=True, **progress) as bar:
             for step, (x, y) in enumerate(bar, 1):
                 loss, logits = self.train_step(x, y, optimizer)
