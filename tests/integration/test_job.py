@@ -233,3 +233,25 @@ def test_a_run_ends_with_a_summary_line_and_data_counts_are_params(
     # Facts, not curves: the data counts are params; the study's bookkeeping is not a param at all.
     assert logged.data.params["data/num_classes"] == "2" and "data/num_classes" not in logged.data.metrics
     assert not [k for k in logged.data.params if k.startswith("study.")]
+
+
+def test_a_single_run_is_named_by_what_differs_without_long_paths(tiny_overrides, tmp_path, mlflow_client):
+    overrides = ["data=kaggle", f"data.root={tmp_path / 'competition'}", "optimizer.lr=0.003"]
+    overrides += [f"tracking.uri={mlflow_client.tracking_uri}"]
+    run(
+        compose_config(tiny_overrides + ["optimizer.lr=0.003"]),
+        output_dir=tmp_path / "o",
+        overrides=overrides,
+    )
+    assert (
+        only_run(mlflow_client, "competition").info.run_name
+        == "data=kaggle data.root=competition optimizer.lr=0.003"
+    )
+
+
+def test_a_run_without_validation_says_so_instead_of_nan(tiny_overrides, tmp_path, caplog):
+    caplog.set_level("INFO", logger="sweeplab.training.job")
+    run(compose_config([*tiny_overrides, "data.val_fraction=0"]), output_dir=tmp_path / "o")
+    (summary,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith("run ")]
+    assert "no validation (trained on every labelled image), submission from epoch 2" in summary
+    assert "nan" not in summary
