@@ -158,6 +158,16 @@ def test_rank_agreement_equals_hand_computed_spearman_and_kendall():
     assert (priv.spearman, priv.kendall) == pytest.approx((-0.1, 0.0), abs=1e-12)
     assert pub.spearman_ci[0] <= pub.spearman_ci[1]
     assert found.winner == 4 and found.winner_private_rank == 2 and found.winner_gap == pytest.approx(0.1)
+    # The leaderboard's own agreement: public ranks 2 1 4 3 5 vs private 3 5 1 2 4: 1 - 6*28/120 = -0.4;
+    # 3 concordant and 7 discordant pairs: (3 - 7)/10 = -0.4.
+    assert (found.leaderboards.spearman, found.leaderboards.kendall) == pytest.approx((-0.4, -0.4))
+    lines = describe(found, ["a", "b", "c", "d", "e"], 5)
+    assert lines[3].startswith("  public ~ private: Spearman -0.40 [") and "noise floor" in lines[3]
+    # val ~ private -0.1 beats public ~ private -0.4; with 5 trials the intervals are wide.
+    low, high = priv.spearman_ci
+    how = "about as well as" if low <= -0.4 <= high else "better than"
+    assert lines[4].startswith(f"  validation ranks the trials {how} the public leaderboard does")
+    assert "(Spearman with private -0.10 vs -0.40" in lines[4]
     assert rank_agreement(val[:4], public[:4]) is None
     assert "too few trials to tell" in describe(None, [], 4)[0]
 

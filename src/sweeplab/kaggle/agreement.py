@@ -2,7 +2,9 @@
 
 Spearman and Kendall correlations between the trials' validation scores and their public (and private)
 scores, with bootstrap confidence intervals over the trials, and the winner's curse: where the trial
-that validation picked lands on the private leaderboard.
+that validation picked lands on the private leaderboard. The leaderboard's own agreement, public with
+private, is the noise floor: validation that ranks the trials as well as the public board does is as
+good a guide as a user can have.
 """
 
 from dataclasses import dataclass
@@ -32,6 +34,7 @@ class Agreement:
     winner_private_rank: int | None  # 1 = the best private score among the trials
     private_known: int
     winner_gap: float | None  # its val - private
+    leaderboards: Correlation | None = None  # public ~ private: how far the public board predicts private
 
 
 def correlations(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
@@ -73,6 +76,12 @@ def rank_agreement(
         spearman, kendall = correlations(x, scores)
         s_ci, k_ci = bootstrap_cis(x, scores, bootstrap)
         found.append(Correlation(board, spearman, kendall, s_ci, k_ci))
+    leaderboards = None
+    if len(boards) == 2:
+        public_known = boards[0][1][known]
+        spearman, kendall = correlations(public_known, boards[1][1])
+        s_ci, k_ci = bootstrap_cis(public_known, boards[1][1], bootstrap)
+        leaderboards = Correlation("public ~ private", spearman, kendall, s_ci, k_ci)
     sign = 1 if higher_is_better else -1
     winner = int(np.argmax(sign * val_a))
     rank = gap = None
@@ -80,7 +89,7 @@ def rank_agreement(
         mine = private[winner]
         rank = 1 + sum(1 for i in known if sign * private[i] > sign * mine)
         gap = float(val_a[winner] - mine)
-    return Agreement(len(val), found, winner, rank, len(known), gap)
+    return Agreement(len(val), found, winner, rank, len(known), gap, leaderboards)
 
 
 def describe(agreement: Agreement | None, names: list[str], scored: int) -> list[str]:
@@ -98,6 +107,7 @@ def describe(agreement: Agreement | None, names: list[str], scored: int) -> list
             f"  val ~ {c.board}: Spearman {c.spearman:+.2f} {_ci(c.spearman_ci)}"
             f"  Kendall {c.kendall:+.2f} {_ci(c.kendall_ci)}"
         )
+    lines += _against_the_board(agreement)
     who = names[agreement.winner]
     if agreement.winner_private_rank is not None:
         lines.append(
@@ -107,6 +117,30 @@ def describe(agreement: Agreement | None, names: list[str], scored: int) -> list
         )
     else:
         lines.append(f"  the trial validation picked ({who}) has no private score")
+    return lines
+
+
+def _against_the_board(agreement: Agreement) -> list[str]:
+    """The public board's own agreement with private, and whether validation ranks trials better or worse."""
+    board = agreement.leaderboards
+    private = next((c for c in agreement.correlations if c.board == "private"), None)
+    if board is None or private is None:
+        return []
+    lines = [
+        f"  public ~ private: Spearman {board.spearman:+.2f} {_ci(board.spearman_ci)}"
+        f"  Kendall {board.kendall:+.2f} {_ci(board.kendall_ci)}  (the leaderboard's own noise floor)"
+    ]
+    if not (np.isfinite(board.spearman) and np.isfinite(private.spearman)):
+        return lines
+    low, high = private.spearman_ci
+    how = "better than" if private.spearman > board.spearman else "worse than"
+    if low <= board.spearman <= high:
+        how = "about as well as"
+    lines.append(
+        f"  validation ranks the trials {how} the public leaderboard does (Spearman with private "
+        f"{private.spearman:+.2f} vs {board.spearman:+.2f}"
+        + (": within validation's interval)" if how == "about as well as" else ")")
+    )
     return lines
 
 

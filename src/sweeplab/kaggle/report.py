@@ -8,6 +8,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -75,6 +76,61 @@ def _png(figure) -> str:
     return base64.b64encode(buffer.getvalue()).decode()
 
 
+LABEL_PT = 7  # font size of a point's run id
+# Where a name may sit around its point: (x, y) offset in points and which side of that x the name takes
+# (0: starts there, 1: ends there, 0.5: centred); right, left, above, below, then the four corners.
+LABEL_SPOTS = (
+    (4, -3, 0),
+    (-4, -3, 1),
+    (0, 5, 0.5),
+    (0, -11, 0.5),
+    (4, 4, 0),
+    (-4, 4, 1),
+    (4, -11, 0),
+    (-4, -11, 1),
+)
+
+
+def label_apart(ax, points: list[tuple[float, float]], names: list[str]) -> int:
+    """Name each point beside it where the name covers no other name or point (the first free spot of
+    LABEL_SPOTS), best-scored points first; returns how many were left unnamed."""
+    ax.figure.canvas.draw()  # the data-to-pixel transform needs the final axis limits
+    scale = ax.figure.dpi / 72  # pixels per point
+    pixels = ax.transData.transform(np.asarray(points, dtype=float))
+    taken: list[tuple[float, float, float, float]] = []
+    unnamed = 0
+    for (x, y), (px, py), name in zip(points, pixels, names, strict=True):
+        width, height = 0.62 * LABEL_PT * len(name) * scale, LABEL_PT * scale
+        for dx, dy, side in LABEL_SPOTS:
+            left = px + dx * scale - side * width
+            box = (left, py + dy * scale, left + width, py + dy * scale + height)
+            if not any(_overlap(box, b) for b in taken) and not _covers(box, pixels):
+                taken.append(box)
+                ax.annotate(
+                    name,
+                    (x, y),
+                    xytext=(box[0] - px, box[1] - py),
+                    textcoords="offset pixels",
+                    fontsize=LABEL_PT,
+                )
+                break
+        else:
+            unnamed += 1
+    return unnamed
+
+
+def _overlap(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def _covers(box: tuple[float, ...], pixels: np.ndarray, radius: float = 3.0) -> bool:
+    """Whether the box hides any point's marker (markers are ~6 px across)."""
+    x, y = pixels[:, 0], pixels[:, 1]
+    return bool(
+        ((x + radius > box[0]) & (x - radius < box[2]) & (y + radius > box[1]) & (y - radius < box[3])).any()
+    )
+
+
 def write_report(
     client: MlflowClient, rows: list[Row], title: str, folder: Path, curves: int = 5, notes: list[str] = ()
 ) -> list[Path]:
@@ -88,14 +144,13 @@ def write_report(
     figure, ax = plt.subplots(figsize=(5, 5))
     if scored:
         ax.scatter([r.best_val for r in scored], [r.public for r in scored])
-        for r in scored:  # each point named by its run, as in the table above
-            ax.annotate(
-                r.run_id[:8], (r.best_val, r.public), fontsize=7, xytext=(3, 3), textcoords="offset points"
-            )
         low = min(min(r.best_val, r.public) for r in scored)
         high = max(max(r.best_val, r.public) for r in scored)
         ax.plot([low, high], [low, high], "k--", lw=1, label="public = val")
-        ax.legend()
+        ax.legend(loc="lower right")
+        unnamed = label_apart(ax, [(r.best_val, r.public) for r in scored], [r.run_id[:8] for r in scored])
+        if unnamed:
+            ax.set_title(f"{unnamed} crowded points unnamed (every run is in the table)", fontsize=8)
     ax.set_xlabel("best validation score")
     ax.set_ylabel("public score at that epoch")
     scatter = _png(figure)
