@@ -50,7 +50,7 @@ class OptunaSweeper(Sweeper):
         runs = None
         if self.sweeper_cfg.mlflow and "tracking" in job_cfg:
             runs = StudyRuns(job_cfg.tracking.uri, experiment_name(job_cfg))
-        jobs_tracking = _warn_about_launcher(job_cfg, where, loop.storage.url, runs)
+        jobs_tracking = _warn_about_launcher(job_cfg, where, loop.opening.storage.url, runs)
 
         def on_start(study) -> list[str]:
             if runs is None:
@@ -59,11 +59,11 @@ class OptunaSweeper(Sweeper):
             parent = runs.open_parent(
                 study,
                 {
-                    Tag.STORAGE: loop.storage_url,
-                    Tag.DIRECTIONS: ",".join(loop.directions),
+                    Tag.STORAGE: loop.opening.storage_url,
+                    Tag.DIRECTIONS: ",".join(loop.opening.directions),
                     Tag.SAMPLER: self.sweeper_cfg.sampler._target_,
                     Tag.PRUNER: str((self.sweeper_cfg.pruner or {}).get("_target_")),
-                    Tag.SEARCH_SPACE: " ".join(f"{k}={v}" for k, v in loop.distributions.items())[:5000],
+                    Tag.SEARCH_SPACE: " ".join(f"{k}={v}" for k, v in loop.opening.distributions.items())[:5000],
                 },
                 created=loop.created,
             )
@@ -120,6 +120,6 @@ def _load(loop):
     import optuna
 
     try:
-        return optuna.load_study(study_name=loop.study_name, storage=loop.storage)
+        return optuna.load_study(study_name=loop.study_name, storage=loop.opening.storage)
     except KeyError:
         return None
