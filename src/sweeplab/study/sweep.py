@@ -10,7 +10,7 @@ from omegaconf import DictConfig
 
 from sweeplab.protocol import Tag, quoted
 from sweeplab.runs.tracking import experiment_name, resolve_tracking_uri
-from sweeplab.study.launchers import Placement, Where, launcher_problem, placement, storage_warning
+from sweeplab.study.launchers import Placement, Where, placement, storage_warning
 from sweeplab.study.loop import Launch, StudyLoop
 from sweeplab.study.results import write_results
 from sweeplab.study.runs import StudyRuns
@@ -81,15 +81,15 @@ def _end(loop: StudyLoop, runs: StudyRuns | None, study: optuna.Study | None, st
 def _warn_about_launcher(
     job_cfg: DictConfig, where: Placement, storage_url: str, runs: StudyRuns | None
 ) -> list[str]:
-    """The launcher's problems and storage warnings, one line each before the first batch; and the
-    overrides that give jobs started in another folder (an rq worker's, a Ray worker's) this sweep's
-    MLflow store rather than their own ./mlruns."""
+    """The storage warning, one line before the first batch; and the overrides that give jobs started in
+    another folder (an rq worker's, a Ray worker's) this sweep's MLflow store rather than their own
+    ./mlruns. A launcher's own problems (an rq queue no worker serves) its plugin says itself."""
     tracking_uri = runs.tracker.uri if runs is not None else None
     if tracking_uri is None and "tracking" in job_cfg:
         tracking_uri = resolve_tracking_uri(job_cfg.tracking.uri)
-    for line in (storage_warning(where, storage_url, tracking_uri), launcher_problem(job_cfg, where)):
-        if line:
-            log.warning(line)
+    line = storage_warning(where, storage_url, tracking_uri)
+    if line:
+        log.warning(line)
     elsewhere = where.where != Where.IN_PROCESS and where.launcher != "joblib"
     if elsewhere and tracking_uri is not None and not job_cfg.tracking.uri:
         return [f"tracking.uri={quoted(tracking_uri)}"]
