@@ -143,8 +143,8 @@ class Artifact:
 def study_overrides(name: str, storage: str, trial_id: int, number: int) -> list[str]:
     """The `study.*` overrides the sweeper gives each trial's job."""
     return [
-        f"study.name={_quote(name)}",
-        f"study.storage={_quote(storage)}",
+        f"study.name={quoted(name)}",
+        f"study.storage={quoted(storage)}",
         f"study.trial_id={trial_id}",
         f"study.number={number}",
     ]
@@ -155,5 +155,6 @@ def study_runs_filter(study: str, role: str) -> str:
     return f"tags.`{Tag.STUDY}` = '{study}' and tags.`{Tag.ROLE}` = '{role}'"
 
 
-def _quote(value: str) -> str:
+def quoted(value: str) -> str:
+    """A string as the value of a Hydra override the sweep gives a job: any character survives the parser."""
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"

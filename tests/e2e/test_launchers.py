@@ -6,6 +6,7 @@ Each engine's test is skipped, with the reason, only where the engine cannot sta
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -107,6 +108,67 @@ def test_slurm_sweep_on_the_defaults_warns_at_its_start(tmp_path, tiny_overrides
     done = run(command(tiny_overrides, "hydra/launcher=submitit_slurm", "hydra.sweeper.n_trials=1"), tmp_path)
     assert "hydra/launcher=submitit_slurm runs trials on other machines" in done.stdout
     assert done.stdout.index("runs trials on other machines") < done.stdout.index("Study name:")
+
+
+def _redis_or_skip():
+    import redis
+
+    connection = redis.Redis.from_url(REDIS, socket_connect_timeout=3)
+    try:
+        connection.ping()
+    except redis.RedisError as e:
+        pytest.skip(f"no Redis answers on 127.0.0.1:6379 ({e})")
+    return connection
+
+
+def _rq_launcher_cfg(queue: str, port: int = 6379):
+    """hydra.launcher as the RQ plugin reads it: its structured config with Redis on this machine."""
+    from hydra_plugins.sweeplab_rq.config import RedisConf, RQLauncherConf
+
+    return OmegaConf.structured(RQLauncherConf(queue=queue, redis=RedisConf(host="127.0.0.1", port=port)))
+
+
+def test_rq_says_in_one_line_when_no_worker_serves_its_queue():
+    pytest.importorskip("rq", reason="pip install -e '.[rq]' (rq and redis)")
+    from hydra_plugins.sweeplab_rq._core import workers_problem
+
+    _redis_or_skip()
+    queue = f"sweeplab-test-{uuid.uuid4().hex[:8]}"
+    assert workers_problem(_rq_launcher_cfg(queue)) == (
+        f"hydra/launcher=rq: no rq worker serves queue '{queue}' at {REDIS} yet; trials wait until one "
+        f"starts: rq worker --url {REDIS} -S {SERIALIZER} {queue}"
+    )
+
+
+def test_rq_says_in_one_line_when_redis_does_not_answer():
+    pytest.importorskip("rq", reason="pip install -e '.[rq]' (rq and redis)")
+    from hydra_plugins.sweeplab_rq._core import workers_problem
+
+    with socket.socket() as probe:  # a port nothing listens on once the probe closes
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    line = workers_problem(_rq_launcher_cfg("sweeplab", port))
+    assert line.startswith(f"hydra/launcher=rq: Redis at redis://127.0.0.1:{port}/0 does not answer (")
+    assert line.endswith("); the sweep waits for it") and "\n" not in line
+
+
+@pytest.mark.slow
+def test_an_rq_sweep_says_before_its_first_batch_that_no_worker_serves_the_queue(tmp_path, tiny_overrides):
+    pytest.importorskip("rq", reason="pip install -e '.[rq]' (rq and redis)")
+    from rq import Queue
+
+    connection = _redis_or_skip()
+    queue = f"sweeplab-test-{uuid.uuid4().hex[:8]}"
+    # No worker, and the launcher stops once it has enqueued: the batch is lost, the sweep ends.
+    args = ["hydra/launcher=rq", f"hydra.launcher.queue={queue}", "hydra.launcher.redis.host=127.0.0.1"]
+    stop = ["hydra.launcher.stop_after_enqueue=true", "hydra.sweeper.n_trials=1"]
+    try:
+        done = run(command(tiny_overrides, *args, *stop), tmp_path)
+    finally:
+        Queue(queue, connection=connection).delete(delete_jobs=True)
+    said = f"hydra/launcher=rq: no rq worker serves queue '{queue}' at {REDIS} yet"
+    assert done.stdout.count(said) == 1, done.stdout
+    assert done.stdout.index("Study name:") < done.stdout.index(said) < done.stdout.index("Enqueued")
 
 
 # ---- the engines, for real ----

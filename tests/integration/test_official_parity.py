@@ -185,7 +185,7 @@ def test_fixed_parameters_are_user_attrs_before_the_custom_search_space(tmp_path
         if "z" not in trial.user_attrs:
             trial.suggest_float("z", 0, 1)
 
-    monkeypatch.setattr("sweeplab.study.loop.get_method", lambda path: configure)
+    monkeypatch.setattr("sweeplab.study.opening.get_method", lambda path: configure)
     url = "postgresql://user:secret@db/optuna"
     loop, study = run_loop(
         tmp_path,

@@ -1,7 +1,8 @@
 # Copyright (c) Facebook, Inc. and its affiliates. All Rights Reserved
 # From hydra-rq-launcher 1.2.0 (MIT). sweeplab's changes: rq 2's job.return_value(); a failed or
 # vanished job comes back as a failed JobReturn with the worker's error, not None; the polling loop
-# ends for stopped and canceled jobs too (it waited forever for them).
+# ends for stopped and canceled jobs too (it waited forever for them); before the first batch, one line
+# when no worker serves the queue (it would wait for one without a word).
 import logging
 import time
 import uuid
@@ -16,7 +17,8 @@ from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrid
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict
 from redis import Redis
-from rq import Queue
+from redis.exceptions import RedisError
+from rq import Queue, Worker
 
 from .config import SERIALIZER
 from .rq_launcher import RQLauncher
@@ -70,7 +72,7 @@ def _queue(rq_cfg: DictConfig) -> Queue:
 
 
 def redis_connection(redis: DictConfig, **options: Any) -> Redis:
-    """A client for the launcher's `redis` settings (also used to look for workers before a sweep)."""
+    """A client for the launcher's `redis` settings (also used to look for workers before the first batch)."""
     return Redis(
         host=redis.host,
         port=redis.port,
@@ -79,6 +81,25 @@ def redis_connection(redis: DictConfig, **options: Any) -> Redis:
         ssl=redis.ssl,
         ssl_ca_certs=redis.ssl_ca_certs,
         **options,
+    )
+
+
+def workers_problem(rq_cfg: DictConfig) -> str | None:
+    """The launcher waits forever for a queue nobody serves: the line that says so, or None."""
+    redis_cfg, queue = rq_cfg.redis, rq_cfg.queue
+    url = f"redis://{redis_cfg.host}:{redis_cfg.port}/{redis_cfg.db}"
+    connection = redis_connection(redis_cfg, socket_connect_timeout=5)
+    try:
+        workers = [w for w in Worker.all(connection=connection) if queue in w.queue_names()]
+    except RedisError as e:
+        return f"hydra/launcher=rq: Redis at {url} does not answer ({e}); the sweep waits for it"
+    finally:
+        connection.close()
+    if workers:
+        return None
+    return (
+        f"hydra/launcher=rq: no rq worker serves queue {queue!r} at {url} yet; trials wait until one "
+        f"starts: rq worker --url {url} -S {SERIALIZER} {queue}"
     )
 
 
@@ -102,6 +123,10 @@ def launch(
     sweep_dir = Path(str(launcher.config.hydra.sweep.dir))
     sweep_dir.mkdir(parents=True, exist_ok=True)
     rq_cfg = launcher.rq
+    if initial_job_idx == 0 and not rq_cfg.redis.mock:  # the sweep's first batch: said once, at its start
+        problem = workers_problem(rq_cfg)
+        if problem:
+            log.warning(problem)
     queue = _queue(rq_cfg)
     singleton_state = Singleton.get_state()
     log.info(f"RQ Launcher is enqueuing {len(job_overrides)} job(s) in queue : {rq_cfg.queue}")

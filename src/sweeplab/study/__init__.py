@@ -1,1 +1,2 @@
-"""The Optuna study: what the sweep process runs (loop, storage, parent/child runs, search space)."""
+"""The Optuna study: what the sweep process runs (opening, loop, storage, parent/child runs, search space);
+`job_side/` holds what runs in a trial's job process instead."""

@@ -4,15 +4,12 @@ Read from the launcher's config (`hydra.launcher._target_` and a few of its keys
 plugins: Hydra imports every installed plugin at start-up, and ray alone takes seconds to import.
 """
 
-import logging
 from dataclasses import dataclass
 from enum import Enum
 
 from omegaconf import DictConfig, OmegaConf
 
 from sweeplab.runs.redact import redact
-
-log = logging.getLogger(__name__)
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
@@ -85,36 +82,4 @@ def storage_warning(where: Placement, storage_url: str, tracking_uri: str | None
     return (
         f"hydra/launcher={where.launcher} runs trials {where.where.value}, which cannot reach "
         f"{' or '.join(local)}: use PostgreSQL and an MLflow server (README, Scaling out)"
-    )
-
-
-def launcher_problem(config: DictConfig, where: Placement) -> str | None:
-    """What the launcher cannot do for this sweep, said in one line before the first batch."""
-    if where.launcher == "rq" and where.where != Where.IN_PROCESS:
-        return _rq_without_workers(config)
-    return None
-
-
-def _rq_without_workers(config: DictConfig) -> str | None:
-    """The RQ launcher waits forever for a queue nobody serves: say so before it starts waiting."""
-    from redis.exceptions import RedisError
-    from rq import Worker
-
-    from hydra_plugins.sweeplab_rq._core import redis_connection
-
-    redis_cfg = config.hydra.launcher.redis
-    queue = config.hydra.launcher.queue
-    url = f"redis://{redis_cfg.host}:{redis_cfg.port}/{redis_cfg.db}"
-    connection = redis_connection(redis_cfg, socket_connect_timeout=5)
-    try:
-        workers = [w for w in Worker.all(connection=connection) if queue in w.queue_names()]
-    except RedisError as e:
-        return f"hydra/launcher=rq: Redis at {url} does not answer ({e}); the sweep waits for it"
-    finally:
-        connection.close()
-    if workers:
-        return None
-    return (
-        f"hydra/launcher=rq: no rq worker serves queue {queue!r} at {url} yet; trials wait until one "
-        f"starts: rq worker --url {url} -S hydra_plugins.sweeplab_rq._core.CloudpickleSerializer {queue}"
     )

@@ -1,31 +1,26 @@
-"""The Optuna study loop behind `hydra/sweeper=optuna`: ask a batch, launch it through Hydra, tell results."""
+"""The Optuna study loop behind `hydra/sweeper=optuna`: ask a batch, launch it through Hydra, tell results.
+
+The study it runs is opened by sweeplab.study.opening (search space, storage, sampler, pruner, resume checks).
+"""
 
 import logging
 import math
-import os
-import socket
 import time
-import zlib
 from collections.abc import Callable, Sequence
 
 import optuna
 from hydra.core.utils import JobReturn, JobStatus
-from hydra.utils import get_method, instantiate
-from omegaconf import DictConfig, OmegaConf
-from optuna.exceptions import DuplicatedStudyError
+from omegaconf import DictConfig
+from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial, TrialState
 
 from sweeplab.compat import trial_id
 from sweeplab.errors import ConfigError, SweeplabError
-from sweeplab.objective import objective_specs
 from sweeplab.protocol import Attr, study_overrides
 from sweeplab.runs.redact import redact
-from sweeplab.study.directions import directions_of, study_directions
-from sweeplab.study.naming import default_study_name, studies_of
+from sweeplab.study.opening import StudyOpening
 from sweeplab.study.outcome import outcome_of
-from sweeplab.study.samplers import build_sampler, check_sampler, sampler_class
-from sweeplab.study.search_space import grid_values, parse_search_space, search_space_signature
-from sweeplab.study.storage import Heartbeat, open_storage
+from sweeplab.study.storage import Heartbeat
 
 log = logging.getLogger(__name__)
 
@@ -41,23 +36,6 @@ class SweepFailed(SweeplabError):
     """More trials failed than hydra.sweeper.max_failure_rate allows."""
 
 
-def check_sweeper(cfg: DictConfig, job_cfg: DictConfig, directions: list[str]) -> None:
-    """Sweeper values no study can run with, refused before the storage is opened."""
-    if not 0.0 <= cfg.max_failure_rate <= 1.0:
-        raise ConfigError(f"hydra.sweeper.max_failure_rate={cfg.max_failure_rate} must be in [0, 1]")
-    if cfg.n_trials < 1 or cfg.n_jobs < 1:
-        raise ConfigError("hydra.sweeper.n_trials and hydra.sweeper.n_jobs must be at least 1")
-    check_sampler(cfg.sampler)
-    objective = job_cfg.get("objective")
-    if objective is not None:  # a sweeplab job: its objectives are known before any trial runs
-        metrics = [metric for metric, _ in objective_specs(objective)]
-        if len(metrics) != len(directions):
-            raise ConfigError(
-                f"hydra.sweeper.direction has {len(directions)} entries but objective.metric names "
-                f"{len(metrics)} ({', '.join(metrics)}): give one direction per objective"
-            )
-
-
 class StudyLoop:
     """Runs a study to n_trials finished trials; `launch` is the Hydra launcher's launch."""
 
@@ -71,135 +49,46 @@ class StudyLoop:
         parallel: bool = True,  # whether the launcher runs a batch of jobs at once (not Hydra's basic one)
     ) -> None:
         cfg = sweeper_cfg
-        self.directions = directions_of(cfg.direction)
-        check_sweeper(cfg, job_cfg, self.directions)
+        self.opening = StudyOpening(cfg, job_cfg, arguments)
         self.sweeper_cfg, self.job_cfg, self.launch, self.parallel = cfg, job_cfg, launch, parallel
-        self.distributions, self.fixed = parse_search_space(cfg.params, cfg.search_space, arguments)
-        self.extend = get_method(cfg.custom_search_space) if cfg.custom_search_space else None
-        self.is_grid = sampler_class(cfg.sampler.get("_target_", "")) == "GridSampler"
+        grid = self.opening.grid
         # Failed trials take a slot of n_trials: a grid point is tried once, and max_failure_rate=1.0
         # means, as in the official plugin, n_trials attempts whatever their outcome.
-        self.failures_count = self.is_grid or cfg.max_failure_rate >= 1.0
+        self.failures_count = grid is not None or cfg.max_failure_rate >= 1.0
         # The grid sampler tries every point once: the study is never longer than the grid.
-        self.grid = {n: grid_values(n, d) for n, d in self.distributions.items()} if self.is_grid else None
-        self.n_trials = (
-            min(cfg.n_trials, math.prod(map(len, self.grid.values()))) if self.grid else cfg.n_trials
-        )
-        self.named = cfg.study_name is not None  # named by the user: kept, and refused with another space
-        self.base_name = (
-            cfg.study_name or job_cfg.get("name") or OmegaConf.select(job_cfg, "hydra.job.name") or "study"
-        )
-        self.study_name = cfg.study_name or default_study_name(
-            self.base_name, search_space_signature(self.distributions), self.directions
-        )
-        self.storage = open_storage(
-            cfg.storage, cfg.heartbeat_interval, cfg.grace_period, cfg.retry_stale_trials
-        )
-        self.storage_url = redact(self.storage.url)  # for messages; jobs get self.storage.url
-        self.worker = f"{socket.gethostname()}:{os.getpid()}"
+        self.n_trials = min(cfg.n_trials, math.prod(map(len, grid.values()))) if grid else cfg.n_trials
         # Changed while the study runs:
-        self.created = False  # whether this worker created the study (and so its MLflow parent run)
         self.grid_exhausted = False
         self.job_idx = 0  # Hydra's numbering of launched jobs
         self.failures: list[str] = []
         self.waiting = False  # already said that it waits for other workers
 
-    def _sampler(self, n_existing: int, concurrent: bool) -> optuna.samplers.BaseSampler:
-        sampler_cfg = OmegaConf.to_container(self.sweeper_cfg.sampler, resolve=True)
-        if sampler_cfg.get("seed") is not None:
-            # Continue the randomness from the study's state: a rerun must not propose the same points.
-            sampler_cfg["seed"] += n_existing
-            if concurrent:  # workers started together must not all propose the same points either
-                sampler_cfg["seed"] += zlib.crc32(self.worker.encode()) % 1_000_003
-        return build_sampler(sampler_cfg, self.grid)
+    @property
+    def study_name(self) -> str:
+        return self.opening.study_name
 
-    def _pruner(self) -> optuna.pruners.BasePruner:
-        pruner_cfg = self.sweeper_cfg.pruner
-        if pruner_cfg is None or pruner_cfg.get("_target_") is None:
-            return optuna.pruners.NopPruner()
-        try:
-            return instantiate(pruner_cfg)
-        except Exception as e:
-            raise ConfigError(f"hydra.sweeper.pruner ({pruner_cfg._target_}) cannot be built: {e}") from e
-
-    def open_study(self) -> optuna.Study:
-        try:  # the storage's unique study name decides which of several starting workers is the creator
-            self.storage.create_new_study(study_directions(self.directions), self.study_name)
-            self.created = True
-            if not self.named:
-                self._log_new_study()
-        except DuplicatedStudyError:
-            self.created = False
-        existing = self.storage.get_all_trials(
-            self.storage.get_study_id_from_name(self.study_name), deepcopy=False
-        )
-        # Another worker is at work if it just created the study or has a trial running.
-        concurrent = not self.created and (
-            not existing or any(t.state == TrialState.RUNNING for t in existing)
-        )
-        study = optuna.load_study(
-            study_name=self.study_name,
-            storage=self.storage,
-            sampler=self._sampler(len(existing), concurrent),
-            pruner=self._pruner(),
-        )
-        self._check_resumable(study)
-        return study
-
-    def _log_new_study(self) -> None:
-        others = [
-            n
-            for n in studies_of(self.base_name, (s.study_name for s in self.storage.get_all_studies()))
-            if n != self.study_name
-        ]
-        log.info(
-            "New study %s: hydra.sweeper.study_name is unset, so each search space and direction has a study "
-            "of its own%s; set hydra.sweeper.study_name to name one",
-            self.study_name,
-            f" (this job's others: {', '.join(others)}, resumed by their search space)" if others else "",
-        )
-
-    def _check_resumable(self, study: optuna.Study) -> None:
-        """A stored study resumes only with its directions and search space; the pruner is stored for jobs."""
-        stored_dirs = [d.name.lower() for d in study.directions]
-        if stored_dirs != self.directions:
-            raise ConfigError(
-                f"study {self.study_name!r} in {self.storage_url} was created with direction {stored_dirs}, "
-                f"not {self.directions}; set hydra.sweeper.study_name to a new name, or unset it so that "
-                "each direction and search space gets a study of its own"
-            )
-        pruner = OmegaConf.to_container(self.sweeper_cfg.pruner, resolve=True)
-        if study.user_attrs.get(Attr.PRUNER) != pruner:
-            study.set_user_attr(Attr.PRUNER, pruner)
-        signature = search_space_signature(self.distributions)
-        stored = study.user_attrs.get(Attr.SEARCH_SPACE)
-        if stored is None:
-            # Concurrent workers write the same value; Optuna ignores the losing insert.
-            study.set_user_attr(Attr.SEARCH_SPACE, signature)
-        elif stored != signature:
-            raise ConfigError(
-                f"study {self.study_name!r} in {self.storage_url} was created with another search space "
-                f"({stored}); resuming it with {signature} would mix trials. Set hydra.sweeper.study_name "
-                "to a new name, or unset it so that each search space gets a study of its own, or restore "
-                "the original hydra.sweeper.params"
-            )
+    @property
+    def created(self) -> bool:
+        """Whether this worker created the study (and so its MLflow parent run); known once it runs."""
+        return self.opening.created
 
     def _trial_overrides(self, study: optuna.Study, trial: optuna.Trial, extra: list[str]) -> list[str]:
         # As in the official plugin, the custom search space sees the fixed parameters as user attributes
         # (recorded like everything else: passwords redacted); sweeplab's own are set after it.
-        for name, value in self.fixed.items():
+        fixed = self.opening.fixed
+        for name, value in fixed.items():
             trial.set_user_attr(name, redact(value))
-        if self.extend is not None:
-            self.extend(self.job_cfg, trial)
-        trial.set_user_attr(Attr.WORKER, self.worker)
-        overlap = set(trial.params) & set(self.fixed)
+        if self.opening.extend is not None:
+            self.opening.extend(self.job_cfg, trial)
+        trial.set_user_attr(Attr.WORKER, self.opening.worker)
+        overlap = set(trial.params) & set(fixed)
         if overlap:
             raise ConfigError(f"hydra.sweeper: {sorted(overlap)} are both fixed and searched")
-        params = {**trial.params, **self.fixed}
+        params = {**trial.params, **fixed}
         identity = []
         if "study" in self.job_cfg:  # a sweeplab job: it reports epochs to this trial and may be pruned
             identity = [
-                *study_overrides(study.study_name, self.storage.url, trial_id(trial), trial.number),
+                *study_overrides(study.study_name, self.opening.storage.url, trial_id(trial), trial.number),
                 *extra,
             ]
         return [*(f"{name}={value}" for name, value in params.items()), *identity]
@@ -229,9 +118,9 @@ class StudyLoop:
         """Up to `count` trials for this worker; a trial asked in a race for the last slot never runs."""
         trials = []
         for _ in range(count):
-            trial = study.ask(fixed_distributions=self.distributions)
+            trial = study.ask(fixed_distributions=self.opening.distributions)
             # A first heartbeat now: a sweep killed before the job starts leaves no orphan.
-            self.storage.record_heartbeat(trial_id(trial))
+            self.opening.storage.record_heartbeat(trial_id(trial))
             if self._is_surplus(study, trial):
                 trial.set_user_attr(Attr.SURPLUS, True)
                 trial.set_user_attr(Attr.REASON, "not run: other workers had taken every trial")
@@ -249,10 +138,10 @@ class StudyLoop:
         time.sleep(WAIT_POLL_S)
 
     def run(self, on_start: OnStart | None = None, on_trial: OnTrial | None = None) -> optuna.Study:
-        study = self.open_study()
+        study = self.opening.open()
         optuna.storages.fail_stale_trials(study)  # trials whose process died while running
         extra = on_start(study) if on_start else []
-        self._log_start(study)
+        _log_start(study, self.opening, self.n_trials, self._counts(study)[0])
         while True:
             optuna.storages.fail_stale_trials(study)  # a dead worker's trial frees its slot
             finished, running = self._counts(study)
@@ -280,26 +169,6 @@ class StudyLoop:
                 self.failures[0],
             )
 
-    def _log_start(self, study: optuna.Study) -> None:
-        finished, _ = self._counts(study)
-        # The official plugin's lines first: scripts written for it read them.
-        log.info(f"Study name: {study.study_name}")
-        log.info(f"Storage: {self.storage_url}")
-        log.info(f"Sampler: {type(study.sampler).__name__}")
-        log.info(f"Directions: {self.directions}")
-        if self.grid is not None:
-            log.info(f"Updating num of trials to {self.n_trials} due to using GridSampler.")
-        log.info(
-            "Study %s in %s: %d of %d trials finished, sampler %s, pruner %s, directions %s",
-            study.study_name,
-            self.storage_url,
-            finished,
-            self.n_trials,
-            type(study.sampler).__name__,
-            type(study.pruner).__name__,
-            self.directions,
-        )
-
     def _run_batch(
         self, study: optuna.Study, trials: list[optuna.Trial], extra: list[str], on_trial: OnTrial | None
     ) -> None:
@@ -307,22 +176,7 @@ class StudyLoop:
             self._trial_overrides(study, t, extra + _device_override(i, len(trials), self.job_cfg))
             for i, t in enumerate(trials)
         ]
-        # The sweep beats for its trials too: a job's own heartbeat starts only once it has loaded.
-        with Heartbeat(self.storage, [trial_id(t) for t in trials]):
-            try:
-                results = self.launch(overrides, self.job_idx)
-            except KeyboardInterrupt:
-                # Told now, not left RUNNING until grace_period passes: a resume re-runs them at once.
-                for trial in trials:
-                    trial.set_user_attr(Attr.REASON, "interrupted (Ctrl-C)")
-                    study.tell(trial, state=TrialState.FAIL)
-                raise
-            except Exception as e:  # noqa: BLE001 - the launcher lost its batch, not the sweep its study
-                # A Slurm job killed at its time limit (submitit's UncompletedJobError) or a Ray worker
-                # that died raise here, for the whole batch: each of its trials fails, the sweep goes on.
-                lost = f"the launcher lost this job's batch: {type(e).__name__}: {e}"
-                log.warning("hydra/launcher lost a batch of %d jobs; %s", len(trials), lost)
-                results = [lost_job(lost)] * len(trials)
+        results = _launch(self.launch, self.opening.storage, study, trials, overrides, self.job_idx)
         self.job_idx += len(results)
         for trial, result in zip(trials, results, strict=True):
             self._tell(study, trial, result, on_trial)
@@ -339,7 +193,7 @@ class StudyLoop:
     ) -> None:
         if not isinstance(result, JobReturn):  # RQ returns None for a job whose worker died
             result = lost_job(f"the launcher returned no result for this job ({result!r}): its worker died?")
-        outcome = outcome_of(result, len(self.directions), self.sweeper_cfg.diverged_as)
+        outcome = outcome_of(result, len(self.opening.directions), self.sweeper_cfg.diverged_as)
         if outcome.reason:
             trial.set_user_attr(Attr.REASON, outcome.reason[:2000])
         if outcome.state == TrialState.FAIL:
@@ -363,6 +217,53 @@ class StudyLoop:
             )
         if on_trial:
             on_trial(study, study.get_trials(deepcopy=False)[trial.number])
+
+
+def _log_start(study: optuna.Study, opening: StudyOpening, n_trials: int, finished: int) -> None:
+    # The official plugin's lines first: scripts written for it read them.
+    log.info(f"Study name: {study.study_name}")
+    log.info(f"Storage: {opening.storage_url}")
+    log.info(f"Sampler: {type(study.sampler).__name__}")
+    log.info(f"Directions: {opening.directions}")
+    if opening.grid is not None:
+        log.info(f"Updating num of trials to {n_trials} due to using GridSampler.")
+    log.info(
+        "Study %s in %s: %d of %d trials finished, sampler %s, pruner %s, directions %s",
+        study.study_name,
+        opening.storage_url,
+        finished,
+        n_trials,
+        type(study.sampler).__name__,
+        type(study.pruner).__name__,
+        opening.directions,
+    )
+
+
+def _launch(
+    launch: Launch,
+    storage: BaseStorage,
+    study: optuna.Study,
+    trials: list[optuna.Trial],
+    overrides: list[list[str]],
+    job_idx: int,
+) -> Sequence[JobReturn]:
+    """One batch through the launcher, its trials beating meanwhile; a lost batch is a failed result each."""
+    # The sweep beats for its trials too: a job's own heartbeat starts only once it has loaded.
+    with Heartbeat(storage, [trial_id(t) for t in trials]):
+        try:
+            return launch(overrides, job_idx)
+        except KeyboardInterrupt:
+            # Told now, not left RUNNING until grace_period passes: a resume re-runs them at once.
+            for trial in trials:
+                trial.set_user_attr(Attr.REASON, "interrupted (Ctrl-C)")
+                study.tell(trial, state=TrialState.FAIL)
+            raise
+        except Exception as e:  # noqa: BLE001 - the launcher lost its batch, not the sweep its study
+            # A Slurm job killed at its time limit (submitit's UncompletedJobError) or a Ray worker
+            # that died raise here, for the whole batch: each of its trials fails, the sweep goes on.
+            lost = f"the launcher lost this job's batch: {type(e).__name__}: {e}"
+            log.warning("hydra/launcher lost a batch of %d jobs; %s", len(trials), lost)
+            return [lost_job(lost)] * len(trials)
 
 
 def lost_job(reason: str) -> JobReturn:

@@ -1,4 +1,8 @@
-"""Optuna studies in a persistent storage (SQLite by default, PostgreSQL for many workers) and heartbeats."""
+"""Optuna studies in a persistent storage (SQLite by default, PostgreSQL for many workers) and heartbeats.
+
+Both processes use this module: the sweep opens the study here and beats for the trials it launches, a
+trial's job (`study/job_side/`) opens the same storage and beats while it trains.
+"""
 
 import functools
 import random

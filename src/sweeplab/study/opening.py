@@ -1,0 +1,153 @@
+"""Opening the study a sweep runs: its search space, name and storage, the sampler and pruner; the stored
+study created or loaded, and refused when it cannot be resumed with this search space and direction.
+
+What the sweep refuses before its first trial is here: sweeper values no study can run with (before the
+storage is opened), and a stored study with another direction or search space (once it is loaded).
+"""
+
+import logging
+import os
+import socket
+import zlib
+
+import optuna
+from hydra.utils import get_method, instantiate
+from omegaconf import DictConfig, OmegaConf
+from optuna.exceptions import DuplicatedStudyError
+from optuna.trial import TrialState
+
+from sweeplab.errors import ConfigError
+from sweeplab.objective import objective_specs
+from sweeplab.protocol import Attr
+from sweeplab.runs.redact import redact
+from sweeplab.study.directions import directions_of, study_directions
+from sweeplab.study.naming import default_study_name, studies_of
+from sweeplab.study.samplers import build_sampler, check_sampler, sampler_class
+from sweeplab.study.search_space import grid_values, parse_search_space, search_space_signature
+from sweeplab.study.storage import open_storage
+
+log = logging.getLogger(__name__)
+
+
+def check_sweeper(cfg: DictConfig, job_cfg: DictConfig, directions: list[str]) -> None:
+    """Sweeper values no study can run with, refused before the storage is opened."""
+    if not 0.0 <= cfg.max_failure_rate <= 1.0:
+        raise ConfigError(f"hydra.sweeper.max_failure_rate={cfg.max_failure_rate} must be in [0, 1]")
+    if cfg.n_trials < 1 or cfg.n_jobs < 1:
+        raise ConfigError("hydra.sweeper.n_trials and hydra.sweeper.n_jobs must be at least 1")
+    check_sampler(cfg.sampler)
+    objective = job_cfg.get("objective")
+    if objective is not None:  # a sweeplab job: its objectives are known before any trial runs
+        metrics = [metric for metric, _ in objective_specs(objective)]
+        if len(metrics) != len(directions):
+            raise ConfigError(
+                f"hydra.sweeper.direction has {len(directions)} entries but objective.metric names "
+                f"{len(metrics)} ({', '.join(metrics)}): give one direction per objective"
+            )
+
+
+class StudyOpening:
+    """The study of hydra.sweeper and the command line's sweep overrides; `open` creates or loads it."""
+
+    def __init__(self, sweeper_cfg: DictConfig, job_cfg: DictConfig, arguments: list[str]) -> None:
+        cfg = self.sweeper_cfg = sweeper_cfg
+        self.directions = directions_of(cfg.direction)
+        check_sweeper(cfg, job_cfg, self.directions)
+        self.distributions, self.fixed = parse_search_space(cfg.params, cfg.search_space, arguments)
+        self.extend = get_method(cfg.custom_search_space) if cfg.custom_search_space else None
+        is_grid = sampler_class(cfg.sampler.get("_target_", "")) == "GridSampler"
+        # The grid sampler's search space: the values of every parameter, every point of it tried once.
+        self.grid = {n: grid_values(n, d) for n, d in self.distributions.items()} if is_grid else None
+        self.named = cfg.study_name is not None  # named by the user: kept, and refused with another space
+        self.base_name = (
+            cfg.study_name or job_cfg.get("name") or OmegaConf.select(job_cfg, "hydra.job.name") or "study"
+        )
+        self.study_name = cfg.study_name or default_study_name(
+            self.base_name, search_space_signature(self.distributions), self.directions
+        )
+        self.storage = open_storage(
+            cfg.storage, cfg.heartbeat_interval, cfg.grace_period, cfg.retry_stale_trials
+        )
+        self.storage_url = redact(self.storage.url)  # for messages; jobs get self.storage.url
+        self.worker = f"{socket.gethostname()}:{os.getpid()}"
+        self.created = False  # set by open: whether this worker created the study (so its MLflow parent run)
+
+    def open(self) -> optuna.Study:
+        try:  # the storage's unique study name decides which of several starting workers is the creator
+            self.storage.create_new_study(study_directions(self.directions), self.study_name)
+            self.created = True
+            if not self.named:
+                self._log_new_study()
+        except DuplicatedStudyError:
+            self.created = False
+        existing = self.storage.get_all_trials(
+            self.storage.get_study_id_from_name(self.study_name), deepcopy=False
+        )
+        # Another worker is at work if it just created the study or has a trial running.
+        concurrent = not self.created and (
+            not existing or any(t.state == TrialState.RUNNING for t in existing)
+        )
+        study = optuna.load_study(
+            study_name=self.study_name,
+            storage=self.storage,
+            sampler=self._sampler(len(existing), concurrent),
+            pruner=self._pruner(),
+        )
+        self._check_resumable(study)
+        return study
+
+    def _sampler(self, n_existing: int, concurrent: bool) -> optuna.samplers.BaseSampler:
+        sampler_cfg = OmegaConf.to_container(self.sweeper_cfg.sampler, resolve=True)
+        if sampler_cfg.get("seed") is not None:
+            # Continue the randomness from the study's state: a rerun must not propose the same points.
+            sampler_cfg["seed"] += n_existing
+            if concurrent:  # workers started together must not all propose the same points either
+                sampler_cfg["seed"] += zlib.crc32(self.worker.encode()) % 1_000_003
+        return build_sampler(sampler_cfg, self.grid)
+
+    def _pruner(self) -> optuna.pruners.BasePruner:
+        pruner_cfg = self.sweeper_cfg.pruner
+        if pruner_cfg is None or pruner_cfg.get("_target_") is None:
+            return optuna.pruners.NopPruner()
+        try:
+            return instantiate(pruner_cfg)
+        except Exception as e:
+            raise ConfigError(f"hydra.sweeper.pruner ({pruner_cfg._target_}) cannot be built: {e}") from e
+
+    def _log_new_study(self) -> None:
+        others = [
+            n
+            for n in studies_of(self.base_name, (s.study_name for s in self.storage.get_all_studies()))
+            if n != self.study_name
+        ]
+        log.info(
+            "New study %s: hydra.sweeper.study_name is unset, so each search space and direction has a study "
+            "of its own%s; set hydra.sweeper.study_name to name one",
+            self.study_name,
+            f" (this job's others: {', '.join(others)}, resumed by their search space)" if others else "",
+        )
+
+    def _check_resumable(self, study: optuna.Study) -> None:
+        """A stored study resumes only with its directions and search space; the pruner is stored for jobs."""
+        stored_dirs = [d.name.lower() for d in study.directions]
+        if stored_dirs != self.directions:
+            raise ConfigError(
+                f"study {self.study_name!r} in {self.storage_url} was created with direction {stored_dirs}, "
+                f"not {self.directions}; set hydra.sweeper.study_name to a new name, or unset it so that "
+                "each direction and search space gets a study of its own"
+            )
+        pruner = OmegaConf.to_container(self.sweeper_cfg.pruner, resolve=True)
+        if study.user_attrs.get(Attr.PRUNER) != pruner:
+            study.set_user_attr(Attr.PRUNER, pruner)
+        signature = search_space_signature(self.distributions)
+        stored = study.user_attrs.get(Attr.SEARCH_SPACE)
+        if stored is None:
+            # Concurrent workers write the same value; Optuna ignores the losing insert.
+            study.set_user_attr(Attr.SEARCH_SPACE, signature)
+        elif stored != signature:
+            raise ConfigError(
+                f"study {self.study_name!r} in {self.storage_url} was created with another search space "
+                f"({stored}); resuming it with {signature} would mix trials. Set hydra.sweeper.study_name "
+                "to a new name, or unset it so that each search space gets a study of its own, or restore "
+                "the original hydra.sweeper.params"
+            )

@@ -1,0 +1,104 @@
+"""One sweep of `hydra/sweeper=optuna`, handed over by the Hydra adapter (hydra_plugins/sweeplab_optuna/):
+the study loop with the study's MLflow parent run beside it, and how every sweep ends, stopped or failed
+too: the trial table, the parent run closed, the study's name; then the official plugin's results file.
+"""
+
+import logging
+
+import optuna
+from omegaconf import DictConfig
+
+from sweeplab.protocol import Tag, quoted
+from sweeplab.runs.tracking import experiment_name, resolve_tracking_uri
+from sweeplab.study.launchers import Placement, Where, placement, storage_warning
+from sweeplab.study.loop import Launch, StudyLoop
+from sweeplab.study.results import write_results
+from sweeplab.study.runs import StudyRuns
+from sweeplab.study.table import format_table, trial_rows
+
+log = logging.getLogger(__name__)
+
+
+def run_sweep(sweeper_cfg: DictConfig, job_cfg: DictConfig, launch: Launch, arguments: list[str]) -> None:
+    """The study to n_trials through the launcher's `launch`; Ctrl-C stops it resumably, in one line."""
+    where = placement(job_cfg)
+    loop = StudyLoop(sweeper_cfg, job_cfg, launch, arguments, parallel=where.batch)
+    runs = None
+    if sweeper_cfg.mlflow and "tracking" in job_cfg:
+        runs = StudyRuns(job_cfg.tracking.uri, experiment_name(job_cfg))
+    jobs_tracking = _warn_about_launcher(job_cfg, where, loop.opening.storage.url, runs)
+
+    def on_start(study: optuna.Study) -> list[str]:
+        if runs is None:
+            return jobs_tracking
+        runs.close_orphans(study)
+        return [f"study.parent_run_id={_open_parent(runs, loop, study)}", *jobs_tracking]
+
+    study, status = None, "FINISHED"
+    try:
+        study = loop.run(on_start=on_start, on_trial=runs.record_trial if runs else None)
+    except KeyboardInterrupt as e:
+        status = "KILLED"  # stopped by the user, not failed: the same command resumes it
+        said = f"{e}; " if str(e) else ""
+        raise KeyboardInterrupt(
+            f"{said}study {loop.study_name}: finished trials are stored, the same command resumes it"
+        ) from None
+    except BaseException:
+        status = "FAILED"
+        raise
+    finally:
+        study = study or _load(loop)
+        _end(loop, runs, study, status)
+    write_results(study, job_cfg.hydra.sweep.dir)
+
+
+def _open_parent(runs: StudyRuns, loop: StudyLoop, study: optuna.Study) -> str:
+    """The study's parent run, tagged with what defines the study; its id for every trial's job."""
+    cfg, opening = loop.sweeper_cfg, loop.opening
+    return runs.open_parent(
+        study,
+        {
+            Tag.STORAGE: opening.storage_url,
+            Tag.DIRECTIONS: ",".join(opening.directions),
+            Tag.SAMPLER: cfg.sampler._target_,
+            Tag.PRUNER: str((cfg.pruner or {}).get("_target_")),
+            Tag.SEARCH_SPACE: " ".join(f"{k}={v}" for k, v in opening.distributions.items())[:5000],
+        },
+        created=opening.created,
+    )
+
+
+def _end(loop: StudyLoop, runs: StudyRuns | None, study: optuna.Study | None, status: str) -> None:
+    """The trial table and the parent run's results and status, however the sweep ended; its name."""
+    if study is not None:
+        log.info("Trials of study %s:\n%s", study.study_name, format_table(trial_rows(study)))
+        if runs is not None and runs.tracker.run_id is not None:
+            runs.close_orphans(study)  # runs of trials whose worker died while this one went on
+            runs.finish(study, status)
+    log.info("Study name: %s (sweeplab rerun --best / compare --sweep take it)", loop.study_name)
+
+
+def _warn_about_launcher(
+    job_cfg: DictConfig, where: Placement, storage_url: str, runs: StudyRuns | None
+) -> list[str]:
+    """The storage warning, one line before the first batch; and the overrides that give jobs started in
+    another folder (an rq worker's, a Ray worker's) this sweep's MLflow store rather than their own
+    ./mlruns. A launcher's own problems (an rq queue no worker serves) its plugin says itself."""
+    tracking_uri = runs.tracker.uri if runs is not None else None
+    if tracking_uri is None and "tracking" in job_cfg:
+        tracking_uri = resolve_tracking_uri(job_cfg.tracking.uri)
+    line = storage_warning(where, storage_url, tracking_uri)
+    if line:
+        log.warning(line)
+    elsewhere = where.where != Where.IN_PROCESS and where.launcher != "joblib"
+    if elsewhere and tracking_uri is not None and not job_cfg.tracking.uri:
+        return [f"tracking.uri={quoted(tracking_uri)}"]
+    return []
+
+
+def _load(loop: StudyLoop) -> optuna.Study | None:
+    """The study as stored, for a sweep that ended before the loop returned it; None if it was never made."""
+    try:
+        return optuna.load_study(study_name=loop.study_name, storage=loop.opening.storage)
+    except KeyError:
+        return None
