@@ -6,7 +6,7 @@ trainer is handed Optuna's pruning callback.
 
 from sweeplab.protocol import Metric
 from sweeplab.runs.tracking import Tracker
-from sweeplab.study.trial import StudyTrial
+from sweeplab.study.job_side import StudyTrial
 from sweeplab.training.trainer import Hook
 
 # The scores first: the MLflow UI's compare view and run page start on the first logged.

@@ -31,7 +31,7 @@ from sweeplab.protocol import Artifact, Attr, Metric, Role, Tag
 from sweeplab.runs.predictions import write_test_probs, write_val_probs
 from sweeplab.runs.provenance import GitState, git_state, provenance_tags
 from sweeplab.runs.tracking import Tracker, experiment_name, run_url
-from sweeplab.study.trial import StudyTrial
+from sweeplab.study.job_side import StudyTrial
 from sweeplab.training.cv import combine_folds
 from sweeplab.training.device import resolve_device, seed_everything
 from sweeplab.training.hooks import TrackingHook, TrialHook, log_epoch
