@@ -16,7 +16,6 @@ SCALE_OUT = "scale_out"  # test_scale_out's workers' job name
 
 STUDY = [
     "hydra/sweeper=optuna",
-    "hydra.sweeper.direction=maximize",
     "hydra.sweeper.n_jobs=1",
     "name=study_test",
 ]

@@ -16,7 +16,7 @@ from sweeplab.errors import ConfigError, SweeplabError
 from sweeplab.study.loop import StudyLoop
 from sweeplab.study.naming import default_study_name, resolve_study_name
 from sweeplab.study.official_plugin import official_plugin_problem
-from sweeplab.study.results import RESULTS_FILE, write_results
+from sweeplab.study.results import RESULTS_FILE, four_digits, write_results
 
 FEASIBLE = "helpers.study.feasible"  # a constraints_func by dotpath
 RANDOM = "{_target_:optuna.samplers.RandomSampler,seed:3}"
@@ -244,7 +244,9 @@ def test_results_file_and_log_lines_multi_objective(tmp_path, caplog):
     assert [dict(s.params) for s in results.solutions] == [t.params for t in front]
     assert [list(s["values"]) for s in results.solutions] == [t.values for t in front]
     assert f"Number of Pareto solutions: {len(front)}" in caplog.text
-    assert f"    Values: {front[0].values}, Params: {front[0].params}" in caplog.text
+    assert (
+        f"    Values: {[four_digits(v) for v in front[0].values]}, Params: {front[0].params}" in caplog.text
+    )
 
 
 def test_unnamed_study_follows_the_search_space_and_a_named_one_refuses(tmp_path, caplog):

@@ -43,7 +43,8 @@ def sweeper_config(overrides: list[str]):
 def test_search_group_is_shared_by_the_sweep_experiments():
     search = sweeper_config(["search=batch_lr_epochs"])
     demo, lab = sweeper_config(["experiment=demo_optuna"]), sweeper_config(["experiment=lab4_optuna"])
-    assert search.params["trainer.epochs"] == "range(1, 7)" and search.direction == "maximize"
+    # No direction: the study takes it from the objective (val/score: the competition metric's way).
+    assert search.params["trainer.epochs"] == "range(1, 7)" and search.direction is None
     assert dict(demo.params) == dict(search.params)
     assert dict(lab.params) == {**search.params, "trainer.epochs": "int(interval(1, 10))"}
     assert (demo.study_name, lab.study_name) == ("demo_optuna", "lab4_optuna")

@@ -188,9 +188,13 @@ class OptunaSweeperConf:
 
     sampler: Any = MISSING
     pruner: Any = MISSING  # MISSING, not None: the defaults list's choice must not be overwritten
-    direction: Any = "minimize"  # or a list, one per objective
+    # or a list, one per objective; null: a sweeplab job's objective says (val/score follows data.metric),
+    # any other app minimises, as with the official plugin
+    direction: Any = None
     storage: str | None = None  # None: the SQLite file mlruns/optuna.db
-    study_name: str | None = None  # None: the job's `name` + a signature of search space and directions
+    # None: the experiment's name (the competition folder's, or `name=`) + a signature of search space
+    # and directions
+    study_name: str | None = None
     n_trials: int = 20  # finished (complete or pruned) trials the study should hold
     n_jobs: int = 2  # trials launched at once through the Hydra launcher
     max_failure_rate: float = 0.0  # stop once failed trials exceed this share of n_trials

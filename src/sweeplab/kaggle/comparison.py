@@ -10,6 +10,7 @@ from sweeplab.kaggle.agreement import describe, rank_agreement
 from sweeplab.kaggle.orientation import metric_mode
 from sweeplab.protocol import Role, Tag
 from sweeplab.study.naming import resolve_study_name
+from sweeplab.study.queries import existing
 
 OVERFIT_WINDOW = 3  # epochs: val still rising while the test score falls over the last three
 # Params that do not change what is trained (and the data counts, which follow from the data).
@@ -124,7 +125,10 @@ def collect(client: MlflowClient, experiment: str, study: str | None = None, top
         # The printed name, or the job's name when one study (one search space) carries it.
         name = resolve_study_name(study, [n for n in by_name if n])
         if name is None:
-            raise SweeplabError(f"no study {study!r} in experiment {experiment!r}")
+            raise SweeplabError(
+                f"no study {study!r} in experiment {experiment!r}; "
+                f"{existing([n for n in by_name if n], 'studies there')}"
+            )
         runs = [r for r in runs if r.data.tags.get(Tag.STUDY) == name]
         parent = by_name[name]
     if not runs:

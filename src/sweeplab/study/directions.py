@@ -2,12 +2,44 @@
 
 from typing import Any
 
-from omegaconf import ListConfig
+from omegaconf import DictConfig, ListConfig, OmegaConf
 from optuna.study import StudyDirection
 
 from sweeplab.errors import ConfigError
+from sweeplab.objective import objective_directions, objective_specs
 
 DIRECTIONS = ("minimize", "maximize")
+OFFICIAL_DEFAULT = (
+    "minimize"  # the official plugin's, for its sphere example: apps that are not sweeplab jobs
+)
+
+
+def sweep_directions(direction: Any, job_cfg: DictConfig) -> tuple[list[str], bool]:
+    """(the study's directions, whether they were derived): hydra.sweeper.direction when given, else a
+    sweeplab job's objectives' own orientations; refused before the storage is opened when the given
+    direction has another length than the objectives, or contradicts one of them."""
+    objective = job_cfg.get("objective")
+    if objective is None:
+        return directions_of(OFFICIAL_DEFAULT if direction is None else direction), False
+    metric = str(OmegaConf.select(job_cfg, "data.metric", default="accuracy"))
+    expected = objective_directions(objective, metric)
+    if direction is None:
+        return expected, True
+    given = directions_of(direction)
+    metrics = [m for m, _ in objective_specs(objective, metric)]
+    if len(metrics) != len(given):
+        raise ConfigError(
+            f"hydra.sweeper.direction has {len(given)} entries but objective.metric names "
+            f"{len(metrics)} ({', '.join(metrics)}): give one direction per objective, or none"
+        )
+    for key, want, got in zip(metrics, expected, given, strict=True):
+        if want != got:
+            better = "higher" if want == "maximize" else "lower"
+            raise ConfigError(
+                f"hydra.sweeper.direction={got} contradicts objective.metric={key}, which is better "
+                f"{better} (data.metric={metric}): drop hydra.sweeper.direction, the objective sets it"
+            )
+    return given, False
 
 
 def directions_of(direction: Any) -> list[str]:

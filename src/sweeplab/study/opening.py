@@ -17,10 +17,10 @@ from optuna.exceptions import DuplicatedStudyError
 from optuna.trial import TrialState
 
 from sweeplab.errors import ConfigError
-from sweeplab.objective import objective_specs
 from sweeplab.protocol import Attr
 from sweeplab.runs.redact import redact
-from sweeplab.study.directions import directions_of, study_directions
+from sweeplab.runs.tracking import experiment_name
+from sweeplab.study.directions import study_directions, sweep_directions
 from sweeplab.study.naming import default_study_name, studies_of
 from sweeplab.study.samplers import build_sampler, check_sampler, sampler_class
 from sweeplab.study.search_space import grid_values, parse_search_space, search_space_signature
@@ -29,21 +29,21 @@ from sweeplab.study.storage import open_storage
 log = logging.getLogger(__name__)
 
 
-def check_sweeper(cfg: DictConfig, job_cfg: DictConfig, directions: list[str]) -> None:
+def check_sweeper(cfg: DictConfig) -> None:
     """Sweeper values no study can run with, refused before the storage is opened."""
     if not 0.0 <= cfg.max_failure_rate <= 1.0:
         raise ConfigError(f"hydra.sweeper.max_failure_rate={cfg.max_failure_rate} must be in [0, 1]")
     if cfg.n_trials < 1 or cfg.n_jobs < 1:
         raise ConfigError("hydra.sweeper.n_trials and hydra.sweeper.n_jobs must be at least 1")
     check_sampler(cfg.sampler)
-    objective = job_cfg.get("objective")
-    if objective is not None:  # a sweeplab job: its objectives are known before any trial runs
-        metrics = [metric for metric, _ in objective_specs(objective)]
-        if len(metrics) != len(directions):
-            raise ConfigError(
-                f"hydra.sweeper.direction has {len(directions)} entries but objective.metric names "
-                f"{len(metrics)} ({', '.join(metrics)}): give one direction per objective"
-            )
+
+
+def base_name(sweeper_cfg: DictConfig, job_cfg: DictConfig) -> str:
+    """What an unnamed study is named after: a sweeplab job's MLflow experiment (the competition folder,
+    or `name=`), so the study and its runs go by one name; another app's job name."""
+    if "tracking" in job_cfg and "data" in job_cfg:
+        return experiment_name(job_cfg)
+    return job_cfg.get("name") or OmegaConf.select(job_cfg, "hydra.job.name") or "study"
 
 
 class StudyOpening:
@@ -51,23 +51,22 @@ class StudyOpening:
 
     def __init__(self, sweeper_cfg: DictConfig, job_cfg: DictConfig, arguments: list[str]) -> None:
         cfg = self.sweeper_cfg = sweeper_cfg
-        self.directions = directions_of(cfg.direction)
-        check_sweeper(cfg, job_cfg, self.directions)
+        check_sweeper(cfg)
+        self.directions, self.derived = sweep_directions(cfg.direction, job_cfg)
         self.distributions, self.fixed = parse_search_space(cfg.params, cfg.search_space, arguments)
         self.extend = get_method(cfg.custom_search_space) if cfg.custom_search_space else None
         is_grid = sampler_class(cfg.sampler.get("_target_", "")) == "GridSampler"
         # The grid sampler's search space: the values of every parameter, every point of it tried once.
         self.grid = {n: grid_values(n, d) for n, d in self.distributions.items()} if is_grid else None
         self.named = cfg.study_name is not None  # named by the user: kept, and refused with another space
-        self.base_name = (
-            cfg.study_name or job_cfg.get("name") or OmegaConf.select(job_cfg, "hydra.job.name") or "study"
-        )
-        self.study_name = cfg.study_name or default_study_name(
-            self.base_name, search_space_signature(self.distributions), self.directions
-        )
+        self.base_name = cfg.study_name or base_name(cfg, job_cfg)
+        signature = search_space_signature(self.distributions)
+        self.study_name = cfg.study_name or default_study_name(self.base_name, signature, self.directions)
         self.storage = open_storage(
             cfg.storage, cfg.heartbeat_interval, cfg.grace_period, cfg.retry_stale_trials
         )
+        if not self.named and job_cfg.get("name") and job_cfg.name != self.base_name:
+            self._resume_legacy(default_study_name(job_cfg.name, signature, self.directions))
         self.storage_url = redact(self.storage.url)  # for messages; jobs get self.storage.url
         self.worker = f"{socket.gethostname()}:{os.getpid()}"
         self.created = False  # set by open: whether this worker created the study (so its MLflow parent run)
@@ -95,6 +94,21 @@ class StudyOpening:
         )
         self._check_resumable(study)
         return study
+
+    def _resume_legacy(self, legacy: str) -> None:
+        """A study named, as before, after the job's `name` (`demo-<signature>` on a competition folder)
+        is still this sweep's study when none has the new name yet: resumed under its old name."""
+        names = {s.study_name for s in self.storage.get_all_studies()}
+        if self.study_name not in names and legacy in names:
+            log.info(
+                "Resuming study %s: named after name=%s before studies took their experiment's name (%s); "
+                "set hydra.sweeper.study_name=%s to start one under the new name",
+                legacy,
+                legacy.rsplit("-", 1)[0],
+                self.base_name,
+                self.study_name,
+            )
+            self.study_name = legacy
 
     def _sampler(self, n_existing: int, concurrent: bool) -> optuna.samplers.BaseSampler:
         sampler_cfg = OmegaConf.to_container(self.sweeper_cfg.sampler, resolve=True)
@@ -130,7 +144,18 @@ class StudyOpening:
     def _check_resumable(self, study: optuna.Study) -> None:
         """A stored study resumes only with its directions and search space; the pruner is stored for jobs."""
         stored_dirs = [d.name.lower() for d in study.directions]
-        if stored_dirs != self.directions:
+        if stored_dirs != self.directions and self.derived:
+            # Made before directions followed the objective (the old default was minimize): resumed as it
+            # was, since refusing would strand its trials, with the way out said once.
+            log.warning(
+                "study %r was created with direction %s, against its objective's %s: its 'best' trial is "
+                "its worst. Resumed as it was; start afresh with hydra.sweeper.study_name=NEW_NAME",
+                self.study_name,
+                stored_dirs,
+                self.directions,
+            )
+            self.directions = stored_dirs
+        elif stored_dirs != self.directions:
             raise ConfigError(
                 f"study {self.study_name!r} in {self.storage_url} was created with direction {stored_dirs}, "
                 f"not {self.directions}; set hydra.sweeper.study_name to a new name, or unset it so that "

@@ -36,12 +36,22 @@ def top_trial_runs(study_name: str, storage: str | None, top: int | None) -> lis
 
 
 def _load_study(study_name: str, storage: str | None) -> optuna.Study:
+    opened = open_storage(storage)
+    names = optuna.get_all_study_names(opened)
+    # The printed name, or the job's name when one study (one search space) carries it.
+    name = resolve_study_name(study_name, names) or study_name
     try:
-        opened = open_storage(storage)
-        # The printed name, or the job's name when one study (one search space) carries it.
-        name = resolve_study_name(study_name, optuna.get_all_study_names(opened)) or study_name
         return optuna.load_study(study_name=name, storage=opened)
     except KeyError as e:
         raise SweeplabError(
-            f"no study {study_name!r} in {storage or 'mlruns/optuna.db'}; pass --storage"
+            f"no study {study_name!r} in {storage or 'mlruns/optuna.db'}; {existing(names)}; "
+            "or pass --storage for another store"
         ) from e
+
+
+def existing(names: list[str], where: str = "its studies", shown: int = 10) -> str:
+    """The studies there are, for a 'no study' line: their names, or that there are none."""
+    if not names:
+        return "there is no study there yet"
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return f"{where}: {', '.join(sorted(names)[:shown])}{more}"

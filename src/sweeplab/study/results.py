@@ -27,17 +27,23 @@ def results_of(study: optuna.Study) -> dict[str, Any] | None:
     return {"name": "optuna", "best_params": best.params, "best_value": best.value}
 
 
+def four_digits(value: float) -> float:
+    """A score as log lines show it: 4 significant digits, still printed as a float (1.0, 0.5854)."""
+    return float(f"{value:.4g}")
+
+
 def log_results(results: dict[str, Any] | None) -> None:
-    """The official plugin's lines, word for word."""
+    """The official plugin's lines, with scores at 4 significant digits (the results file keeps them
+    exact)."""
     if results is None:
         log.info("No trial completed: no best parameters, %s not written", RESULTS_FILE)
     elif "solutions" in results:
         log.info(f"Number of Pareto solutions: {len(results['solutions'])}")
         for t in results["solutions"]:
-            log.info(f"    Values: {t['values']}, Params: {t['params']}")
+            log.info(f"    Values: {[four_digits(v) for v in t['values']]}, Params: {t['params']}")
     else:
         log.info(f"Best parameters: {results['best_params']}")
-        log.info(f"Best value: {results['best_value']}")
+        log.info(f"Best value: {four_digits(results['best_value'])}")
 
 
 def write_results(study: optuna.Study, sweep_dir: str | Path) -> Path | None:

@@ -1,0 +1,100 @@
+"""A study optimises its objective's way: the direction follows the objective unless given, a contradiction
+is refused before the storage opens, and studies take their experiment's name (the competition's)."""
+
+import logging
+
+import optuna
+import pytest
+from omegaconf import OmegaConf
+
+from helpers import compose_config
+from helpers.study import launcher, sweeper_cfg
+from sweeplab.errors import ConfigError
+from sweeplab.study.directions import sweep_directions
+from sweeplab.study.loop import StudyLoop
+from sweeplab.study.naming import default_study_name
+from sweeplab.study.search_space import search_space_signature
+
+
+@pytest.mark.parametrize(
+    ("direction", "overrides", "expected"),
+    [
+        (None, [], (["maximize"], True)),  # val/score of an accuracy competition
+        (None, ["data.metric=log_loss"], (["minimize"], True)),
+        (None, ["objective=val_loss"], (["minimize"], True)),
+        ("maximize", [], (["maximize"], False)),
+        (None, ["objective.metric=[val/acc,val/loss]"], (["maximize", "minimize"], True)),
+    ],
+)
+def test_the_direction_follows_the_objective_unless_given(direction, overrides, expected):
+    assert sweep_directions(direction, compose_config(overrides)) == expected
+
+
+def test_an_app_that_is_not_a_sweeplab_job_minimises_as_the_official_plugin_does():
+    assert sweep_directions(None, OmegaConf.create({"x": 1})) == (["minimize"], False)
+
+
+@pytest.mark.parametrize(
+    ("direction", "overrides", "message"),
+    [
+        (
+            "minimize",
+            [],
+            "hydra.sweeper.direction=minimize contradicts objective.metric=val/score, which is "
+            "better higher (data.metric=accuracy): drop hydra.sweeper.direction, the objective sets it",
+        ),
+        (
+            "maximize",
+            ["data.metric=log_loss"],
+            "hydra.sweeper.direction=maximize contradicts objective."
+            "metric=val/score, which is better lower (data.metric=log_loss)",
+        ),
+        (["maximize", "minimize"], [], "hydra.sweeper.direction has 2 entries but objective.metric names 1"),
+    ],
+)
+def test_a_contradicting_direction_is_refused_in_one_line(direction, overrides, message):
+    with pytest.raises(ConfigError) as info:
+        sweep_directions(direction, compose_config(overrides))
+    assert str(info.value).startswith(message) and "\n" not in str(info.value)
+
+
+def test_a_study_without_a_direction_keeps_its_best_trial_the_objectives_way(tmp_path, caplog):
+    caplog.set_level(logging.INFO)
+    cfg = sweeper_cfg(tmp_path, direction=None, study_name=None, params={"x": "choice(0.1, 0.6, 0.9)"})
+    job = compose_config([])
+    loop = StudyLoop(cfg, job, launcher(lambda p: float(p["x"])), [])
+    study = loop.run()
+    assert [d.name for d in study.directions] == ["MAXIMIZE"]
+    assert study.best_value == max(t.value for t in study.trials)
+    assert "Directions: ['maximize']" in caplog.text
+    assert study.study_name.startswith("demo-")  # the demo's experiment
+
+
+def test_studies_take_the_competition_folders_name_and_find_the_old_name(tmp_path, caplog):
+    caplog.set_level(logging.INFO)
+    job = compose_config(["data=kaggle", f"data.root={tmp_path / 'dogs-vs-cats'}"])
+    cfg = sweeper_cfg(tmp_path, direction=None, study_name=None, n_trials=1, params={"x": "choice(1, 2)"})
+    signature = search_space_signature(StudyLoop(cfg, job, launcher(lambda p: 0.0), []).opening.distributions)
+    # A study an earlier sweeplab named after `name` (demo) on this competition: found and resumed.
+    legacy = default_study_name("demo", signature, ["maximize"])
+    optuna.create_study(study_name=legacy, storage=cfg.storage, direction="maximize")
+    loop = StudyLoop(cfg, job, launcher(lambda p: float(p["x"])), [])
+    assert loop.opening.study_name == legacy
+    assert f"Resuming study {legacy}: named after name=demo before studies took their experiment's name" in (
+        caplog.text
+    )
+    # Without it, the study goes by the experiment's name, as its MLflow runs do.
+    (tmp_path / "fresh").mkdir()
+    fresh = sweeper_cfg(tmp_path / "fresh", direction=None, study_name=None, params={"x": "choice(1, 2)"})
+    assert StudyLoop(fresh, job, launcher(lambda p: 0.0), []).opening.study_name.startswith("dogs-vs-cats-")
+
+
+def test_a_named_study_made_the_wrong_way_is_resumed_with_one_warning(tmp_path, caplog):
+    cfg = sweeper_cfg(tmp_path, direction=None, study_name="old", n_trials=2, params={"x": "choice(1, 2)"})
+    optuna.create_study(study_name="old", storage=cfg.storage, direction="minimize")
+    loop = StudyLoop(cfg, compose_config([]), launcher(lambda p: float(p["x"])), [])
+    study = loop.run()
+    assert [d.name for d in study.directions] == ["MINIMIZE"] and len(study.trials) == 2
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warning.startswith("study 'old' was created with direction ['minimize'], against its objective's")
+    assert "start afresh with hydra.sweeper.study_name=NEW_NAME" in warning
