@@ -25,8 +25,8 @@ from mlflow.tracking import MlflowClient
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from sweeplab.cli.ensemble import ensemble  # noqa: E402
 from sweeplab.kaggle.agreement import describe, rank_agreement  # noqa: E402
+from sweeplab.kaggle.ensemble import ensemble  # noqa: E402
 from sweeplab.training.job import run  # noqa: E402
 
 
@@ -80,7 +80,7 @@ def report(label: str, trials: list[dict], client: MlflowClient, out: Path) -> N
     # Ties (common: accuracy on 40 images) broken as rank_agreement breaks them, first trial first.
     order = sorted(range(len(val)), key=lambda i: -val[i])
     best = trials[order[0]]
-    _, scores = ensemble(client, [trials[i]["run"] for i in order[:3]], out)
+    scores = ensemble(client, [trials[i]["run"] for i in order[:3]], out).scores
     public, private = scores["kaggle/public"], scores["kaggle/private"]
     print(f"  best single trial by val: public {best['public']:.3f}  private {best['private']:.3f}")
     print(f"  top-3 ensemble:           public {public:.3f}  private {private:.3f}")

@@ -80,6 +80,7 @@ class Attr:
     # study
     PRUNER = "sweeplab.pruner"  # the pruner's config: the job rebuilds the pruner from it
     SEARCH_SPACE = "sweeplab.search_space"  # refuses a resume with another search space
+    OBJECTIVE = "sweeplab.objective"  # "val/score (accuracy)": refuses a resume for another objective
     PARENT_RUN = "sweeplab.mlflow_parent_run_id"
     # trial
     RUN = "sweeplab.mlflow_run_id"  # set by the job

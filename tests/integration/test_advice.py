@@ -47,6 +47,7 @@ def suggested_fix(message: str) -> list[str]:
         ["model=timm", "model.arch=resnet18", "model.pretrained=true"],
         ["model=timm", "model.arch=resnet18", "model.pretrained=true", "model.freeze_backbone=true"],
         ["experiment=lab4_resnet101_frozen", "model.weights_path=/nonexistent/weights.pth"],
+        ["model=timm", "model.arch=resnet18", "model.pretrained=true", "model.weights_path=/nonexistent.pth"],
     ],
 )
 def test_offline_advice_is_a_command_the_same_config_accepts(overrides, offline):

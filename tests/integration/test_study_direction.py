@@ -80,8 +80,9 @@ def test_studies_take_the_competition_folders_name_and_find_the_old_name(tmp_pat
     optuna.create_study(study_name=legacy, storage=cfg.storage, direction="maximize")
     loop = StudyLoop(cfg, job, launcher(lambda p: float(p["x"])), [])
     assert loop.opening.study_name == legacy
-    assert f"Resuming study {legacy}: named after name=demo before studies took their experiment's name" in (
-        caplog.text
+    assert (
+        f"Resuming study {legacy}, named by an earlier sweeplab (after demo, for direction ['maximize'])"
+        in (caplog.text)
     )
     # Without it, the study goes by the experiment's name, as its MLflow runs do.
     (tmp_path / "fresh").mkdir()
@@ -96,5 +97,36 @@ def test_a_named_study_made_the_wrong_way_is_resumed_with_one_warning(tmp_path, 
     study = loop.run()
     assert [d.name for d in study.directions] == ["MINIMIZE"] and len(study.trials) == 2
     (warning,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    assert warning.startswith("study 'old' was created with direction ['minimize'], against its objective's")
+    assert warning.startswith(
+        "study 'old' was created with direction ['minimize'] (the old default), against"
+    )
     assert "start afresh with hydra.sweeper.study_name=NEW_NAME" in warning
+
+
+def test_an_unnamed_study_made_under_the_old_minimize_default_is_found_and_resumed_with_a_warning(
+    tmp_path, caplog
+):
+    caplog.set_level(logging.INFO)
+    job = compose_config(["data=kaggle", f"data.root={tmp_path / 'dogs-vs-cats'}"])
+    cfg = sweeper_cfg(tmp_path, direction=None, study_name=None, n_trials=2, params={"x": "choice(1, 2)"})
+    signature = search_space_signature(StudyLoop(cfg, job, launcher(lambda p: 0.0), []).opening.distributions)
+    old = default_study_name("demo", signature, ["minimize"])
+    optuna.create_study(study_name=old, storage=cfg.storage, direction="minimize")
+    study = StudyLoop(cfg, job, launcher(lambda p: float(p["x"])), []).run()
+    assert study.study_name == old and [d.name for d in study.directions] == ["MINIMIZE"]
+    assert "(after demo, for direction ['minimize'])" in caplog.text
+    assert "was created with direction ['minimize'] (the old default)" in caplog.text
+
+
+def test_a_study_is_not_resumed_for_another_competition_metric(tmp_path):
+    cfg = sweeper_cfg(tmp_path, direction=None, study_name="named", n_trials=1, params={"x": "choice(1, 2)"})
+    StudyLoop(cfg, compose_config([]), launcher(lambda p: float(p["x"])), []).run()
+    assert optuna.load_study(study_name="named", storage=cfg.storage).user_attrs["sweeplab.objective"] == (
+        "val/score (accuracy)"
+    )
+    again = StudyLoop(cfg, compose_config(["data.metric=macro_f1"]), launcher(lambda p: 0.0), [])
+    with pytest.raises(ConfigError, match=r"optimises val/score \(accuracy\), not val/score \(macro_f1\)"):
+        again.run()
+    flipped = StudyLoop(cfg, compose_config(["data.metric=log_loss"]), launcher(lambda p: 0.0), [])
+    with pytest.raises(ConfigError, match="optimises val/score"):  # not resumed the wrong way
+        flipped.run()

@@ -48,4 +48,4 @@ def run(args: argparse.Namespace) -> int:
 
 def _scores(client: MlflowClient, run_id: str) -> str:
     metrics = client.get_run(run_id).data.metrics
-    return "  ".join(f"{k}={metrics[k]:.4f}" for k in ("kaggle/public", "kaggle/private") if k in metrics)
+    return "  ".join(f"{k}={metrics[k]:.4g}" for k in ("kaggle/public", "kaggle/private") if k in metrics)

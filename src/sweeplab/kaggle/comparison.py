@@ -47,13 +47,25 @@ def history(client: MlflowClient, run_id: str, key: str) -> dict[int, float]:
     return {m.step: m.value for m in client.get_metric_history(run_id, key)}
 
 
-def overfits(val: dict[int, float], test: dict[int, float], window: int = OVERFIT_WINDOW) -> bool | None:
-    """Val still rising while the test score falls over the last `window` epochs."""
+def overfits(
+    val: dict[int, float], test: dict[int, float], window: int = OVERFIT_WINDOW, sign: int = 1
+) -> bool | None:
+    """Val still improving while the test score worsens over the last `window` epochs (sign -1: a metric
+    where lower is better)."""
     epochs = sorted(set(val) & set(test))[-window:]
     if len(epochs) < window:
         return None
     first, last = epochs[0], epochs[-1]
-    return val[last] > val[first] and test[last] < test[first]
+    return sign * val[last] > sign * val[first] and sign * test[last] < sign * test[first]
+
+
+def _best_epoch(scores: dict[int, float], sign: int) -> int:
+    return max(scores, key=lambda epoch: sign * scores[epoch])
+
+
+def _sign(run) -> int:
+    """1 where higher is better for the run's competition metric, -1 where lower is (log_loss)."""
+    return 1 if metric_mode(run.data.params.get("data.metric", "accuracy")) == "max" else -1
 
 
 def _row(client: MlflowClient, run, varying: list[str]) -> Row:
@@ -61,8 +73,9 @@ def _row(client: MlflowClient, run, varying: list[str]) -> Row:
     val = history(client, run_id, "val/score") or history(client, run_id, "val/acc")
     public = history(client, run_id, "kaggle/public")
     private = history(client, run_id, "kaggle/private")
+    sign = _sign(run)
     # Without validation (a refit), the submission's epoch: the last.
-    best_epoch = max(val, key=val.get) if val else _int(run.data.tags.get(Tag.BEST_EPOCH))
+    best_epoch = _best_epoch(val, sign) if val else _int(run.data.tags.get(Tag.BEST_EPOCH))
     at_best = public.get(best_epoch) if len(public) > 1 else next(iter(public.values()), None)
     private_at_best = private.get(best_epoch) if len(private) > 1 else next(iter(private.values()), None)
     return Row(
@@ -77,8 +90,8 @@ def _row(client: MlflowClient, run, varying: list[str]) -> Row:
         private=private_at_best,
         gap=val[best_epoch] - at_best if val and at_best is not None else None,
         best_val_epoch=best_epoch,
-        best_public_epoch=max(public, key=public.get) if len(public) > 1 else None,
-        overfits=overfits(val, public),
+        best_public_epoch=_best_epoch(public, sign) if len(public) > 1 else None,
+        overfits=overfits(val, public, sign=sign),
         pruned=run.data.tags.get(Tag.PRUNED) == "true",
         kind=run.data.tags.get(Tag.ROLE, ""),
     )
@@ -136,7 +149,11 @@ def collect(client: MlflowClient, experiment: str, study: str | None = None, top
     keys = sorted({k for r in runs for k in r.data.params if not k.startswith(HIDDEN_PARAMS)})
     # A key varies when the runs that have it disagree (a run recorded by hand may hold only a few).
     varying = [k for k in keys if len({_short(r.data.params[k]) for r in runs if k in r.data.params}) > 1]
-    rows = sorted((_row(client, r, varying) for r in runs), key=lambda row: -(row.best_val or float("-inf")))
+    sign = _sign(runs[0])  # one experiment, one competition: best first, its metric's way
+    rows = sorted(
+        (_row(client, r, varying) for r in runs),
+        key=lambda row: -sign * row.best_val if row.best_val is not None else float("inf"),
+    )
     return rows[:top] if top else rows, parent
 
 

@@ -92,12 +92,16 @@ LABEL_SPOTS = (
 
 
 def label_apart(ax, points: list[tuple[float, float]], names: list[str]) -> int:
-    """Name each point beside it where the name covers no other name or point (the first free spot of
-    LABEL_SPOTS), best-scored points first; returns how many were left unnamed."""
+    """Name each point beside it where the name covers no other name, point or the legend (the first free
+    spot of LABEL_SPOTS), best-scored points first; returns how many were left unnamed."""
     ax.figure.canvas.draw()  # the data-to-pixel transform needs the final axis limits
     scale = ax.figure.dpi / 72  # pixels per point
     pixels = ax.transData.transform(np.asarray(points, dtype=float))
     taken: list[tuple[float, float, float, float]] = []
+    legend = ax.get_legend()
+    if legend is not None:  # names stay off the legend too
+        box = legend.get_window_extent()
+        taken.append((box.x0, box.y0, box.x1, box.y1))
     unnamed = 0
     for (x, y), (px, py), name in zip(points, pixels, names, strict=True):
         width, height = 0.62 * LABEL_PT * len(name) * scale, LABEL_PT * scale

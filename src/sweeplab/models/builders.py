@@ -289,7 +289,7 @@ def build_timm(cfg, num_classes: int) -> TransferModel:
         if cfg.weights_path
         else {}
     )
-    if cfg.weights_path and not Path(extra["pretrained_cfg_overlay"]["file"]).is_file():
+    if pretrained and cfg.weights_path and not Path(extra["pretrained_cfg_overlay"]["file"]).is_file():
         raise WeightsError(
             f"model.weights_path={cfg.weights_path} does not exist; or train from scratch with "
             f"{from_scratch(cfg)}"

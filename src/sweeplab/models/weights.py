@@ -51,6 +51,8 @@ def from_scratch(cfg) -> str:
     overrides = ["model.pretrained=false"]
     if cfg.get("weights") is not None:
         overrides.append("model.weights=null")
+    if cfg.get("weights_path"):
+        overrides.append("model.weights_path=null")
     if cfg.get("freeze_backbone"):
         overrides.append("model.freeze_backbone=false")
     if cfg.get("unfreeze_at_epoch") is not None:

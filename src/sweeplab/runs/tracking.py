@@ -77,8 +77,9 @@ def run_url(uri: str, experiment_id: str, run_id: str | None = None) -> str:
     return f"{base}/#/experiments/{experiment_id}/runs?{VIEW_KEY}={VIEW_NAME}&workflowType=machine_learning"
 
 
-def set_runs_view(client: MlflowClient, experiment_id: str) -> None:
-    """The experiment's runs table as sweeplab users compare runs: scores as columns, best val/score first.
+def set_runs_view(client: MlflowClient, experiment_id: str, lower_is_better: bool = False) -> None:
+    """The experiment's runs table as sweeplab users compare runs: scores as columns, best val/score first
+    (lowest first for a competition scored by a loss).
 
     The MLflow UI (3.x) applies an experiment tag `mlflow.sharedViewState.<name>` when its URL carries
     `viewStateShareKey=<name>`: the only view setting a client can make (metric names stay as they are).
@@ -89,7 +90,7 @@ def set_runs_view(client: MlflowClient, experiment_id: str) -> None:
         "selectedColumns": columns,
         "columnOrder": columns,
         "orderByKey": f"metrics.`{Metric.VAL_SCORE}`",
-        "orderByAsc": False,
+        "orderByAsc": lower_is_better,
     }
     client.set_experiment_tag(experiment_id, f"mlflow.sharedViewState.{VIEW_NAME}", json.dumps(state))
 
@@ -109,7 +110,7 @@ def flatten(config: dict, prefix: str = "") -> dict[str, str]:
 class Tracker:
     """One MLflow run: params, per-epoch metrics, tags and artifacts."""
 
-    def __init__(self, uri: str | None, experiment: str):
+    def __init__(self, uri: str | None, experiment: str, lower_is_better: bool = False):
         self.uri = resolve_tracking_uri(uri)
         database = sqlite_file(self.uri)
         if database is not None:  # MLflow makes the folder anyway; made first, it holds the lock
@@ -117,7 +118,7 @@ class Tracker:
         try:
             with sqlite_setup_lock(self.uri):  # the client's first use of a store creates its tables
                 self.client = MlflowClient(tracking_uri=self.uri)
-                self.experiment_id = self._experiment_id(experiment)
+                self.experiment_id = self._experiment_id(experiment, lower_is_better)
                 self.experiment_name = experiment
         except MlflowException as e:
             raise ConfigError(
@@ -125,7 +126,7 @@ class Tracker:
             ) from e
         self.run_id: str | None = None
 
-    def _experiment_id(self, name: str) -> str:
+    def _experiment_id(self, name: str, lower_is_better: bool) -> str:
         found = self.client.get_experiment_by_name(name)
         if found is not None:
             return found.experiment_id
@@ -135,7 +136,7 @@ class Tracker:
             )
         except MlflowException:  # created meanwhile by a parallel trial
             return self.client.get_experiment_by_name(name).experiment_id
-        set_runs_view(self.client, experiment_id)
+        set_runs_view(self.client, experiment_id, lower_is_better)
         return experiment_id
 
     def start(self, run_name: str, tags: dict[str, str]) -> str:

@@ -17,10 +17,11 @@ from optuna.exceptions import DuplicatedStudyError
 from optuna.trial import TrialState
 
 from sweeplab.errors import ConfigError
+from sweeplab.objective import objective_specs
 from sweeplab.protocol import Attr
 from sweeplab.runs.redact import redact
 from sweeplab.runs.tracking import experiment_name
-from sweeplab.study.directions import study_directions, sweep_directions
+from sweeplab.study.directions import OFFICIAL_DEFAULT, study_directions, sweep_directions
 from sweeplab.study.naming import default_study_name, studies_of
 from sweeplab.study.samplers import build_sampler, check_sampler, sampler_class
 from sweeplab.study.search_space import grid_values, parse_search_space, search_space_signature
@@ -38,6 +39,15 @@ def check_sweeper(cfg: DictConfig) -> None:
     check_sampler(cfg.sampler)
 
 
+def objective_text(job_cfg: DictConfig) -> str | None:
+    """A sweeplab job's objective and competition metric, as a study records them: "val/score (accuracy)"."""
+    objective = job_cfg.get("objective")
+    if objective is None:
+        return None
+    metric = str(OmegaConf.select(job_cfg, "data.metric", default="accuracy"))
+    return f"{', '.join(m for m, _ in objective_specs(objective, metric))} ({metric})"
+
+
 def base_name(sweeper_cfg: DictConfig, job_cfg: DictConfig) -> str:
     """What an unnamed study is named after: a sweeplab job's MLflow experiment (the competition folder,
     or `name=`), so the study and its runs go by one name; another app's job name."""
@@ -53,6 +63,7 @@ class StudyOpening:
         cfg = self.sweeper_cfg = sweeper_cfg
         check_sweeper(cfg)
         self.directions, self.derived = sweep_directions(cfg.direction, job_cfg)
+        self.objective = objective_text(job_cfg)
         self.distributions, self.fixed = parse_search_space(cfg.params, cfg.search_space, arguments)
         self.extend = get_method(cfg.custom_search_space) if cfg.custom_search_space else None
         is_grid = sampler_class(cfg.sampler.get("_target_", "")) == "GridSampler"
@@ -65,8 +76,8 @@ class StudyOpening:
         self.storage = open_storage(
             cfg.storage, cfg.heartbeat_interval, cfg.grace_period, cfg.retry_stale_trials
         )
-        if not self.named and job_cfg.get("name") and job_cfg.name != self.base_name:
-            self._resume_legacy(default_study_name(job_cfg.name, signature, self.directions))
+        if not self.named:
+            self._find_earlier(job_cfg.get("name") or self.base_name, signature)
         self.storage_url = redact(self.storage.url)  # for messages; jobs get self.storage.url
         self.worker = f"{socket.gethostname()}:{os.getpid()}"
         self.created = False  # set by open: whether this worker created the study (so its MLflow parent run)
@@ -95,20 +106,28 @@ class StudyOpening:
         self._check_resumable(study)
         return study
 
-    def _resume_legacy(self, legacy: str) -> None:
-        """A study named, as before, after the job's `name` (`demo-<signature>` on a competition folder)
-        is still this sweep's study when none has the new name yet: resumed under its old name."""
+    def _find_earlier(self, job_name: str, signature: str) -> None:
+        """The study an earlier sweeplab named for this search space, when none has today's name yet:
+        after the job's `name` (`demo-<signature>` on a competition folder) or for the old default
+        direction (minimize). Resumed under its name, said so."""
         names = {s.study_name for s in self.storage.get_all_studies()}
-        if self.study_name not in names and legacy in names:
-            log.info(
-                "Resuming study %s: named after name=%s before studies took their experiment's name (%s); "
-                "set hydra.sweeper.study_name=%s to start one under the new name",
-                legacy,
-                legacy.rsplit("-", 1)[0],
-                self.base_name,
-                self.study_name,
-            )
-            self.study_name = legacy
+        if self.study_name in names:
+            return
+        ways = [self.directions] + ([[OFFICIAL_DEFAULT] * len(self.directions)] if self.derived else [])
+        for base in dict.fromkeys([self.base_name, job_name]):
+            for directions in ways:
+                earlier = default_study_name(base, signature, directions)
+                if earlier != self.study_name and earlier in names:
+                    log.info(
+                        "Resuming study %s, named by an earlier sweeplab (after %s, for direction %s); "
+                        "set hydra.sweeper.study_name=%s to start afresh under today's name",
+                        earlier,
+                        base,
+                        directions,
+                        self.study_name,
+                    )
+                    self.study_name = earlier
+                    return
 
     def _sampler(self, n_existing: int, concurrent: bool) -> optuna.samplers.BaseSampler:
         sampler_cfg = OmegaConf.to_container(self.sweeper_cfg.sampler, resolve=True)
@@ -141,15 +160,34 @@ class StudyOpening:
             f" (this job's others: {', '.join(others)}, resumed by their search space)" if others else "",
         )
 
+    def _check_objective(self, study: optuna.Study) -> None:
+        """A study optimises one objective of one competition metric: another one would mix scores."""
+        if self.objective is None:
+            return
+        stored = study.user_attrs.get(Attr.OBJECTIVE)
+        if stored is None:
+            study.set_user_attr(Attr.OBJECTIVE, self.objective)
+        elif stored != self.objective:
+            raise ConfigError(
+                f"study {self.study_name!r} in {self.storage_url} optimises {stored}, not {self.objective}: "
+                "its trials' scores would mix. Set hydra.sweeper.study_name to a new name (or unset it)"
+            )
+
     def _check_resumable(self, study: optuna.Study) -> None:
         """A stored study resumes only with its directions and search space; the pruner is stored for jobs."""
+        self._check_objective(study)
         stored_dirs = [d.name.lower() for d in study.directions]
-        if stored_dirs != self.directions and self.derived:
-            # Made before directions followed the objective (the old default was minimize): resumed as it
-            # was, since refusing would strand its trials, with the way out said once.
+        if (
+            stored_dirs != self.directions
+            and self.derived
+            and stored_dirs == [OFFICIAL_DEFAULT] * len(stored_dirs)
+        ):
+            # Made under the old default (minimize) before directions followed the objective: resumed as
+            # it was, since refusing would strand its trials, with the way out said once.
             log.warning(
-                "study %r was created with direction %s, against its objective's %s: its 'best' trial is "
-                "its worst. Resumed as it was; start afresh with hydra.sweeper.study_name=NEW_NAME",
+                "study %r was created with direction %s (the old default), against its objective's %s: its "
+                "'best' trial is its worst. Resumed as it was; start afresh with hydra.sweeper.study_name="
+                "NEW_NAME",
                 self.study_name,
                 stored_dirs,
                 self.directions,

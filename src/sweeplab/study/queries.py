@@ -25,7 +25,7 @@ def top_trial_runs(study_name: str, storage: str | None, top: int | None) -> lis
     """The MLflow runs of a study's `top` best completed trials (all with None), best first."""
     study = _load_study(study_name, storage)
     if len(study.directions) > 1:
-        raise SweeplabError(f"study {study_name!r} has several objectives: name the runs instead of --top")
+        raise SweeplabError(f"study {study_name!r} has several objectives: name the runs to average")
     sign = -1 if study.direction == optuna.study.StudyDirection.MAXIMIZE else 1
     done = [
         t for t in study.get_trials(states=(optuna.trial.TrialState.COMPLETE,)) if Attr.RUN in t.user_attrs

@@ -22,6 +22,7 @@ from omegaconf import DictConfig
 from sweeplab.data import ImageData, Split, channel_stats, load_data
 from sweeplab.data.augment import BatchAugment, Stats
 from sweeplab.errors import ConfigError
+from sweeplab.kaggle.orientation import metric_mode
 from sweeplab.kaggle.scoring import Solution, check_metric, read_solution
 from sweeplab.kaggle.submission import write_submission
 from sweeplab.models.builders import TransferModel, build_model, check_model, prepare_backbone
@@ -83,7 +84,8 @@ def run(
 ) -> float | list[float]:
     """Train once as cfg says; everything is validated before the MLflow run is created."""
     job = prepare(cfg, output_dir, overrides)
-    tracker = Tracker(cfg.tracking.uri, experiment_name(cfg))
+    lower_is_better = metric_mode(cfg.data.metric) == "min"  # the UI's runs table sorts best first
+    tracker = Tracker(cfg.tracking.uri, experiment_name(cfg), lower_is_better)
     try:
         with tracker.run(_run_name(job), {**_run_tags(job), **(tags or {})}, ok=(optuna.TrialPruned,)):
             if job.trial is not None:
@@ -189,6 +191,18 @@ def record_inputs(job: Job, tracker: Tracker) -> None:
 
 def fit(job: Job, tracker: Tracker) -> tuple[FitResult, float]:
     """Train the holdout's model, or one model per fold; the seconds spent training come with it."""
+    split, cfg = job.data.splits[0], job.cfg
+    folds = "" if split.fold is None else f" per fold, {len(job.data.splits)} folds"
+    log.info(
+        "training %s on %s: %d images, %d validation%s; batch %d, %d epochs",
+        cfg.model.get("arch") or cfg.model.name,
+        job.device,
+        len(split.train_index),
+        len(split.val_index),
+        folds,
+        job.batch_size,
+        cfg.trainer.epochs,
+    )
     with job.trial.heartbeat if job.trial else contextlib.nullcontext():
         if job.data.splits[0].fold is None:
             return fit_split(job, tracker, job.data.splits[0])
@@ -420,9 +434,10 @@ def _run_name(job: Job) -> str:
     shown = []
     for override in job.overrides:
         key, _, value = override.partition("=")
-        if key.lstrip("+~") in UNNAMED_KEYS or key.startswith(("study.", "hydra.")):
-            continue
-        shown.append(f"{key}={Path(value).name}" if "/" in value and "(" not in value else override)
+        if key.lstrip("+~") in UNNAMED_KEYS or key.startswith(("study.", "hydra")):
+            continue  # where things are kept, how the sweep ran: not what the run is
+        path = value.startswith(("/", "~", "./", "../"))
+        shown.append(f"{key}={Path(value).name}" if path else override)
     return " ".join(shown)[:250] or job.cfg.name
 
 
