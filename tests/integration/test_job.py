@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from helpers import compose_config, make_competition
+from helpers import compose_config, experiment_ids, make_competition
 from helpers.runs import artifact_paths, only_run
 from sweeplab.errors import ConfigError
 from sweeplab.models.builders import build_model
@@ -237,16 +237,21 @@ def test_a_run_ends_with_a_summary_line_and_data_counts_are_params(
 
 def test_a_single_run_is_named_by_what_differs_without_long_paths(tiny_overrides, tmp_path, mlflow_client):
     overrides = ["data=kaggle", f"data.root={tmp_path / 'competition'}", "optimizer.lr=0.003"]
-    overrides += [f"tracking.uri={mlflow_client.tracking_uri}"]
+    overrides += [f"tracking.uri={mlflow_client.tracking_uri}", "hydra/launcher=basic"]
+    overrides += [f"data.cache_dir={tmp_path / 'cache'}", "augmentation.transforms=[]"]
     run(
-        compose_config(tiny_overrides + ["optimizer.lr=0.003"]),
+        compose_config([*tiny_overrides, "optimizer.lr=0.003"]),
         output_dir=tmp_path / "o",
         overrides=overrides,
     )
-    assert (
-        only_run(mlflow_client, "competition").info.run_name
-        == "data=kaggle data.root=competition optimizer.lr=0.003"
-    )
+    name = only_run(mlflow_client, "competition").info.run_name
+    # The competition is the experiment's name already; stores, caches and Hydra's own choices are not
+    # what the run is.
+    assert name == "optimizer.lr=0.003 augmentation.transforms=[]"
+    sub = ["data=kaggle", f"data.root={tmp_path / 'competition'}", f"model.weights_path={tmp_path / 'w'}"]
+    run(compose_config(tiny_overrides), output_dir=tmp_path / "p", overrides=sub)
+    names = {r.info.run_name for r in mlflow_client.search_runs(experiment_ids(mlflow_client))}
+    assert "demo" in names  # nothing left that differs: the config's name
 
 
 def test_a_run_without_validation_says_so_instead_of_nan(tiny_overrides, tmp_path, caplog):

@@ -42,8 +42,9 @@ from sweeplab.training.result import FitResult, Scoring, shown
 from sweeplab.training.trainer import Hook, Trainer, check_trainer
 
 log = logging.getLogger(__name__)
-# Where things are kept, not what the run is: left out of run names.
-UNNAMED_KEYS = ("tracking.uri", "data.cache_dir", "model.weights_path")
+# Left out of run names: where things are kept, and what the experiment's name already says (the
+# competition), so the MLflow UI's narrow name column starts with what differs between its runs.
+UNNAMED_KEYS = ("tracking.uri", "data.cache_dir", "model.weights_path", "data", "data.root", "name")
 
 
 @dataclass
@@ -194,7 +195,7 @@ def fit(job: Job, tracker: Tracker) -> tuple[FitResult, float]:
     split, cfg = job.data.splits[0], job.cfg
     folds = "" if split.fold is None else f" per fold, {len(job.data.splits)} folds"
     log.info(
-        "training %s on %s: %d images, %d validation%s; batch %d, %d epochs",
+        "training %s on %s: %d images, %d validation%s; batch %d, %d epoch%s",
         cfg.model.get("arch") or cfg.model.name,
         job.device,
         len(split.train_index),
@@ -202,6 +203,7 @@ def fit(job: Job, tracker: Tracker) -> tuple[FitResult, float]:
         folds,
         job.batch_size,
         cfg.trainer.epochs,
+        "" if cfg.trainer.epochs == 1 else "s",
     )
     with job.trial.heartbeat if job.trial else contextlib.nullcontext():
         if job.data.splits[0].fold is None:
@@ -428,7 +430,7 @@ def _input_tags(job: Job) -> dict[str, str]:
 
 def _run_name(job: Job) -> str:
     """What differs, readably: `STUDY #N` for a trial, else the overrides with paths cut to their last
-    part (and the store's and cache's locations left out), else the config's name."""
+    part (the competition and the store's and cache's locations left out), else the config's name."""
     if job.trial is not None:
         return f"{job.trial.study_name} #{job.trial.number}"
     shown = []
