@@ -118,13 +118,13 @@ def _wait_all(workers, tmp_path, timeout=400) -> None:
             pytest.fail(f"worker {i} exited {worker.returncode}:\n{log}")
 
 
-def _kill_a_worker_mid_trial(workers, storage_url) -> int:
+def _kill_a_worker_mid_trial(workers, storage_url, experiment: str) -> int:
     """SIGKILL the worker of a trial that has reported an epoch but not finished; its trial number."""
     by_pid = {w.pid: w for w in workers}
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline:
         try:
-            trials = scale_out_study(storage_url).trials
+            trials = scale_out_study(storage_url, experiment).trials
         except KeyError:  # not created yet
             trials = []
         for t in trials:
@@ -138,7 +138,7 @@ def _kill_a_worker_mid_trial(workers, storage_url) -> int:
 
 
 def _check_study(storage_url, tracking_uri, experiment: str, killed: int | None = None):
-    study = scale_out_study(storage_url)
+    study = scale_out_study(storage_url, experiment)
     counted = [t for t in study.trials if not t.user_attrs.get("sweeplab.surplus")]
     finished = [t for t in counted if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
     assert len(finished) == 9 and len({t.number for t in finished}) == 9
@@ -189,7 +189,7 @@ def test_a_worker_killed_mid_trial_does_not_stall_the_others(backend, tmp_path, 
     workers = _start_workers(
         count, tiny_overrides, tmp_path, *args, "trainer.epochs=6", "hydra.sweeper.retry_stale_trials=1"
     )
-    killed = _kill_a_worker_mid_trial(workers, storage)
+    killed = _kill_a_worker_mid_trial(workers, storage, tmp_path.name)
     _wait_all(workers, tmp_path)
     study, children = _check_study(storage, tracking, tmp_path.name, killed)
     # A survivor retried the killed trial with its parameters.

@@ -49,12 +49,13 @@ def study_runs(store, experiment="study_test"):
     return parents, children
 
 
-def scale_out_study(storage_url: str) -> optuna.Study:
-    """The workers' one study: unnamed, it is called `scale_out-<signature of the search space>`."""
+def scale_out_study(storage_url: str, experiment: str = SCALE_OUT) -> optuna.Study:
+    """The workers' one study: unnamed, it is named after their MLflow experiment (`name=scale_out`, or
+    tracking.experiment) and a signature of the search space."""
     # One storage (one connection pool) per URL, as sweeplab's processes keep it: a URL string would make
     # two new pools per call, and the polling tests below call this every few seconds.
     storage = open_storage(storage_url)
-    name = resolve_study_name(SCALE_OUT, optuna.get_all_study_names(storage))
+    name = resolve_study_name(experiment, optuna.get_all_study_names(storage))
     if name is None:
-        raise KeyError(f"no study of {SCALE_OUT} yet")  # as optuna.load_study says it
+        raise KeyError(f"no study of {experiment} yet")  # as optuna.load_study says it
     return optuna.load_study(study_name=name, storage=storage)
