@@ -70,14 +70,20 @@ def test_a_study_without_a_direction_keeps_its_best_trial_the_objectives_way(tmp
     assert study.study_name.startswith("demo-")  # the demo's experiment
 
 
+def earlier_study(tmp_path, direction: str):
+    """(job, sweeper config, name): a study an earlier sweeplab made for this job on a competition folder,
+    named after `name` (demo) and the given direction."""
+    job = compose_config(["data=kaggle", f"data.root={tmp_path / 'dogs-vs-cats'}"])
+    cfg = sweeper_cfg(tmp_path, direction=None, study_name=None, n_trials=2, params={"x": "choice(1, 2)"})
+    signature = search_space_signature(StudyLoop(cfg, job, launcher(lambda p: 0.0), []).opening.distributions)
+    name = default_study_name("demo", signature, [direction])
+    optuna.create_study(study_name=name, storage=cfg.storage, direction=direction)
+    return job, cfg, name
+
+
 def test_studies_take_the_competition_folders_name_and_find_the_old_name(tmp_path, caplog):
     caplog.set_level(logging.INFO)
-    job = compose_config(["data=kaggle", f"data.root={tmp_path / 'dogs-vs-cats'}"])
-    cfg = sweeper_cfg(tmp_path, direction=None, study_name=None, n_trials=1, params={"x": "choice(1, 2)"})
-    signature = search_space_signature(StudyLoop(cfg, job, launcher(lambda p: 0.0), []).opening.distributions)
-    # A study an earlier sweeplab named after `name` (demo) on this competition: found and resumed.
-    legacy = default_study_name("demo", signature, ["maximize"])
-    optuna.create_study(study_name=legacy, storage=cfg.storage, direction="maximize")
+    job, cfg, legacy = earlier_study(tmp_path, "maximize")
     loop = StudyLoop(cfg, job, launcher(lambda p: float(p["x"])), [])
     assert loop.opening.study_name == legacy
     assert (
@@ -107,11 +113,7 @@ def test_an_unnamed_study_made_under_the_old_minimize_default_is_found_and_resum
     tmp_path, caplog
 ):
     caplog.set_level(logging.INFO)
-    job = compose_config(["data=kaggle", f"data.root={tmp_path / 'dogs-vs-cats'}"])
-    cfg = sweeper_cfg(tmp_path, direction=None, study_name=None, n_trials=2, params={"x": "choice(1, 2)"})
-    signature = search_space_signature(StudyLoop(cfg, job, launcher(lambda p: 0.0), []).opening.distributions)
-    old = default_study_name("demo", signature, ["minimize"])
-    optuna.create_study(study_name=old, storage=cfg.storage, direction="minimize")
+    job, cfg, old = earlier_study(tmp_path, "minimize")
     study = StudyLoop(cfg, job, launcher(lambda p: float(p["x"])), []).run()
     assert study.study_name == old and [d.name for d in study.directions] == ["MINIMIZE"]
     assert "(after demo, for direction ['minimize'])" in caplog.text

@@ -23,6 +23,15 @@ def client(args: argparse.Namespace) -> MlflowClient:
     return MlflowClient(resolve_tracking_uri(args.tracking_uri))
 
 
+def add_run_choice(parser: argparse.ArgumentParser, verb: str, run_help: str, example: str) -> None:
+    """RUN_ID or --best STUDY, key=value overrides, and the stores: what rerun and refit both take."""
+    parser.add_argument("run_id", nargs="?", help=run_help)
+    parser.add_argument("overrides", nargs="*", help=f"key=value changes, e.g. {example}")
+    parser.add_argument("--best", metavar="STUDY", help=f"{verb} the best trial of this Optuna study")
+    parser.add_argument("--storage", help=STORAGE_HELP)
+    parser.add_argument("--tracking-uri", help=TRACKING_URI_HELP)
+
+
 def chosen_run(args: argparse.Namespace, client: MlflowClient) -> str:
     """The run a rerun or refit starts from: RUN_ID (any unique prefix) or the best trial of --best STUDY."""
     from sweeplab.study.queries import best_trial_run

@@ -10,11 +10,9 @@ from sweeplab.protocol import Tag
 
 def register(commands: common.Subparsers) -> None:
     parser = commands.add_parser("refit", help="train a trial's config on all labelled images")
-    parser.add_argument("run_id", nargs="?", help="the trial run to refit (a unique prefix will do)")
-    parser.add_argument("overrides", nargs="*", help="key=value changes, e.g. trainer.seed=1")
-    parser.add_argument("--best", metavar="STUDY", help="refit the best trial of this Optuna study")
-    parser.add_argument("--storage", help=common.STORAGE_HELP)
-    parser.add_argument("--tracking-uri", help=common.TRACKING_URI_HELP)
+    common.add_run_choice(
+        parser, "refit", "the trial run to refit (a unique prefix will do)", "trainer.seed=1"
+    )
     parser.set_defaults(run=run)
 
 

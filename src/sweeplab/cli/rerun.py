@@ -10,11 +10,9 @@ from sweeplab.protocol import Tag
 
 def register(commands: common.Subparsers) -> None:
     parser = commands.add_parser("rerun", help="run a recorded run again and compare")
-    parser.add_argument("run_id", nargs="?", help="the MLflow run to reproduce (any unique prefix)")
-    parser.add_argument("overrides", nargs="*", help="key=value changes, e.g. trainer.epochs=10")
-    parser.add_argument("--best", metavar="STUDY", help="rerun the best trial of this Optuna study")
-    parser.add_argument("--storage", help=common.STORAGE_HELP)
-    parser.add_argument("--tracking-uri", help=common.TRACKING_URI_HELP)
+    common.add_run_choice(
+        parser, "rerun", "the MLflow run to reproduce (any unique prefix)", "trainer.epochs=10"
+    )
     parser.add_argument(
         "--strict", action="store_true", help="refuse to run when code, data or packages differ"
     )
