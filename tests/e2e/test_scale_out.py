@@ -224,8 +224,9 @@ def test_a_password_in_a_storage_url_is_never_recorded(tmp_path, tiny_overrides,
     assert trial.data.tags["sweeplab.study_storage"].startswith("postgresql://postgres:***@")
     config = client.download_artifacts(trial.info.run_id, "config.yaml", str(tmp_path))
     assert "postgres:***@" in Path(config).read_text() and secret not in Path(config).read_text()
-    # The official plugin's "Storage:" line and sweeplab's "Study scale_out-<signature> in <storage>" line.
+    # The official plugin's "Storage:" line and sweeplab's "Study <experiment>-<signature> in <storage>" line.
     lines = done.stdout.splitlines()
-    sweeplab_lines = [line for line in lines if "Study scale_out-" in line or "Storage: postgresql" in line]
+    study_line = f"Study {tmp_path.name}-"  # named after the workers' experiment
+    sweeplab_lines = [line for line in lines if study_line in line or "Storage: postgresql" in line]
     assert len(sweeplab_lines) >= 2
     assert sweeplab_lines and not [line for line in sweeplab_lines if secret in line]
