@@ -127,6 +127,7 @@ def digest(pixels: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(pixels).tobytes()).hexdigest()
 
 
+@pytest.mark.slow  # ~10 s: builds 60 and 600 photos in subprocesses
 def test_peak_memory_of_a_build_does_not_grow_with_the_number_of_images(tmp_path):
     files = make_photos(tmp_path / "photos", 600)  # ~4 s in all on two cores
     results = {}
@@ -152,6 +153,7 @@ def test_streamed_chunks_equal_the_in_ram_decode_of_real_photos(tmp_path, monkey
     np.testing.assert_array_equal(np.asarray(cached.pixels), load_images(files, 96, None).pixels)
 
 
+@pytest.mark.slow  # ~5 s: two builder processes
 def test_two_processes_on_a_cold_cache_decode_once(tmp_path):
     files = listing(tmp_path, make_photos(tmp_path / "photos", 30, (96, 72)))
     go = tmp_path / "go"
@@ -169,6 +171,7 @@ def test_two_processes_on_a_cold_cache_decode_once(tmp_path):
     assert first_out["sha"] == second_out["sha"]
 
 
+@pytest.mark.slow  # ~5 s: a builder killed and resumed
 def test_a_killed_build_publishes_nothing_blocks_nothing_and_resumes(tmp_path):
     photos = make_photos(tmp_path / "photos", 40, (96, 72))
     files, go, folder = listing(tmp_path, photos), tmp_path / "never", tmp_path / "cache" / "images"

@@ -102,6 +102,7 @@ def test_storage_warning_for_jobs_on_other_machines(launcher, storage, tracking,
         assert expected in line and "pw" not in line
 
 
+@pytest.mark.slow  # ~10 s: a train.py subprocess
 def test_slurm_sweep_on_the_defaults_warns_at_its_start(tmp_path, tiny_overrides):
     pytest.importorskip("submitit", reason="pip install -e '.[slurm]' (hydra-submitit-launcher)")
     # No sbatch here: the sweep stops when it submits, after the warning.
@@ -140,6 +141,7 @@ def test_rq_says_in_one_line_when_no_worker_serves_its_queue():
     )
 
 
+@pytest.mark.slow  # ~3 s: waits for a connection timeout
 def test_rq_says_in_one_line_when_redis_does_not_answer():
     pytest.importorskip("rq", reason="pip install -e '.[rq]' (rq and redis)")
     from hydra_plugins.sweeplab_rq._core import workers_problem

@@ -172,6 +172,7 @@ def test_rank_agreement_equals_hand_computed_spearman_and_kendall():
     assert "too few trials to tell" in describe(None, [], 4)[0]
 
 
+@pytest.mark.slow  # ~5 s: bootstrap intervals and the HTML report
 def test_compare_sweep_shows_agreement_and_an_ensemble_beside_its_members(store, tmp_path):
     client = MlflowClient(store)
     experiment_id = client.create_experiment("comp")

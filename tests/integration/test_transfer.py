@@ -224,6 +224,7 @@ def metric_history(client, run_id: str) -> dict[str, list[float]]:
     return {k: [m.value for m in client.get_metric_history(run_id, k)] for k in keys}
 
 
+@pytest.mark.slow  # ~3 s: two runs through a backbone
 def test_feature_cache_trains_the_head_as_the_frozen_backbone_would(frozen, mlflow_client):
     runs = {}
     for cache in ("true", "true", "false"):
@@ -244,6 +245,7 @@ def test_feature_cache_trains_the_head_as_the_frozen_backbone_would(frozen, mlfl
     assert artifacts == {"model/head_state_dict.pt", "model/backbone.json"}
 
 
+@pytest.mark.slow  # ~3 s: feature caches of several configs
 def test_feature_cache_key_changes_with_weights_size_normalisation_and_data(frozen, tmp_path, competition):
     def status(*overrides):
         return prepare([*frozen, *overrides], tmp_path).feature_cache
