@@ -179,6 +179,19 @@ def command_line_problem(config_dir: Path, args: list[str]) -> str | None:
     for key in params:
         if not key.startswith("hydra.") and OmegaConf.select(cfg, key, default=_ABSENT) is _ABSENT:
             return _unknown_key(key, cfg, where=f"hydra.sweeper.params.{key}: ")
+    return _direction_problem(cfg)
+
+
+def _direction_problem(cfg: DictConfig) -> str | None:
+    """A given hydra.sweeper.direction that contradicts the objective, said here as one `error:` line."""
+    if OmegaConf.select(cfg, "hydra.sweeper.direction") is None or "objective" not in cfg:
+        return None
+    from sweeplab.study.directions import sweep_directions  # imports Optuna: only when a direction is given
+
+    try:
+        sweep_directions(cfg.hydra.sweeper.direction, cfg)
+    except SweeplabError as e:
+        return str(e)
     return None
 
 

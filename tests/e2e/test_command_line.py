@@ -68,6 +68,10 @@ def test_closed_choices_are_refused_with_the_valid_values(override, valid):
             "model=base_backbone is not an option; valid: resnet101, resnet18, resnet50, seed_cnn,",
         ),
         (["experiment=nope"], "experiment=nope is not an option; valid: demo_optuna, lab4_optuna,"),
+        (
+            ["-m", "hydra/sweeper=optuna", "hydra.sweeper.direction=minimize"],
+            "hydra.sweeper.direction=minimize contradicts objective.metric=val/score, which is better higher",
+        ),
         (["-m", "hydra/sweeper=optuna", "trainer.epoch=range(1,3)"], "trainer.epoch is not a key of trainer"),
         (
             ["-m", "experiment=typo_in_params"],
