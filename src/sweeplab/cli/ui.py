@@ -9,7 +9,7 @@ from mlflow.tracking import MlflowClient
 
 from sweeplab.cli.common import Subparsers
 from sweeplab.errors import SweeplabError
-from sweeplab.kaggle.orientation import HIGHER_IS_BETTER
+from sweeplab.kaggle.orientation import lower_is_better
 from sweeplab.runs.tracking import (
     DEFAULT_STORE,
     artifact_root_for,
@@ -65,6 +65,6 @@ def experiment_urls(uri: str, base: str) -> list[tuple[str, str]]:
         newest = client.search_runs([experiment.experiment_id], max_results=1)
         metric = newest[0].data.params.get("data.metric", "accuracy") if newest else "accuracy"
         # Experiments made before sweeplab set the view get it; its order follows the competition metric.
-        set_runs_view(client, experiment.experiment_id, HIGHER_IS_BETTER.get(metric, True) is False)
+        set_runs_view(client, experiment.experiment_id, lower_is_better(metric))
         urls.append((experiment.name, run_url(base, experiment.experiment_id)))
     return urls

@@ -7,7 +7,7 @@ from mlflow.tracking import MlflowClient
 
 from sweeplab.errors import SweeplabError
 from sweeplab.kaggle.agreement import describe, rank_agreement
-from sweeplab.kaggle.orientation import metric_mode
+from sweeplab.kaggle.orientation import lower_is_better
 from sweeplab.protocol import Role, Tag
 from sweeplab.study.naming import resolve_study_name
 from sweeplab.study.queries import existing
@@ -65,7 +65,7 @@ def _best_epoch(scores: dict[int, float], sign: int) -> int:
 
 def _sign(run) -> int:
     """1 where higher is better for the run's competition metric, -1 where lower is (log_loss)."""
-    return 1 if metric_mode(run.data.params.get("data.metric", "accuracy")) == "max" else -1
+    return -1 if lower_is_better(run.data.params.get("data.metric", "accuracy")) else 1
 
 
 def _row(client: MlflowClient, run, varying: list[str]) -> Row:
@@ -166,7 +166,7 @@ def agreement_lines(client: MlflowClient, rows: list[Row]) -> list[str]:
         [r.best_val for r in scored],
         [r.public for r in scored],
         [r.private for r in scored],
-        higher_is_better=metric_mode(metric or "accuracy") == "max",
+        higher_is_better=not lower_is_better(metric or "accuracy"),
     )
     return describe(found, [r.run_id[:8] for r in scored], len(scored))
 

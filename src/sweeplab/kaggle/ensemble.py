@@ -19,7 +19,7 @@ from scipy.stats import rankdata
 from sweeplab.data import competition_root
 from sweeplab.data.competition import Competition, read_competition
 from sweeplab.errors import SweeplabError
-from sweeplab.kaggle.ensemble_selection import Candidates, better, draggers, greedy_counts
+from sweeplab.kaggle.ensemble_selection import Candidates, best_of, better, draggers, greedy_counts
 from sweeplab.kaggle.metrics import leaderboard_metrics, validation_metrics
 from sweeplab.kaggle.scoring import read_solution
 from sweeplab.kaggle.submission import write_submission
@@ -223,7 +223,7 @@ def _select(members: list[Member], method: str, metric: str) -> tuple[list[Membe
             "improved it, so the ensemble is that run's predictions"
         )
     else:
-        best = candidates.alone(_best_index(candidates, chosen))
+        _, best = best_of(chosen, candidates.alone, metric)
         notes.append(
             f"greedy selection from {len(members)} runs: {shown}; {metric} {score:.4g} on validation, "
             f"its best member alone {best:.4g}"
@@ -239,22 +239,15 @@ def _dragging(members: list[Member], method: str, weights: list[float] | None, m
         return []
     w = np.ones(len(members)) if weights is None else np.asarray(weights, dtype=np.float64)
     whole = candidates.score(w)
-    best = _best_index(candidates, [int(i) for i in np.flatnonzero(w)])
-    if not better(candidates.alone(best), whole, metric):
+    best, alone = best_of([int(i) for i in np.flatnonzero(w)], candidates.alone, metric)
+    if not better(alone, whole, metric):
         return []
     dragging = ", ".join(members[i].run_id[:8] for i in draggers(candidates, w)) or "none alone"
     return [
         f"warning: the average scores {metric} {whole:.4g} on validation, below its best member "
-        f"{members[best].run_id[:8]} ({candidates.alone(best):.4g}); dragging it down: {dragging}. Drop "
+        f"{members[best].run_id[:8]} ({alone:.4g}); dragging it down: {dragging}. Drop "
         "them, or let `sweeplab ensemble --sweep STUDY` (no --top) select members greedily"
     ]
-
-
-def _best_index(candidates: Candidates, items: list[int]) -> int:
-    best = items[0]
-    for i in items[1:]:
-        best = i if better(candidates.alone(i), candidates.alone(best), candidates.metric) else best
-    return best
 
 
 def _tags(members: list[Member], method: str, weights: list[float] | None, select: bool) -> dict[str, str]:

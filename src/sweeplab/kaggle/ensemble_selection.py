@@ -65,25 +65,27 @@ def greedy_counts(candidates: Candidates) -> np.ndarray:
             "the class frequencies): there is nothing to ensemble"
         )
     counts = np.zeros(n, dtype=np.int64)
-    counts[_best(usable, candidates.alone, metric)] = 1
-    current = candidates.score(counts)
+    first, current = best_of(usable, candidates.alone, metric)
+    counts[first] = 1
     for _ in range(MAX_ROUNDS):
-        pick = _best(usable, lambda i: candidates.score(counts + np.eye(n, dtype=np.int64)[i]), metric)
-        score = candidates.score(counts + np.eye(n, dtype=np.int64)[pick])
+        pick, score = best_of(
+            usable, lambda i: candidates.score(counts + np.eye(n, dtype=np.int64)[i]), metric
+        )
         if not better(score, current, metric):
             break
         counts[pick], current = counts[pick] + 1, score
     return counts
 
 
-def _best(items: list[int], score: Callable[[int], float], metric: str) -> int:
-    """The item with the best score (the first of ties: candidates come best-ranked first)."""
+def best_of(items: list[int], score: Callable[[int], float], metric: str) -> tuple[int, float]:
+    """(the item with the best score, that score), each scored once; the first of ties (candidates come
+    best-ranked first)."""
     best, best_score = items[0], score(items[0])
     for i in items[1:]:
         s = score(i)
         if better(s, best_score, metric):
             best, best_score = i, s
-    return best
+    return best, best_score
 
 
 def draggers(candidates: Candidates, weights: np.ndarray) -> list[int]:

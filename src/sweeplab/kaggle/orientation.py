@@ -16,6 +16,11 @@ def metric_mode(metric: str) -> str:
     return "max" if HIGHER_IS_BETTER[metric] else "min"
 
 
+def lower_is_better(metric: str) -> bool:
+    """Whether a recorded competition metric is a loss (log_loss); an unknown name counts as a score."""
+    return HIGHER_IS_BETTER.get(metric) is False
+
+
 # Keys whose orientation does not depend on the competition: accuracy up, losses and the spread of the
 # folds' scores down.
 FIXED_MODES = {

@@ -14,6 +14,11 @@ OFFICIAL_DEFAULT = (
 )
 
 
+def competition_metric(job_cfg: DictConfig) -> str:
+    """The job's data.metric (accuracy for a config without one)."""
+    return str(OmegaConf.select(job_cfg, "data.metric", default="accuracy"))
+
+
 def sweep_directions(direction: Any, job_cfg: DictConfig) -> tuple[list[str], bool]:
     """(the study's directions, whether they were derived): hydra.sweeper.direction when given, else a
     sweeplab job's objectives' own orientations; refused before the storage is opened when the given
@@ -21,7 +26,7 @@ def sweep_directions(direction: Any, job_cfg: DictConfig) -> tuple[list[str], bo
     objective = job_cfg.get("objective")
     if objective is None:
         return directions_of(OFFICIAL_DEFAULT if direction is None else direction), False
-    metric = str(OmegaConf.select(job_cfg, "data.metric", default="accuracy"))
+    metric = competition_metric(job_cfg)
     expected = objective_directions(objective, metric)
     if direction is None:
         return expected, True

@@ -21,7 +21,12 @@ from sweeplab.objective import objective_specs
 from sweeplab.protocol import Attr
 from sweeplab.runs.redact import redact
 from sweeplab.runs.tracking import experiment_name
-from sweeplab.study.directions import OFFICIAL_DEFAULT, study_directions, sweep_directions
+from sweeplab.study.directions import (
+    OFFICIAL_DEFAULT,
+    competition_metric,
+    study_directions,
+    sweep_directions,
+)
 from sweeplab.study.naming import default_study_name, studies_of
 from sweeplab.study.samplers import build_sampler, check_sampler, sampler_class
 from sweeplab.study.search_space import grid_values, parse_search_space, search_space_signature
@@ -44,7 +49,7 @@ def objective_text(job_cfg: DictConfig) -> str | None:
     objective = job_cfg.get("objective")
     if objective is None:
         return None
-    metric = str(OmegaConf.select(job_cfg, "data.metric", default="accuracy"))
+    metric = competition_metric(job_cfg)
     return f"{', '.join(m for m, _ in objective_specs(objective, metric))} ({metric})"
 
 

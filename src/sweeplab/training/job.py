@@ -22,7 +22,7 @@ from omegaconf import DictConfig
 from sweeplab.data import ImageData, Split, channel_stats, load_data
 from sweeplab.data.augment import BatchAugment, Stats
 from sweeplab.errors import ConfigError
-from sweeplab.kaggle.orientation import metric_mode
+from sweeplab.kaggle.orientation import lower_is_better
 from sweeplab.kaggle.scoring import Solution, check_metric, read_solution
 from sweeplab.kaggle.submission import write_submission
 from sweeplab.models.builders import TransferModel, build_model, check_model, prepare_backbone
@@ -85,8 +85,8 @@ def run(
 ) -> float | list[float]:
     """Train once as cfg says; everything is validated before the MLflow run is created."""
     job = prepare(cfg, output_dir, overrides)
-    lower_is_better = metric_mode(cfg.data.metric) == "min"  # the UI's runs table sorts best first
-    tracker = Tracker(cfg.tracking.uri, experiment_name(cfg), lower_is_better)
+    # The UI's runs table sorts best first.
+    tracker = Tracker(cfg.tracking.uri, experiment_name(cfg), lower_is_better(cfg.data.metric))
     try:
         with tracker.run(_run_name(job), {**_run_tags(job), **(tags or {})}, ok=(optuna.TrialPruned,)):
             if job.trial is not None:
@@ -206,8 +206,8 @@ def fit(job: Job, tracker: Tracker) -> tuple[FitResult, float]:
         "" if cfg.trainer.epochs == 1 else "s",
     )
     with job.trial.heartbeat if job.trial else contextlib.nullcontext():
-        if job.data.splits[0].fold is None:
-            return fit_split(job, tracker, job.data.splits[0])
+        if split.fold is None:
+            return fit_split(job, tracker, split)
         return fit_folds(job, tracker)
 
 
