@@ -22,8 +22,26 @@ class DataSource(StrEnum):
 class CompetitionMetric(StrEnum):
     accuracy = "accuracy"
     macro_f1 = "macro_f1"
-    roc_auc = "roc_auc"  # binary competitions
-    log_loss = "log_loss"
+    roc_auc = "roc_auc"  # binary competitions: the positive class's probability
+    log_loss = "log_loss"  # clipped to [1e-15, 1 - 1e-15] and rows normalised, as Kaggle scores it
+    mean_columnwise_roc_auc = "mean_columnwise_roc_auc"  # one ROC AUC per class column, averaged
+    mean_f2 = "mean_f2"  # F-beta (beta 2) of each image's tags, averaged over images
+    quadratic_weighted_kappa = "quadratic_weighted_kappa"  # ordinal grades (classes in numeric order)
+    map_at_k = "map_at_k"  # mean average precision of the top data.top_k labels (one true label)
+
+
+class Task(StrEnum):
+    auto = "auto"  # multilabel when one-hot label columns hold several 1s in a row, else multiclass
+    multiclass = "multiclass"  # one label per image: softmax, cross-entropy
+    multilabel = "multilabel"  # any number of tags per image: one sigmoid each, BCE-with-logits
+
+
+class SubmissionFormat(StrEnum):
+    label = "label"  # one column: the predicted class, written as the sample writes it
+    probability = "probability"  # one column: the positive class's probability (binary)
+    probabilities = "probabilities"  # one column per class (the sample's class-named columns)
+    tags = "tags"  # one column: the predicted tags, space-separated
+    top_k = "top_k"  # one column: the data.top_k most likely labels, space-separated (map_at_k)
 
 
 class ModelLibrary(StrEnum):
@@ -73,6 +91,21 @@ class DataConfig:
     cache_dir: str = "~/.cache/sweeplab"
     max_corrupt_fraction: float = 0.05
     metric: CompetitionMetric = CompetitionMetric.accuracy  # the competition's (validation is scored alike)
+    # What the competition folder holds is discovered (class folders, LABEL.N names, or a labels CSV
+    # whose id column names image files); these keys only settle what discovery cannot.
+    task: Task = Task.auto
+    label_delim: str = " "  # between the tags of one image in a tags column (data.task=multilabel)
+    labels_csv: str | None = None  # the labels CSV, relative to data.root (e.g. train_labels.csv)
+    id_column: str | None = None  # the labels CSV's column of image ids (file names, with or without suffix)
+    label_column: Any = None  # its label column, or a list of one-hot columns (one per class)
+    train_dir: str | None = None  # the folder of the training images, relative to data.root
+    test_dir: str | None = None  # the folder of the test images (may be train_dir's, as Plant Pathology's)
+    image_suffix: str | None = None  # appended to ids that name files without their extension (.png)
+    submission_format: SubmissionFormat | None = None  # null: inferred from the sample and the metric
+    top_k: int = 5  # labels per row of a top_k submission (map_at_k)
+    # Per-class decision thresholds of a multi-label run; null: tuned on validation every epoch. A refit
+    # (no validation) takes those of the run it refits.
+    thresholds: list[float] | None = None
 
 
 @dataclass

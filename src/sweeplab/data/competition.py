@@ -5,6 +5,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from sweeplab.errors import DataError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
@@ -22,12 +24,21 @@ class Competition:
     root: Path
     classes: list[str]
     train_files: list[Path]
-    train_labels: list[int]  # index into classes
+    # multiclass: (N,) int64 indices into classes; multilabel: (N, len(classes)) uint8 0/1 rows
+    train_labels: np.ndarray | list[int]
     test_files: list[Path]
     test_ids: list[str]  # submission ids, in the order the submission lists them
     id_column: str = "id"
-    label_column: str = "label"
+    label_column: str = "label"  # the submission's first column after the id
     solution_path: Path | None = None
+    task: str = "multiclass"  # multiclass | multilabel
+    submission_columns: tuple[str, ...] = ()  # the sample submission's header after its id column
+    sample_values: tuple[str, ...] = ()  # the sample's first value column, its first 100 rows
+    description: str = ""  # one line: where the labels, the training and the test images came from
+
+    @property
+    def multilabel(self) -> bool:
+        return self.task == "multilabel"
 
 
 def _images_in(folder: Path) -> list[Path]:
