@@ -48,6 +48,9 @@ class Tag:
     BEST_EPOCH = "sweeplab.best_epoch"
     BATCH_SIZE_RAN = "sweeplab.batch_size_ran"  # smaller than trainer.batch_size after an OOM retry
     OBJECTIVE = "sweeplab.objective"
+    COMPETITION = "sweeplab.competition"  # what discovery found: labels, training and test images
+    SUBMISSION_FORMAT = "sweeplab.submission_format"  # label | probability | probabilities | tags | top_k
+    THRESHOLDS = "sweeplab.thresholds"  # multi-label: the best epoch's per-class thresholds, JSON
     PRUNED = "sweeplab.pruned"
     PRUNED_EPOCH = "sweeplab.pruned_epoch"
     ERROR = "sweeplab.error"
@@ -138,6 +141,7 @@ class Artifact:
     SUBMISSION = "submissions/submission_{epoch}.csv"  # epoch: best | last
     TEST_PROBS = "predictions/test_probs_{epoch}.npz"  # probs (test-id order) and ids
     VAL_PROBS = "predictions/val_probs.npz"  # probs, rows (train image indices), labels; out-of-fold
+    THRESHOLDS = "predictions/thresholds.json"  # multi-label: classes, best and last epoch's thresholds
     CONFIG = "config.yaml"
 
 

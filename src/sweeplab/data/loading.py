@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 class ImageData:
     competition: Competition
     images: np.ndarray  # (N, 3, S, S) uint8 train images, memory-mapped
-    labels: np.ndarray  # (N,) int64
+    labels: np.ndarray  # (N,) int64 class indices, or (N, C) uint8 0/1 tags (multi-label)
     train_index: np.ndarray  # rows of `images` used for training
     val_index: np.ndarray  # rows held out for validation (stratified)
     test_images: np.ndarray  # (M, 3, S, S) uint8, in submission order
@@ -35,6 +35,11 @@ class ImageData:
     @property
     def classes(self) -> list[str]:
         return self.competition.classes
+
+    @property
+    def multilabel(self) -> bool:
+        """Labels are rows of 0/1 tags (N, C), not one class index per image."""
+        return self.labels.ndim == 2
 
     def with_split(self, split: Split) -> "ImageData":
         return dataclasses.replace(

@@ -73,9 +73,33 @@ def stratified_folds(labels: np.ndarray, folds: int, seed: int) -> list[np.ndarr
     return [np.sort(np.array(m, dtype=np.int64)) for m in members]
 
 
+def strata(labels: np.ndarray, min_count: int) -> np.ndarray:
+    """What the splits stratify on: the class, or for multi-label rows (N, C) the combination of tags.
+
+    Combinations seen fewer than min_count times (a fold or the holdout could not get one of each) are
+    pooled into one stratum; a pool still smaller than that joins the most common combination. This
+    keeps every frequent combination's share in every fold, which for the few tags per image of a Kaggle
+    multi-label competition (Planet: 17 tags, 449 combinations, most of its 40k images in a few dozen)
+    is close to iterative stratification, with no extra dependency.
+    """
+    if labels.ndim == 1:
+        return labels
+    _, key, counts = np.unique(labels, axis=0, return_inverse=True, return_counts=True)
+    key = key.reshape(-1)
+    rare = counts[key] < min_count
+    if rare.any():
+        pooled = len(counts)  # a new stratum id after every combination's
+        key = np.where(rare, pooled, key)
+        if rare.sum() < min_count:
+            key = np.where(rare, int(np.argmax(counts)), key)
+    return np.unique(key, return_inverse=True)[1].reshape(-1)
+
+
 def make_splits(labels: np.ndarray, cfg) -> list[Split]:
     """The holdout (data.folds=1) or the folds this job trains (all, or data.fold's), in row numbers
-    of `labels`; data.train_subset is drawn from each training part."""
+    of `labels` (class indices, or multi-label rows: stratified by their tag combination); data.
+    train_subset is drawn from each training part."""
+    labels = strata(labels, max(2, cfg.folds))
     check_folds(labels, cfg.folds, cfg.get("fold"))
     if cfg.folds == 1:
         train, val = stratified_split(labels, cfg.val_fraction, cfg.split_seed)

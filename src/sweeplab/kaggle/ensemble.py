@@ -6,6 +6,7 @@ predicted as well as local Kaggle scores. Its artifacts carry a training run's n
 submit` and `record` take it as they take any run.
 """
 
+import json
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +23,8 @@ from sweeplab.errors import SweeplabError
 from sweeplab.kaggle.ensemble_selection import Candidates, best_of, better, draggers, greedy_counts
 from sweeplab.kaggle.metrics import leaderboard_metrics, validation_metrics
 from sweeplab.kaggle.scoring import read_solution
-from sweeplab.kaggle.submission import write_submission
+from sweeplab.kaggle.submission import SubmissionFormat, submission_format, write_submission
+from sweeplab.kaggle.thresholds import tune_thresholds
 from sweeplab.protocol import Artifact, Role, Tag
 from sweeplab.runs.predictions import (
     ValProbs,
@@ -103,9 +105,15 @@ def check_members(members: list[Member]) -> None:
             )
 
 
-def combine(probs: list[np.ndarray], method: str = "mean", weights: list[float] | None = None) -> np.ndarray:
+def combine(
+    probs: list[np.ndarray],
+    method: str = "mean",
+    weights: list[float] | None = None,
+    multilabel: bool = False,
+) -> np.ndarray:
     """The weighted mean of the members' probabilities; `rank`: of each class column's ranks (0..1)
-    instead, rows then scaled to sum to 1 (for metrics that only rank, such as ROC-AUC)."""
+    instead, rows then scaled to sum to 1 (for metrics that only rank, such as ROC-AUC; a multi-label
+    row's tags are independent, so its ranks stay as they are)."""
     if method not in METHODS:
         raise SweeplabError(f"--method {method!r} is unknown; valid: {', '.join(METHODS)}")
     w = np.ones(len(probs)) if weights is None else np.asarray(weights, dtype=np.float64)
@@ -117,7 +125,7 @@ def combine(probs: list[np.ndarray], method: str = "mean", weights: list[float] 
     if method == "rank":
         probs = [rankdata(p, axis=0) / len(p) for p in probs]
     mixed = sum(wi * p.astype(np.float64) for wi, p in zip(w, probs, strict=True))
-    return mixed / mixed.sum(1, keepdims=True) if method == "rank" else mixed
+    return mixed / mixed.sum(1, keepdims=True) if method == "rank" and not multilabel else mixed
 
 
 def combine_validation(members: list[Member], method: str, weights: list[float] | None) -> ValProbs | None:
@@ -126,7 +134,7 @@ def combine_validation(members: list[Member], method: str, weights: list[float] 
     if aligned is None:
         return None
     probs, rows, labels = aligned
-    return ValProbs(combine(probs, method, weights), rows, labels)
+    return ValProbs(combine(probs, method, weights, labels.ndim == 2), rows, labels)
 
 
 def _aligned(members: list[Member]) -> tuple[list[np.ndarray], np.ndarray, np.ndarray] | None:
@@ -164,7 +172,7 @@ def ensemble(
     members = [load_member(client, r, epoch) for r in run_ids]
     check_members(members)
     first = members[0]
-    competition = read_competition(competition_root(first.config.data))
+    competition = read_competition(competition_root(first.config.data), first.config.data)
     if list(competition.test_ids) != first.ids.tolist():
         raise SweeplabError(
             f"the competition folder {competition.root} now has other test ids than run "
@@ -175,21 +183,34 @@ def ensemble(
         members, weights, notes = _select(members, method, metric)
     else:
         notes = _dragging(members, method, weights, metric)
-    test = combine([m.test for m in members], method, weights)
+    answer = submission_format(
+        competition, metric, first.config.data.get("submission_format"), first.config.data.get("top_k", 5)
+    )
+    test = combine([m.test for m in members], method, weights, competition.multilabel)
     val = combine_validation(members, method, weights)
-    metrics = validation_metrics(val.labels, val.probs, metric) if val else {}
+    thresholds = _thresholds(members, val, metric, answer.top_k) if competition.multilabel else None
+    metrics = validation_metrics(val.labels, val.probs, metric, thresholds, answer.top_k) if val else {}
     if competition.solution_path is not None:
-        solution = read_solution(
-            competition.solution_path, competition.test_ids, competition.classes, competition.label_column
-        )
-        metrics |= leaderboard_metrics(solution, metric, test, metrics)
+        solution = read_solution(competition.solution_path, competition)
+        metrics |= leaderboard_metrics(solution, metric, test, metrics, thresholds, answer.top_k)
     tracker = Tracker(client.tracking_uri, first.experiment)
     name = f"{'greedy ' if select else ''}ensemble of {len(members)} ({method})"
     with tracker.run(name, _tags(members, method, weights, select)):
         tracker.log_params({"data.metric": metric, "data/val_images": len(val.rows) if val else 0})
-        _write_outputs(tracker, output_dir, competition, test, val)
+        _write_outputs(tracker, output_dir, (competition, answer, thresholds), test, val)
         tracker.log_metrics({k: v for k, v in metrics.items() if np.isfinite(v)}, step=1)
     return Ensembled(tracker.run_id, metrics, [m.run_id for m in members], notes)
+
+
+def _thresholds(members: list[Member], val: ValProbs | None, metric: str, top_k: int) -> np.ndarray:
+    """A multi-label ensemble's per-class thresholds: tuned on its own validation predictions (the
+    average's probabilities are not any member's), else the members' recorded ones averaged."""
+    if val is not None:
+        return tune_thresholds(val.labels, val.probs, metric, top_k)
+    recorded = [json.loads(m.tags[Tag.THRESHOLDS]) for m in members if Tag.THRESHOLDS in m.tags]
+    if not recorded:
+        return np.full(members[0].test.shape[1], 0.5)
+    return np.mean(recorded, axis=0)
 
 
 def _candidates(members: list[Member], method: str, metric: str) -> Candidates | None:
@@ -198,7 +219,8 @@ def _candidates(members: list[Member], method: str, metric: str) -> Candidates |
     if aligned is None:
         return None
     probs, _, labels = aligned
-    return Candidates(probs, labels, metric, lambda p, w: combine(p, method, w))
+    multilabel = labels.ndim == 2
+    return Candidates(probs, labels, metric, lambda p, w: combine(p, method, w, multilabel))
 
 
 def _select(members: list[Member], method: str, metric: str) -> tuple[list[Member], list[float], list[str]]:
@@ -269,16 +291,27 @@ def _tags(members: list[Member], method: str, weights: list[float] | None, selec
 
 
 def _write_outputs(
-    tracker: Tracker, folder: Path, competition: Competition, test: np.ndarray, val: ValProbs | None
+    tracker: Tracker,
+    folder: Path,
+    answering: tuple[Competition, SubmissionFormat, np.ndarray | None],
+    test: np.ndarray,
+    val: ValProbs | None,
 ) -> None:
-    """The submission and the probabilities under a training run's artifact names."""
+    """The submission and the probabilities (and a multi-label ensemble's thresholds) under a training
+    run's artifact names."""
+    competition, answer, thresholds = answering
     (folder / "predictions").mkdir(parents=True, exist_ok=True)
     for name in ("best", "last"):  # one model: its best epoch is its last
-        tracker.log_artifact(
-            write_submission(folder / f"submission_{name}.csv", competition, test), "submissions"
-        )
+        path = write_submission(folder / f"submission_{name}.csv", competition, test, answer, thresholds)
+        tracker.log_artifact(path, "submissions")
         path = folder / Artifact.TEST_PROBS.format(epoch=name)
         tracker.log_artifact(write_test_probs(path, test, competition.test_ids), "predictions")
+    if thresholds is not None:
+        shown = [round(float(t), 4) for t in thresholds]
+        path = folder / Artifact.THRESHOLDS
+        path.write_text(json.dumps({"classes": competition.classes, "best": shown, "last": shown}, indent=2))
+        tracker.log_artifact(path, "predictions")
+        tracker.set_tags({Tag.THRESHOLDS: json.dumps(shown)})
     if val is not None:
         path = write_val_probs(folder / Artifact.VAL_PROBS, val.probs, val.rows, val.labels)
         tracker.log_artifact(path, "predictions")

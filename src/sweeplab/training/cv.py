@@ -8,7 +8,7 @@ the submission averages the fold models' test probabilities at that epoch.
 import numpy as np
 
 from sweeplab.kaggle.metrics import leaderboard_metrics
-from sweeplab.kaggle.scoring import metric_score
+from sweeplab.kaggle.measures import metric_score
 from sweeplab.protocol import Metric
 from sweeplab.training.result import FitResult, Scoring, improves
 
@@ -16,27 +16,39 @@ from sweeplab.training.result import FitResult, Scoring, improves
 def combine_folds(
     results: list[FitResult], labels: np.ndarray, scoring: Scoring
 ) -> tuple[FitResult, dict[str, float]]:
-    """(the mean curve with its best epoch and averaged predictions, the once-logged oof/score)."""
+    """(the mean curve with its best epoch and averaged predictions, the once-logged oof/score).
+
+    Multi-label thresholds are tuned on each epoch's out-of-fold predictions: every row is predicted by
+    the one model that did not train on it, as the averaged test predictions are by models that did not.
+    """
     metric, solution = scoring.metric, scoring.solution
     combined = FitResult(val_index=np.concatenate([r.val_index for r in results]))
+    truth = labels[combined.val_index]
+    thresholds = None
     for epoch in range(len(results[0].history)):
         metrics = _mean_metrics([r.history[epoch] for r in results])
         test = np.mean([r.epoch_probs[epoch][1] for r in results], axis=0)
+        oof = _out_of_fold([r.epoch_probs[epoch][0] for r in results])
+        if labels.ndim == 2:
+            thresholds = scoring.thresholds_for(truth, oof)
         if solution is not None:  # the averaged submission, scored as Kaggle would
-            metrics.update(leaderboard_metrics(solution, metric, test, metrics))
+            metrics.update(leaderboard_metrics(solution, metric, test, metrics, thresholds, scoring.top_k))
         if len(results) > 1 and all(Metric.VAL_SCORE in r.history[epoch] for r in results):
             metrics[Metric.CV_STD] = float(
                 np.std([r.history[epoch][Metric.VAL_SCORE] for r in results], ddof=1)
             )
         if improves(combined, metrics, scoring.objective, scoring.mode):
             combined.best_epoch = epoch + 1
-            combined.best_test_probs = test
-            combined.best_val_probs = _out_of_fold([r.epoch_probs[epoch][0] for r in results])
+            combined.best_test_probs, combined.best_val_probs = test, oof
+            combined.best_thresholds = thresholds
         combined.history.append(metrics)
-    combined.last_test_probs = test
+    combined.last_test_probs, combined.last_thresholds = test, thresholds
     # The Kaggle-style out-of-fold score: each fold's model at its own best epoch, on its own rows.
     oof = _out_of_fold([r.best_val_probs for r in results])
-    once = {} if oof is None else {Metric.OOF_SCORE: metric_score(metric, labels[combined.val_index], oof)}
+    if oof is None:
+        return combined, {}
+    at = scoring.thresholds_for(truth, oof) if labels.ndim == 2 else None
+    once = {Metric.OOF_SCORE: metric_score(metric, truth, oof, at, scoring.top_k)}
     return combined, {k: v for k, v in once.items() if np.isfinite(v)}
 
 

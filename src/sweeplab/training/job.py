@@ -23,8 +23,9 @@ from sweeplab.data import ImageData, Split, channel_stats, load_data
 from sweeplab.data.augment import BatchAugment, Stats
 from sweeplab.errors import ConfigError
 from sweeplab.kaggle.orientation import lower_is_better
-from sweeplab.kaggle.scoring import Solution, check_metric, read_solution
-from sweeplab.kaggle.submission import write_submission
+from sweeplab.kaggle.measures import check_metric
+from sweeplab.kaggle.scoring import Solution, read_solution
+from sweeplab.kaggle.submission import SubmissionFormat, submission_format, write_submission
 from sweeplab.models.builders import TransferModel, build_model, check_model, prepare_backbone
 from sweeplab.models.features import FeatureInput, cached_features, frozen_all_run
 from sweeplab.objective import objective_specs, objective_value
@@ -73,6 +74,7 @@ class Job:
     trial: StudyTrial | None  # the Optuna trial this job reports to, in a sweep
     git: GitState | None
     batch_size: int  # trainer.batch_size, halved by each out-of-memory retry
+    answer: SubmissionFormat  # what the submission file holds: labels, probabilities, tags, top-k
     features: ImageData | None = None  # a frozen backbone's cached features in place of the pixels
     feature_cache: str = "off"  # hit | miss | off
 
@@ -116,8 +118,11 @@ def prepare(cfg: DictConfig, output_dir: Path | None, overrides: list[str] | Non
     if cfg.model.name in ("torchvision", "timm"):  # a bad arch or missing weights: before any image is read
         prepare_backbone(cfg.model)
     data = load_data(cfg.data, show_progress=cfg.trainer.progress)
+    check_metric(cfg.data.metric, len(data.classes), data.multilabel)
+    answer = submission_format(
+        data.competition, cfg.data.metric, cfg.data.get("submission_format"), cfg.data.get("top_k", 5)
+    )
     solution = _solution(data, objectives)
-    check_metric(cfg.data.metric, len(data.classes))
     objective, mode = objectives[0]  # the first objective picks the best epoch and is what trials report
     job = Job(
         cfg=cfg,
@@ -127,11 +132,14 @@ def prepare(cfg: DictConfig, output_dir: Path | None, overrides: list[str] | Non
         device=device,
         deterministic=deterministic,
         data=data,
-        scoring=Scoring(objective, mode, cfg.data.metric, solution),
+        scoring=Scoring(
+            objective, mode, cfg.data.metric, solution, answer.top_k, _fixed_thresholds(cfg.data, data)
+        ),
         parts=None,
         trial=None,
         git=git_state(),
         batch_size=cfg.trainer.batch_size,
+        answer=answer,
     )
     # Built before the run exists: a config the model or optimizer refuses records nothing.
     job.parts = build_parts(job)
@@ -185,6 +193,7 @@ def record_inputs(job: Job, tracker: Tracker) -> None:
         "test_images": len(data.test_images),
         "corrupt_images": len(data.corrupt),
         "num_classes": len(data.classes),
+        "task": data.competition.task,
     }
     # Facts about the run, not curves: as params they are table columns in the MLflow UI, not charts.
     tracker.log_params({Metric.DATA_PREFIX + k: str(v) for k, v in counts.items()})
@@ -312,9 +321,8 @@ def record_outputs(job: Job, tracker: Tracker, result: FitResult, fit_seconds: f
     """Submissions, predictions, learning curves, model and objective onto the run; the objective value(s)
     returned (NaN without validation: a refit has none)."""
     values = [objective_value(result.history, metric, mode) for metric, mode in job.objectives]
-    for name, probs in (("last", result.last_test_probs), ("best", result.best_test_probs)):
-        path = write_submission(job.output_dir / f"submission_{name}.csv", job.data.competition, probs)
-        tracker.log_artifact(path, "submissions")
+    for name in ("last", "best"):
+        tracker.log_artifact(_write_submission(job, result, name), "submissions")
     log_predictions(job, tracker, result)
     tracker.log_artifact(plot_learning_curves(result.history, job.output_dir / "learning_curves.png"))
     if job.cfg.tracking.log_model:
@@ -335,12 +343,41 @@ def log_predictions(job: Job, tracker: Tracker, result: FitResult) -> None:
     for name, probs in (("best", result.best_test_probs), ("last", result.last_test_probs)):
         path = write_test_probs(job.output_dir / Artifact.TEST_PROBS.format(epoch=name), probs, ids)
         tracker.log_artifact(path, "predictions")
+    _log_thresholds(job, tracker, result)
     if result.best_val_probs is not None:
         rows = result.val_index
         path = write_val_probs(
             job.output_dir / Artifact.VAL_PROBS, result.best_val_probs, rows, job.data.labels[rows]
         )
         tracker.log_artifact(path, "predictions")
+
+
+def _write_submission(job: Job, result: FitResult, epoch: str) -> Path:
+    """submission_best.csv or submission_last.csv, with that epoch's probabilities and thresholds."""
+    probs, thresholds = (
+        (result.best_test_probs, result.best_thresholds)
+        if epoch == "best"
+        else (result.last_test_probs, result.last_thresholds)
+    )
+    path = job.output_dir / f"submission_{epoch}.csv"
+    return write_submission(path, job.data.competition, probs, job.answer, thresholds)
+
+
+def _log_thresholds(job: Job, tracker: Tracker, result: FitResult) -> None:
+    """A multi-label run's per-class thresholds (best and last epoch): what its submissions used, and
+    what a refit of it (no validation to tune on) and its ensembles start from."""
+    if result.best_thresholds is None:
+        return
+    shown = {
+        "classes": job.data.classes,
+        "metric": str(job.cfg.data.metric),
+        "best": [round(float(t), 4) for t in result.best_thresholds],
+        "last": [round(float(t), 4) for t in result.last_thresholds],
+    }
+    path = job.output_dir / Artifact.THRESHOLDS
+    path.write_text(json.dumps(shown, indent=2))
+    tracker.log_artifact(path, "predictions")
+    tracker.set_tags({Tag.THRESHOLDS: json.dumps(shown["best"])})
 
 
 class Interrupted(KeyboardInterrupt):
@@ -351,9 +388,7 @@ def _save_best_so_far(job: Job, tracker: Tracker, result: FitResult) -> str:
     """The submission of the best epoch so far, written and logged before the run ends KILLED."""
     if result.best_test_probs is None:
         return f"run {tracker.run_id} stopped before its first epoch ended: no submission"
-    path = write_submission(
-        job.output_dir / "submission_best.csv", job.data.competition, result.best_test_probs
-    )
+    path = _write_submission(job, result, "best")
     tracker.log_artifact(path, "submissions")
     tracker.set_tags({Tag.BEST_EPOCH: result.best_epoch})
     return f"run {tracker.run_id} stopped; best-so-far submission (epoch {result.best_epoch}): {path}"
@@ -397,9 +432,7 @@ def _solution(data: ImageData, objectives: list[tuple[str, str]]) -> Solution | 
     competition = data.competition
     solution = None
     if competition.solution_path is not None:
-        solution = read_solution(
-            competition.solution_path, competition.test_ids, competition.classes, competition.label_column
-        )
+        solution = read_solution(competition.solution_path, competition)
     missing = [m for m, _ in objectives if m in Metric.TEST and solution is None]
     if missing:
         raise ConfigError(
@@ -407,6 +440,24 @@ def _solution(data: ImageData, objectives: list[tuple[str, str]]) -> Solution | 
             "use val/acc or record Kaggle scores with `sweeplab kaggle record`"
         )
     return solution
+
+
+def _fixed_thresholds(data_cfg, data: ImageData) -> tuple[float, ...] | None:
+    """data.thresholds, one per class of a multi-label competition (a refit's); refused otherwise."""
+    given = data_cfg.get("thresholds")
+    if given is None:
+        return None
+    if not data.multilabel:
+        raise ConfigError(
+            "data.thresholds is for multi-label competitions (data.task=multilabel); this one is "
+            "multi-class: remove it"
+        )
+    if len(given) != len(data.classes) or not all(0 < float(t) < 1 for t in given):
+        raise ConfigError(
+            f"data.thresholds needs {len(data.classes)} numbers in (0, 1), one per class "
+            f"({', '.join(data.classes[:5])}...); got {list(given)}"
+        )
+    return tuple(float(t) for t in given)
 
 
 def _input_tags(job: Job) -> dict[str, str]:
@@ -451,6 +502,8 @@ def _run_tags(job: Job) -> dict[str, str]:
         Tag.DEVICE: str(job.device),
         Tag.DETERMINISTIC: str(job.deterministic),
         Tag.FEATURE_CACHE: job.feature_cache,
+        Tag.COMPETITION: job.data.competition.description,
+        Tag.SUBMISSION_FORMAT: job.answer.kind,
         **_input_tags(job),
         **provenance_tags(job.cfg, job.git),
     }

@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from sweeplab.kaggle.scoring import Solution
+from sweeplab.kaggle.thresholds import tune_thresholds
 from sweeplab.protocol import Metric
 
 
@@ -16,7 +17,19 @@ class Scoring:
     mode: str = "max"  # max | min | last
     metric: str = "accuracy"  # the competition's metric: val/score, and kaggle/* with a solution
     solution: Solution | None = None  # the competition's solution.csv: Kaggle's scores every epoch
-    # Room for the metric's orientation (higher or lower is better), beside the metric it belongs to.
+    top_k: int = 5  # labels per row of a top_k submission (map_at_k)
+    # Multi-label only: fixed per-tag thresholds (a refit's, taken from the run it refits); None: tuned
+    # on each epoch's validation predictions.
+    thresholds: tuple[float, ...] | None = None
+
+    def thresholds_for(self, truth: np.ndarray | None, probs: np.ndarray | None) -> np.ndarray:
+        """One epoch's multi-label thresholds: the fixed ones, else tuned on its validation predictions to
+        maximise the competition's metric, else (no validation and none given) 0.5 for every tag."""
+        if self.thresholds is not None:
+            return np.asarray(self.thresholds, dtype=np.float64)
+        if probs is None or truth is None or not len(probs):
+            return np.full(truth.shape[1] if truth is not None else 0, 0.5)
+        return tune_thresholds(truth, probs, self.metric, self.top_k)
 
 
 @dataclass
@@ -26,6 +39,9 @@ class FitResult:
     best_test_probs: np.ndarray | None = None
     last_test_probs: np.ndarray | None = None
     best_val_probs: np.ndarray | None = None  # the validation rows' probabilities at the best epoch
+    # Multi-label: the per-tag thresholds of the best and the last epoch (what their submissions used).
+    best_thresholds: np.ndarray | None = None
+    last_thresholds: np.ndarray | None = None
     val_index: np.ndarray | None = None  # the rows of those probabilities
     # Every epoch's (validation, test) probabilities, kept for k-fold only: the submission's epoch (the
     # best of the mean curve over the folds) is known only once the last fold has trained.

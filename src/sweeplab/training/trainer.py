@@ -70,6 +70,7 @@ class Trainer:
         # weights stay shared with self.model, which is what gets saved.
         self.network = torch.compile(model, mode=cfg.compile_mode) if cfg.compile else model
         self.tta = [str(v) for v in (cfg.get("tta") or ())]
+        self.multilabel = False  # set by fit from its data's labels: sigmoid and BCE instead of softmax
 
     def _forward(self, x: torch.Tensor, train: bool) -> torch.Tensor:
         x = self.augment(x, train=train).contiguous(memory_format=self.memory_format)
@@ -81,17 +82,25 @@ class Trainer:
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """One optimizer step on a uint8 batch; loss and logits stay on the device (no sync)."""
         logits = self._forward(x, train=True)
-        loss = F.cross_entropy(logits, y)
+        if self.multilabel:  # one independent yes/no per tag
+            loss = F.binary_cross_entropy_with_logits(logits, y.float())
+        else:
+            loss = F.cross_entropy(logits, y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         return loss.detach(), logits.detach()
 
+    def _probs(self, x: torch.Tensor) -> torch.Tensor:
+        """Class probabilities (softmax), or each tag's (sigmoid) for multi-label."""
+        logits = self._forward(x, train=False)
+        return torch.sigmoid(logits) if self.multilabel else F.softmax(logits, 1)
+
     def _predict_batch(self, x: torch.Tensor) -> torch.Tensor:
-        """Softmax of the batch, averaged over trainer.tta's flipped views (flips of the uint8 batch)."""
-        probs = F.softmax(self._forward(x, train=False), 1)
+        """The batch's probabilities, averaged over trainer.tta's flipped views (flips of the uint8 batch)."""
+        probs = self._probs(x)
         for view in self.tta:
-            probs += F.softmax(self._forward(x.flip(-1 if view == "hflip" else -2), train=False), 1)
+            probs += self._probs(x.flip(-1 if view == "hflip" else -2))
         return probs / (1 + len(self.tta))
 
     @torch.no_grad()
@@ -121,7 +130,7 @@ class Trainer:
         """
         # Kept on the trainer: after Ctrl-C the job still writes the best-so-far submission from it.
         cfg, result = self.cfg, FitResult(val_index=data.val_index)
-        self.result = result
+        self.result, self.multilabel = result, data.multilabel
         generator = torch.Generator().manual_seed(cfg.seed)
         for epoch in range(1, cfg.epochs + 1):
             if epoch == self.unfreeze_at_epoch:
@@ -131,9 +140,13 @@ class Trainer:
             if scheduler is not None:
                 scheduler.step()
             val_probs = self.predict(data.images, data.val_index) if len(data.val_index) else None
+            truth = data.labels[data.val_index]
+            thresholds = scoring.thresholds_for(truth, val_probs) if data.multilabel else None
             if val_probs is not None:
-                metrics.update(validation_metrics(data.labels[data.val_index], val_probs, scoring.metric))
-            metrics = self._end_epoch(data, result, metrics, val_probs, scoring)
+                metrics.update(
+                    validation_metrics(truth, val_probs, scoring.metric, thresholds, scoring.top_k)
+                )
+            metrics = self._end_epoch(data, result, metrics, (val_probs, thresholds), scoring)
             prefix = "" if data.fold is None else f"fold {data.fold} "
             log.info("%sepoch %d/%d: %s", prefix, epoch, cfg.epochs, shown(metrics))
             for hook in hooks:  # the run's tracking, the trial's pruning (which stops the fit by raising)
@@ -148,12 +161,13 @@ class Trainer:
         data: ImageData,
         result: FitResult,
         metrics: dict[str, float],
-        val_probs: np.ndarray | None,
+        validation: tuple[np.ndarray | None, np.ndarray | None],
         scoring: Scoring,
     ) -> dict[str, float]:
-        """Predict the test set when needed, score it, and keep the epoch's metrics and probabilities;
-        the epoch's metrics returned (finite ones only)."""
+        """Predict the test set when needed, score it, and keep the epoch's metrics, probabilities and
+        (multi-label) thresholds; the epoch's metrics returned (finite ones only)."""
         objective, mode, solution = scoring.objective, scoring.mode, scoring.solution
+        val_probs, thresholds = validation
         improved = improves(result, metrics, objective, mode)
         last = len(result.history) + 1 == self.cfg.epochs
         # Without a solution file the test set (12,500 images for Dogs vs. Cats) is predicted only for
@@ -162,15 +176,18 @@ class Trainer:
         if solution is not None or improved or last or data.fold is not None:
             test_probs = self.predict(data.test_images, np.arange(len(data.test_images)))
         if solution is not None:
-            metrics.update(leaderboard_metrics(solution, scoring.metric, test_probs, metrics))
+            metrics.update(
+                leaderboard_metrics(solution, scoring.metric, test_probs, metrics, thresholds, scoring.top_k)
+            )
         metrics = {k: v for k, v in metrics.items() if math.isfinite(v)}  # e.g. ROC-AUC of one class
         improved = improves(result, metrics, objective, mode)  # again: a NaN objective is no improvement
         result.history.append(metrics)
         if improved:
             result.best_epoch = len(result.history)
             result.best_test_probs, result.best_val_probs = test_probs, val_probs
+            result.best_thresholds = thresholds
         if last:
-            result.last_test_probs = test_probs
+            result.last_test_probs, result.last_thresholds = test_probs, thresholds
         if data.fold is not None:
             result.epoch_probs.append((val_probs, test_probs))
         return metrics
@@ -183,7 +200,7 @@ class Trainer:
         self.model.train()
         # Running sums stay on the device: reading them is a sync, done every SYNC_EVERY steps only.
         seen, loss_sum = 0, torch.zeros((), device=self.device)
-        correct = torch.zeros((), dtype=torch.long, device=self.device)
+        correct = torch.zeros((), device=self.device)  # multi-label: the share of tags right per image
         steps = batches(data.images, data.labels, data.train_index, cfg.batch_size, self.device, generator)
         total = -(-len(data.train_index) // cfg.batch_size)
         # A log file or a pipe gets the epoch's line only; bars redrawn into it are noise.
@@ -194,7 +211,10 @@ class Trainer:
                 loss, logits = self.train_step(x, y, optimizer)
                 seen += len(y)
                 loss_sum += loss * len(y)
-                correct += (logits.argmax(1) == y).sum()
+                if self.multilabel:
+                    correct += ((logits > 0) == (y > 0)).float().mean(1).sum()
+                else:
+                    correct += (logits.argmax(1) == y).sum()
                 if step % SYNC_EVERY == 0 or step == total:
                     mean_loss = loss_sum.item() / seen
                     if not math.isfinite(mean_loss):

@@ -1,0 +1,131 @@
+"""Multi-label competitions through the job: thresholds tuned per epoch and stored, k-fold, a refit that
+reuses them, an ensemble that tunes its own, and submissions of tags."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from helpers import TINY_MODEL, compose_config
+from helpers.runs import artifact_paths, only_run
+from sweeplab.data import load_data, make_splits
+from sweeplab.data.splits import strata
+from sweeplab.errors import ConfigError
+from sweeplab.kaggle.ensemble import ensemble
+from sweeplab.protocol import Tag
+from sweeplab.runs.recorded import apply_overrides, load_recorded
+from sweeplab.runs.refit import refit_overrides
+from sweeplab.training.job import run
+
+TAGS = ("red", "green", "blue")
+
+
+def _picture(tags: set[str], rng: np.random.Generator):
+    """Each tag lights its own channel: learnable in a few epochs at 20 px."""
+    from PIL import Image
+
+    base = np.array([200 if t in tags else 30 for t in TAGS], dtype=np.float32)
+    pixels = base + rng.normal(0, 20, (24, 24, 3))
+    return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
+
+
+def make_tagged(root, n_train: int = 36, n_test: int = 12):
+    """A Planet-shaped folder: train_v2.csv (image_name, tags), train-jpg/, test-jpg/, the sample, the
+    solution in Kaggle's shape (the tags and Usage)."""
+    rng = np.random.default_rng(0)
+    combos = [{"red"}, {"green"}, {"blue"}, {"red", "green"}, {"green", "blue"}, {"red", "blue"}]
+    (root / "train-jpg").mkdir(parents=True)
+    (root / "test-jpg").mkdir()
+    with (root / "train_v2.csv").open("w", newline="") as f:
+        rows = csv.writer(f)
+        rows.writerow(["image_name", "tags"])
+        for i in range(n_train):
+            tags = combos[i % len(combos)]
+            _picture(tags, rng).save(root / "train-jpg" / f"train_{i}.png")
+            rows.writerow([f"train_{i}", " ".join(sorted(tags))])
+    sample, solution = [["image_name", "tags"]], [["image_name", "tags", "Usage"]]
+    for i in range(n_test):
+        tags = combos[(i * 5) % len(combos)]
+        _picture(tags, rng).save(root / "test-jpg" / f"test_{i}.png")
+        sample.append([f"test_{i}", "red green"])
+        solution.append([f"test_{i}", " ".join(sorted(tags)), "Public" if i % 2 else "Private"])
+    for name, rows_ in (("sample_submission_v2.csv", sample), ("solution.csv", solution)):
+        with (root / name).open("w", newline="") as f:
+            csv.writer(f).writerows(rows_)
+    return root
+
+
+@pytest.fixture
+def tagged_overrides(tmp_path, store):
+    root = make_tagged(tmp_path / "planet")
+    return [
+        "data=kaggle",
+        f"data.root={root}",
+        "data.task=multilabel",
+        "data.metric=mean_f2",
+        f"data.cache_dir={tmp_path / 'cache'}",
+        *TINY_MODEL,
+        "trainer.epochs=3",
+        "trainer.batch_size=8",
+        "trainer.progress=false",
+        "optimizer.lr=3e-3",
+        f"tracking.uri={store}",
+    ]
+
+
+def test_tag_combinations_stratify_and_rare_ones_are_pooled():
+    labels = np.array([[1, 0]] * 10 + [[0, 1]] * 10 + [[1, 1]] * 2, dtype=np.uint8)
+    key = strata(labels, 5)
+    assert len(set(key[:10])) == 1 and len(set(key[10:20])) == 1 and key[0] != key[10]
+    assert set(key[20:]) <= set(key[:20])  # 2 rows of a combination < 5 folds: joined the commonest
+    cfg = compose_config(["data.folds=5"]).data
+    for split in make_splits(labels, cfg):  # every fold gets both frequent combinations
+        assert {tuple(r) for r in labels[split.val_index]} >= {(1, 0), (0, 1)}
+
+
+def test_a_multilabel_run_tunes_thresholds_and_writes_tags(tagged_overrides, tmp_path, mlflow_client):
+    data = load_data(compose_config(tagged_overrides).data)
+    assert data.multilabel and data.labels.shape == (36, 3) and data.classes == sorted(TAGS)
+    run(compose_config(tagged_overrides), output_dir=tmp_path / "out")
+    logged = only_run(mlflow_client)
+    assert "predictions/thresholds.json" in artifact_paths(mlflow_client, logged.info.run_id)
+    stored = json.loads((tmp_path / "out" / "predictions" / "thresholds.json").read_text())
+    assert stored["classes"] == sorted(TAGS) and len(stored["best"]) == 3
+    assert all(0.05 <= t <= 0.95 for t in stored["best"])
+    assert json.loads(logged.data.tags[Tag.THRESHOLDS]) == stored["best"]
+    assert logged.data.tags[Tag.SUBMISSION_FORMAT] == "tags"
+    with (tmp_path / "out" / "submission_best.csv").open() as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == ["image_name", "tags"] and [r[0] for r in rows[1:]] == [f"test_{i}" for i in range(12)]
+    assert all(r[1] and set(r[1].split()) <= set(TAGS) for r in rows[1:])
+    assert 0 <= logged.data.metrics["val/score"] <= 1 and "kaggle/public" in logged.data.metrics
+
+
+def test_folds_a_refit_and_an_ensemble_carry_the_thresholds(tagged_overrides, tmp_path, mlflow_client):
+    for seed in (0, 1):
+        cfg = compose_config([*tagged_overrides, "data.folds=3", f"trainer.seed={seed}"])
+        run(cfg, output_dir=tmp_path / f"fold{seed}")
+    runs = mlflow_client.search_runs([r.experiment_id for r in mlflow_client.search_experiments()])
+    assert all("oof/score" in r.data.metrics for r in runs)
+    first = load_recorded(mlflow_client, runs[0].info.run_id)
+    given = refit_overrides(first)
+    thresholds = json.loads(first.tags[Tag.THRESHOLDS])
+    assert given[-1] == f"data.thresholds={json.dumps(thresholds).replace(' ', '')}"
+    run(apply_overrides(first.config, given), output_dir=tmp_path / "refit")
+    refit = json.loads((tmp_path / "refit" / "predictions" / "thresholds.json").read_text())
+    assert refit["best"] == pytest.approx(thresholds, abs=1e-4)  # no validation: the trial's own
+
+    made = ensemble(mlflow_client, [r.info.run_id for r in runs], tmp_path / "ens")
+    assert "val/score" in made.scores and "kaggle/public" in made.scores
+    stored = json.loads((tmp_path / "ens" / "predictions" / "thresholds.json").read_text())
+    assert len(stored["best"]) == 3
+    with (tmp_path / "ens" / "submission_best.csv").open() as f:
+        assert next(csv.reader(f)) == ["image_name", "tags"]
+
+
+def test_thresholds_for_a_multiclass_competition_are_refused(tagged_overrides, tmp_path, mlflow_client):
+    overrides = [o for o in tagged_overrides if "task" not in o and "metric" not in o]
+    with pytest.raises(ConfigError, match="data.thresholds is for multi-label"):
+        run(compose_config([*overrides, "data.thresholds=[0.5,0.5,0.5]"]), output_dir=tmp_path / "o")
+    assert not mlflow_client.search_runs([e.experiment_id for e in mlflow_client.search_experiments()])
