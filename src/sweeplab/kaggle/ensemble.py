@@ -164,7 +164,7 @@ def ensemble(
     members = [load_member(client, r, epoch) for r in run_ids]
     check_members(members)
     first = members[0]
-    competition = read_competition(competition_root(first.config.data))
+    competition = read_competition(competition_root(first.config.data), first.config.data)
     if list(competition.test_ids) != first.ids.tolist():
         raise SweeplabError(
             f"the competition folder {competition.root} now has other test ids than run "
