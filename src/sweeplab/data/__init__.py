@@ -1,6 +1,7 @@
 """The `data` config group: a competition folder turned into cached uint8 tensors and a split.
 
-The stages, one module each: `competition` (the folder's layout and labels), `images` and `cache`
+The stages, one module each: `competition` (the folder's layout and labels, discovered by `layout`,
+`labels_csv`, `row_images`, `folder_labels`, `test_images` and `label_forms`), `images` and `cache`
 (decode once, memory-map after), `splits` (holdout, folds, subset), `loading` (all of it for a job),
 `batches` and `augment` (uint8 batches on the device, flipped and cropped there).
 """

@@ -1,22 +1,26 @@
-"""Reads a competition folder laid out as Kaggle hands it out."""
+"""Reads a competition folder laid out as Kaggle hands it out.
 
-import csv
-import re
+Discovery, one module a step: `layout` lists the root (its CSVs by role, its image folders),
+`labels_csv` finds the CSV whose id column names the training images, `folder_labels` reads class
+folders or LABEL.N names when there is none, `test_images` orders the test images as the sample does,
+`row_images` matches CSV rows to files and `label_forms` turns label values into classes and arrays.
+"""
+
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from sweeplab.data.folder_labels import read_folder_labels
+from sweeplab.data.keys import DataKeys
+from sweeplab.data.label_forms import Labels, from_names, from_one_hot, one_hot
+from sweeplab.data.labels_csv import LabelsTable, find_labels_csv, label_columns
+from sweeplab.data.layout import EXPECTED_LAYOUT, IMAGE_SUFFIXES, Layout
+from sweeplab.data.row_images import match_rows
+from sweeplab.data.test_images import TestImages, read_test_images
 from sweeplab.errors import DataError
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
-EXPECTED_LAYOUT = (
-    "expected a competition folder with train/ (one sub-folder per class, or files named "
-    "LABEL.N.jpg such as cat.123.jpg), test/ (unlabelled images) and optionally "
-    "sample_submission.csv and solution.csv"
-)
-# A flat train/ file's label is its name up to the first '.', '_' or '-': cat.123.jpg -> cat.
-_LABEL_PREFIX = re.compile(r"^(.+?)[._-]")
+__all__ = ["EXPECTED_LAYOUT", "IMAGE_SUFFIXES", "Competition", "read_competition"]
 
 
 @dataclass(frozen=True)
@@ -41,101 +45,94 @@ class Competition:
         return self.task == "multilabel"
 
 
-def _images_in(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+@dataclass(frozen=True)
+class _Train:
+    files: list[Path]
+    labels: Labels
+    source: str  # "train.csv (id -> has_cactus: 2 classes)", "class folders in train/ (2 classes)"
+    folder: str  # "train/"
+    id_column: str = "id"
+    label_column: str = "label"
 
 
-def _natural_key(text: str) -> tuple:
-    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text))
+def _classes_text(labels: Labels) -> str:
+    n = len(labels.classes)
+    if labels.form == "tags":
+        return f"{n} tags, multi-label"
+    kind = "one-hot " if labels.form == "one-hot" else ""
+    if labels.task == "multilabel":
+        return f"{n} {kind}tags, multi-label"
+    return f"{n} {kind}classes"
 
 
-def _read_train(train_dir: Path) -> tuple[list[str], list[Path], list[int]]:
-    class_dirs = sorted(d for d in train_dir.iterdir() if d.is_dir() and _images_in(d))
-    loose = _images_in(train_dir)
-    if class_dirs and loose:
-        raise DataError(
-            f"{train_dir} mixes class folders ({', '.join(d.name for d in class_dirs[:3])}) with "
-            f"loose images ({loose[0].name}); {EXPECTED_LAYOUT}"
-        )
-    if class_dirs:
-        classes = [d.name for d in class_dirs]
-        files, labels = [], []
-        for index, class_dir in enumerate(class_dirs):
-            images = _images_in(class_dir)
-            files += images
-            labels += [index] * len(images)
-        return classes, files, labels
-    if not loose:
-        raise DataError(
-            f"{train_dir} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))}); {EXPECTED_LAYOUT}"
-        )
-    names = [_LABEL_PREFIX.match(p.name) for p in loose]
-    unlabelled = [p.name for p, m in zip(loose, names, strict=True) if m is None]
-    label_names = [m.group(1) for m in names if m]
-    classes = sorted(set(label_names))
-    # Files named 1.jpg, 2.jpg ... have no label prefix: every "label" would be unique.
-    if unlabelled or len(classes) < 2 or len(classes) > len(loose) // 2:
-        example = unlabelled[0] if unlabelled else loose[0].name
-        raise DataError(
-            f"cannot read labels from the file names in {train_dir} (e.g. {example}, "
-            f"{len(classes)} distinct prefixes); {EXPECTED_LAYOUT}"
-        )
-    return classes, loose, [classes.index(name) for name in label_names]
+def _columns_text(columns: list[str]) -> str:
+    if len(columns) <= 4:
+        return ", ".join(columns)
+    return f"{', '.join(columns[:3])}, ... ({len(columns)} columns)"
 
 
-def _read_csv_column(path: Path, column_index: int) -> tuple[list[str], list[str]]:
-    with path.open(newline="") as f:
-        rows = list(csv.reader(f))
-    if not rows or len(rows[0]) < 2:
-        raise DataError(f"{path} must have a header with an id column and a label column, e.g. 'id,label'")
-    return rows[0], [row[column_index] for row in rows[1:] if row]
+def _csv_train(table: LabelsTable, keys: DataKeys, test: TestImages) -> _Train:
+    columns = label_columns(table, keys, test.sample_header)
+    rows, files = match_rows(table, keys, test)
+    all_ids = table.column(table.id_column)
+    ids = [all_ids[r] for r in rows]
+    values = [[table.rows[r][table.header.index(c)].strip() for r in rows] for c in columns]
+    if len(columns) == 1:
+        labels = from_names(values[0], ids, keys.task, keys.label_delim, table.name)
+    else:
+        labels = from_one_hot(values, columns, ids, keys.task, table.name)
+    source = f"{table.name} ({table.id_column} -> {_columns_text(columns)}: {_classes_text(labels)})"
+    return _Train(files, labels, source, table.folder.name, table.id_column, columns[0])
 
 
-def _order_test(root: Path, test_files: list[Path]) -> tuple[list[Path], list[str], str, str]:
-    """Match test images to the sample submission's ids (which fix id format, order and columns)."""
-    sample = root / "sample_submission.csv"
-    by_stem = {p.stem: p for p in test_files}
-    if not sample.is_file():
-        ids = sorted(by_stem, key=_natural_key)
-        return [by_stem[i] for i in ids], ids, "id", "label"
-    header, ids = _read_csv_column(sample, 0)
-    by_name = {p.name: p for p in test_files}
-    lookup = by_name if ids and ids[0] in by_name and ids[0] not in by_stem else by_stem
-    missing = [i for i in ids if i not in lookup]
-    extra = sorted(set(lookup) - set(ids), key=_natural_key)
-    if missing or extra:
-        raise DataError(
-            f"{sample} and {root / 'test'} disagree: {len(ids)} ids vs {len(test_files)} images; "
-            f"ids without an image: {missing[:5]}; images without an id: {extra[:5]}"
-        )
-    return [lookup[i] for i in ids], ids, header[0], header[1]
+def _folder_train(layout: Layout, keys: DataKeys) -> _Train:
+    if keys.train_dir is not None:
+        train = layout.keyed_folder("train_dir", keys.train_dir)
+    elif (layout.root / "train").is_dir():
+        train = layout.folder("train")
+    else:
+        checked = ", ".join(layout.label_candidates)
+        also = f" and no CSV at its root names the images of a folder (checked: {checked})" if checked else ""
+        raise DataError(f"{layout.root / 'train'} is missing{also}; {EXPECTED_LAYOUT}")
+    found = read_folder_labels(train)
+    labels = one_hot(found.labels) if keys.task == "multilabel" else found.labels
+    pattern = "LABEL.N: " if found.kind == "file names" else ""  # file names: cat.123.jpg
+    source = f"{found.kind} in {train.name} ({pattern}{_classes_text(labels)})"
+    return _Train(found.files, labels, source, train.name)
 
 
-def read_competition(root: str | Path) -> Competition:
-    """Index a competition folder; raise DataError naming the path and the expected layout."""
+def read_competition(root: str | Path, cfg=None) -> Competition:
+    """Index a competition folder (cfg: the `data` config, whose keys settle what discovery cannot);
+    raise DataError/ConfigError in one line naming the path or key and the fix."""
     root = Path(root).expanduser()
     if not root.is_dir():
         raise DataError(
             f"competition folder {root} does not exist; set data.root to a folder: {EXPECTED_LAYOUT}"
         )
-    train_dir, test_dir = root / "train", root / "test"
-    for folder in (train_dir, test_dir):
-        if not folder.is_dir():
-            raise DataError(f"{folder} is missing; {EXPECTED_LAYOUT}")
-    classes, train_files, train_labels = _read_train(train_dir)
-    test_files = _images_in(test_dir)
-    if not test_files:
-        raise DataError(f"{test_dir} holds no images; {EXPECTED_LAYOUT}")
-    test_files, test_ids, id_column, label_column = _order_test(root, test_files)
+    keys = DataKeys.from_cfg(cfg)
+    layout = Layout(root)
+    table = find_labels_csv(layout, keys)
+    test = read_test_images(layout, keys, table.folder if table else None)
+    train = _csv_train(table, keys, test) if table else _folder_train(layout, keys)
+    header = test.sample_header
+    id_column, label_column = header[:2] if header else (train.id_column, train.label_column)
+    description = (
+        f"labels from {train.source}, {len(train.files):,} images in {train.folder}, "
+        f"{len(test.files):,} test images in {test.folder.name}"
+    )
     solution = root / "solution.csv"
     return Competition(
         root=root,
-        classes=classes,
-        train_files=train_files,
-        train_labels=train_labels,
-        test_files=test_files,
-        test_ids=test_ids,
+        classes=train.labels.classes,
+        train_files=train.files,
+        train_labels=train.labels.values,
+        test_files=test.files,
+        test_ids=test.ids,
         id_column=id_column,
         label_column=label_column,
         solution_path=solution if solution.is_file() else None,
+        task=train.labels.task,
+        submission_columns=tuple(header[1:]),
+        sample_values=test.sample_values,
+        description=description,
     )

@@ -86,16 +86,18 @@ def _check_corrupt(kind: str, files: list[Path], corrupt: list[Path], max_fracti
 
 def load_data(cfg, show_progress: bool | None = None) -> ImageData:
     """Read the competition in cfg.data, decode it (or reuse its cache) and split it."""
-    competition = read_competition(competition_root(cfg))
+    competition = read_competition(competition_root(cfg), cfg)
     if cfg.img_size < 1:
         raise ConfigError(f"data.img_size={cfg.img_size} must be a positive number of pixels")
+    shown = ", ".join(competition.classes[:5]) + (", ..." if len(competition.classes) > 5 else "")
     log.info(
-        "competition %s: %d training images in %d classes (%s), %d test images",
+        "competition %s: %d training images in %d classes (%s), %s; %s",
         competition.root,
         len(competition.train_files),
         len(competition.classes),
-        ", ".join(competition.classes[:5]) + (", ..." if len(competition.classes) > 5 else ""),
-        len(competition.test_files),
+        shown,
+        competition.task,
+        competition.description,
     )
     cache_dir = Path(cfg.cache_dir).expanduser() if cfg.cache else None
     # Stat every file once: the stamps give both cache keys and the dataset fingerprint.
@@ -108,7 +110,8 @@ def load_data(cfg, show_progress: bool | None = None) -> ImageData:
     _check_corrupt("train", competition.train_files, train.corrupt, cfg.max_corrupt_fraction)
     _check_corrupt("test", competition.test_files, test.corrupt, cfg.max_corrupt_fraction)
 
-    labels = np.asarray(competition.train_labels, dtype=np.int64)
+    # multiclass: (N,) class indices; multilabel: (N, C) 0/1 rows
+    labels = np.asarray(competition.train_labels, dtype=np.uint8 if competition.multilabel else np.int64)
     corrupt_set = set(train.corrupt)
     usable = np.array([p not in corrupt_set for p in competition.train_files])
     usable_rows = np.flatnonzero(usable)  # map split positions back to rows of the image array

@@ -33,7 +33,7 @@ def differences(recorded: Recorded) -> list[str]:
     if git is not None and git.dirty:
         found.append("the checkout has uncommitted changes now")
     if Tag.DATA_FINGERPRINT in tags:
-        competition = read_competition(competition_root(recorded.config.data))
+        competition = read_competition(competition_root(recorded.config.data), recorded.config.data)
         now = dataset_fingerprint(competition)
         if now != tags[Tag.DATA_FINGERPRINT]:
             found.append(

@@ -1,0 +1,41 @@
+"""The data keys that settle what discovery cannot, read from a data config that may predate them."""
+
+from dataclasses import dataclass, fields
+
+from sweeplab.errors import ConfigError
+
+TASKS = ("auto", "multiclass", "multilabel")
+
+
+@dataclass(frozen=True)
+class DataKeys:
+    task: str = "auto"
+    label_delim: str = " "
+    labels_csv: str | None = None
+    id_column: str | None = None
+    label_column: str | tuple[str, ...] | None = None  # a tuple: one-hot columns, one per class
+    train_dir: str | None = None
+    test_dir: str | None = None
+    image_suffix: str | None = None  # ".png": appended to ids that name files without their extension
+    max_corrupt_fraction: float = 0.05
+
+    @classmethod
+    def from_cfg(cls, cfg) -> "DataKeys":
+        """The keys of a `data` config (a DictConfig, a dict or None); a recorded config may lack some."""
+        if cfg is None:
+            return cls()
+        values = {f.name: cfg.get(f.name) for f in fields(cls)}
+        values = {name: value for name, value in values.items() if value is not None}
+        if "task" in values:
+            values["task"] = str(values["task"])
+            if values["task"] not in TASKS:
+                raise ConfigError(f"data.task={values['task']} is unknown; valid: {', '.join(TASKS)}")
+        column = values.get("label_column")
+        if column is not None and not isinstance(column, str):
+            values["label_column"] = tuple(str(c) for c in column)
+            if len(values["label_column"]) == 1:  # a list of one column is that column
+                values["label_column"] = values["label_column"][0]
+        suffix = values.get("image_suffix")
+        if suffix and not suffix.startswith("."):
+            values["image_suffix"] = "." + suffix  # png -> .png
+        return cls(**values)

@@ -1,0 +1,116 @@
+"""The test images and their ids, in submission order: the sample's ids (else test.csv's) looked up in
+an image folder (test-like folders first), or without either a test folder's images in natural order."""
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from sweeplab.data.keys import DataKeys
+from sweeplab.data.labels_csv import HEAD_ROWS, read_csv
+from sweeplab.data.layout import EXPECTED_LAYOUT, MATCH_SHARE, ImageFolder, Layout, is_test_like, natural_key
+from sweeplab.errors import DataError
+
+SAMPLE_VALUES = 100  # rows of the sample's first value column kept, to tell labels from probabilities
+SHOWN = 5
+
+
+@dataclass(frozen=True)
+class TestImages:
+    files: list[Path]
+    ids: list[str]
+    folder: ImageFolder
+    sample_header: list[str]  # [] without a sample submission
+    sample_values: tuple[str, ...]
+
+
+def read_sample(layout: Layout) -> tuple[list[str], list[list[str]]]:
+    """The sample submission's header and rows; ([], []) without one."""
+    if layout.sample is None:
+        return [], []
+    header, rows = read_csv(layout.sample)
+    if len(header) < 2:
+        raise DataError(
+            f"{layout.sample} must have a header with an id column and a label column, e.g. 'id,label'"
+        )
+    return header, rows
+
+
+def _candidates(layout: Layout, keys: DataKeys, train: ImageFolder | None) -> list[ImageFolder]:
+    """Where test ids are looked up: data.test_dir; else test-like folders, the training images' folder
+    (Plant Pathology keeps both in images/), then any other folder of images."""
+    if keys.test_dir is not None:
+        return [layout.keyed_folder("test_dir", keys.test_dir)]
+    folders = layout.image_folders()
+    ordered = [f for f in folders if is_test_like(f.name)]
+    ordered += [f for f in folders if train is not None and f.path == train.path]
+    return ordered + [f for f in folders if f not in ordered]
+
+
+def _empty_test_folder(layout: Layout) -> None:
+    for name in layout.dirs:
+        folder = layout.folder(name)
+        if is_test_like(name) and not folder.images and not folder.subfolders:
+            raise DataError(f"{folder.path} holds no images; {EXPECTED_LAYOUT}")
+
+
+def _without_ids(layout: Layout, keys: DataKeys) -> TestImages:
+    """No sample and no test.csv: the test folder's images, ids their names without the extension."""
+    folders = _candidates(layout, keys, None)
+    folders = folders if keys.test_dir is not None else [f for f in folders if is_test_like(f.name)]
+    if len(folders) != 1:
+        _empty_test_folder(layout)
+        found = ", ".join(f.name for f in folders) or "none"
+        raise DataError(
+            f"cannot tell the test images of {layout.root}: no sample_submission.csv or test.csv lists "
+            f"them and the test folders are {found} ({layout.root / 'test'} is missing?); set "
+            f"data.test_dir=; {EXPECTED_LAYOUT}"
+        )
+    folder = folders[0]
+    if not folder.images:
+        raise DataError(f"{folder.path} holds no images; {EXPECTED_LAYOUT}")
+    ids = sorted(folder.stems, key=natural_key)
+    return TestImages([folder.path / folder.stems[i] for i in ids], ids, folder, [], ())
+
+
+def _check_all_found(ids, names, folder: ImageFolder, source: str, dedicated: bool) -> None:
+    missing = [i for i, name in zip(ids, names, strict=True) if name is None]
+    extra = sorted(set(folder.images) - set(names), key=natural_key) if dedicated else []
+    if not missing and not extra:
+        return
+    with_extension = bool(ids) and ids[0] in folder.names  # show the extra images as the ids are written
+    extra = [name if with_extension else os.path.splitext(name)[0] for name in extra]
+    also = f"; images without an id: {extra[:SHOWN]}" if dedicated else ""
+    raise DataError(
+        f"{source} and {folder.path} disagree: {len(ids)} ids vs {len(folder.images)} images; "
+        f"ids without an image: {missing[:SHOWN]}{also}"
+    )
+
+
+def read_test_images(layout: Layout, keys: DataKeys, train: ImageFolder | None) -> TestImages:
+    """The test images in the sample's order (or test.csv's, or natural order without either)."""
+    header, rows = read_sample(layout)
+    if not header and layout.test_csv is not None:
+        _, rows = read_csv(layout.test_csv)
+    if not header and layout.test_csv is None:
+        return _without_ids(layout, keys)
+    source = layout.sample or layout.test_csv
+    ids = [row[0].strip() for row in rows]
+    candidates = _candidates(layout, keys, train)
+    head = ids[:HEAD_ROWS]
+    folder = next((f for f in candidates if f.share(head, keys.image_suffix) > MATCH_SHARE), None)
+    if folder is None:
+        _empty_test_folder(layout)
+        tests = [f for f in candidates if is_test_like(f.name) or keys.test_dir is not None]
+        if not tests:
+            raise DataError(
+                f"no folder of {layout.root} holds the test images {source.name} lists (first ids: "
+                f"{', '.join(ids[:SHOWN])}); set data.test_dir= to their folder"
+            )
+        folder = tests[0]
+    names = [folder.resolve(i, keys.image_suffix) for i in ids]
+    dedicated = (train is None or folder.path != train.path) and (
+        is_test_like(folder.name) or keys.test_dir is not None
+    )
+    _check_all_found(ids, names, folder, str(source), dedicated)
+    values = tuple(row[1] for row in rows[:SAMPLE_VALUES] if len(row) > 1) if header else ()
+    return TestImages([folder.path / n for n in names], ids, folder, header, values)
