@@ -179,9 +179,7 @@ def ensemble(
     val = combine_validation(members, method, weights)
     metrics = validation_metrics(val.labels, val.probs, metric) if val else {}
     if competition.solution_path is not None:
-        solution = read_solution(
-            competition.solution_path, competition.test_ids, competition.classes, competition.label_column
-        )
+        solution = read_solution(competition.solution_path, competition)
         metrics |= leaderboard_metrics(solution, metric, test, metrics)
     tracker = Tracker(client.tracking_uri, first.experiment)
     name = f"{'greedy ' if select else ''}ensemble of {len(members)} ({method})"

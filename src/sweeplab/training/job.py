@@ -22,8 +22,9 @@ from omegaconf import DictConfig
 from sweeplab.data import ImageData, Split, channel_stats, load_data
 from sweeplab.data.augment import BatchAugment, Stats
 from sweeplab.errors import ConfigError
+from sweeplab.kaggle.measures import check_metric
 from sweeplab.kaggle.orientation import lower_is_better
-from sweeplab.kaggle.scoring import Solution, check_metric, read_solution
+from sweeplab.kaggle.scoring import Solution, read_solution
 from sweeplab.kaggle.submission import write_submission
 from sweeplab.models.builders import TransferModel, build_model, check_model, prepare_backbone
 from sweeplab.models.features import FeatureInput, cached_features, frozen_all_run
@@ -397,9 +398,7 @@ def _solution(data: ImageData, objectives: list[tuple[str, str]]) -> Solution | 
     competition = data.competition
     solution = None
     if competition.solution_path is not None:
-        solution = read_solution(
-            competition.solution_path, competition.test_ids, competition.classes, competition.label_column
-        )
+        solution = read_solution(competition.solution_path, competition)
     missing = [m for m, _ in objectives if m in Metric.TEST and solution is None]
     if missing:
         raise ConfigError(
