@@ -100,7 +100,7 @@ def test_ensemble_of_three_runs_is_the_hand_averaged_probabilities(members, tmp_
     with (tmp_path / "ens" / "submission_best.csv").open() as f:
         labels = [r[1] for r in list(csv.reader(f))[1:]]
     assert labels == [comp.classes[i] for i in expected.argmax(1)]
-    solution = read_solution(comp.solution_path, comp.test_ids, comp.classes, comp.label_column)
+    solution = read_solution(comp.solution_path, comp)
     assert scores["kaggle/public"] == pytest.approx(solution.scores("accuracy", expected)["kaggle/public"])
     rows = np.arange(0, 24, 3)  # validated by all three: the third run's rows
     val = np.mean([v["probs"][np.searchsorted(v["rows"], rows)] for _, v in made], axis=0)

@@ -15,14 +15,20 @@ from mlflow.tracking import MlflowClient
 from helpers import compose_config, experiment_ids
 from helpers.kaggle_standin import KaggleStandIn
 from sweeplab.cli import main as sweeplab
+from sweeplab.data.competition import Competition
 from sweeplab.errors import ConfigError, DataError, SweeplabError
 from sweeplab.kaggle.comparison import _short, collect, overfits
-from sweeplab.kaggle.scoring import metric_score, read_solution
+from sweeplab.kaggle.measures import metric_score
+from sweeplab.kaggle.scoring import read_solution
 from sweeplab.kaggle.submit import submit_run
 from sweeplab.training.job import run
 
 CLASSES = ["cat", "dog"]
 SECRET = "planted0secret0key0123456789abcd"
+
+
+def cats_and_dogs(test_ids):
+    return Competition(Path("."), CLASSES, [], np.zeros(0, dtype=np.int64), [], test_ids)
 
 
 def write_solution(path, rows):
@@ -41,9 +47,8 @@ def solution(tmp_path):
         ("5", "cat", "Public"),
         ("6", "dog", "Ignored"),
     ]
-    return read_solution(
-        write_solution(tmp_path / "solution.csv", rows), [str(i) for i in range(1, 7)], CLASSES
-    )
+    path = write_solution(tmp_path / "solution.csv", rows)
+    return read_solution(path, cats_and_dogs([str(i) for i in range(1, 7)]))
 
 
 # p(dog) per test id 1..6; predicted: cat, cat, cat, dog, dog, cat
@@ -78,13 +83,13 @@ def test_ignored_rows_do_not_count(solution):
 def test_mismatched_solution_is_refused(tmp_path):
     path = write_solution(tmp_path / "solution.csv", [("1", "cat", "Public"), ("7", "dog", "Private")])
     with pytest.raises(DataError) as info:
-        read_solution(path, ["1", "2"], CLASSES)
+        read_solution(path, cats_and_dogs(["1", "2"]))
     assert "ids without a solution row: ['2']" in str(info.value) and "without a test image: ['7']" in str(
         info.value
     )
     path = write_solution(tmp_path / "solution.csv", [("1", "cat", "Public"), ("2", "bird", "Private")])
     with pytest.raises(DataError, match="labels that are not training classes: \\['bird'\\]"):
-        read_solution(path, ["1", "2"], CLASSES)
+        read_solution(path, cats_and_dogs(["1", "2"]))
 
 
 def test_unknown_metric_and_roc_auc_on_many_classes():

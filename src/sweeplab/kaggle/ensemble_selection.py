@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from sweeplab.errors import SweeplabError
+from sweeplab.kaggle.measures import metric_score
 from sweeplab.kaggle.orientation import metric_mode
-from sweeplab.kaggle.scoring import metric_score
 
 # Additions after the first member, with replacement. Caruana et al. report most of the gain within the
 # first ~20 additions; each round scores every candidate once, so this also bounds the work.
@@ -26,8 +26,10 @@ def better(a: float, b: float, metric: str) -> bool:
 
 
 def chance_score(metric: str, labels: np.ndarray, num_classes: int) -> float:
-    """The score of the best constant prediction: every row gets the classes' frequencies."""
-    prior = np.bincount(labels, minlength=num_classes) / len(labels)
+    """The score of the best constant prediction: every row gets the classes' frequencies (each tag's
+    frequency for multi-label 0/1 rows)."""
+    multilabel = labels.ndim == 2
+    prior = labels.mean(0) if multilabel else np.bincount(labels, minlength=num_classes) / len(labels)
     return metric_score(metric, labels, np.tile(prior, (len(labels), 1)))
 
 

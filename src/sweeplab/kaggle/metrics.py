@@ -4,26 +4,49 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from sweeplab.kaggle.scoring import Solution, metric_score
+from sweeplab.kaggle.measures import metric_score, predicted_tags
+from sweeplab.kaggle.scoring import Solution
 from sweeplab.protocol import Metric
 
+# log(0) guard for val/loss; the competition's log_loss clips at 1e-15 as Kaggle does.
+EPS = 1e-12
 
-def validation_metrics(labels: np.ndarray, probs: np.ndarray, metric: str) -> dict[str, float]:
-    """val/loss, val/acc and val/score (the competition's metric) of probabilities for these labels."""
-    log_probs = torch.log(torch.from_numpy(probs).clamp_min(1e-12))
+
+def validation_metrics(
+    truth: np.ndarray,
+    probs: np.ndarray,
+    metric: str,
+    thresholds: np.ndarray | list[float] | None = None,
+    top_k: int = 5,
+) -> dict[str, float]:
+    """val/loss, val/acc and val/score (the competition's metric, through the submission's thresholds or
+    top k) of probabilities for this truth: class indices (N,), or 0/1 tag rows (N, C)."""
+    p = torch.from_numpy(probs)
+    if np.ndim(truth) == 2:  # multi-label: mean BCE of the sigmoids, per-tag accuracy at the thresholds
+        # binary_cross_entropy clamps each log at -100 itself: a sigmoid of exactly 0 or 1 stays finite.
+        loss = F.binary_cross_entropy(p, torch.from_numpy(truth.astype(probs.dtype)))
+        acc = float((predicted_tags(probs, thresholds) == truth.astype(bool)).mean())
+    else:
+        loss = F.nll_loss(torch.log(p.clamp_min(EPS)), torch.from_numpy(truth))
+        acc = float((probs.argmax(1) == truth).mean())
     return {
-        Metric.VAL_LOSS: float(F.nll_loss(log_probs, torch.from_numpy(labels))),
-        Metric.VAL_ACC: float((probs.argmax(1) == labels).mean()),
-        Metric.VAL_SCORE: metric_score(metric, labels, probs),
+        Metric.VAL_LOSS: float(loss),
+        Metric.VAL_ACC: acc,
+        Metric.VAL_SCORE: metric_score(metric, truth, probs, thresholds, top_k),
     }
 
 
 def leaderboard_metrics(
-    solution: Solution, metric: str, probs: np.ndarray, val: dict[str, float]
+    solution: Solution,
+    metric: str,
+    probs: np.ndarray,
+    val: dict[str, float],
+    thresholds: np.ndarray | list[float] | None = None,
+    top_k: int = 5,
 ) -> dict[str, float]:
     """kaggle/public, kaggle/private as Kaggle would score them, and the gap to validation."""
     # The gap to validation is what shows overfitting to validation.
-    scores = solution.scores(metric, probs)
+    scores = solution.scores(metric, probs, thresholds, top_k)
     if Metric.KAGGLE_PUBLIC in scores and Metric.VAL_SCORE in val:
         scores[Metric.GAP] = val[Metric.VAL_SCORE] - scores[Metric.KAGGLE_PUBLIC]
     return scores

@@ -5,7 +5,16 @@ from sweeplab.errors import ConfigError
 from sweeplab.protocol import Metric
 
 # Each competition metric's orientation, as Kaggle ranks its leaderboard.
-HIGHER_IS_BETTER = {"accuracy": True, "macro_f1": True, "roc_auc": True, "log_loss": False}
+HIGHER_IS_BETTER = {
+    "accuracy": True,
+    "macro_f1": True,
+    "roc_auc": True,
+    "log_loss": False,
+    "mean_columnwise_roc_auc": True,
+    "mean_f2": True,
+    "quadratic_weighted_kappa": True,
+    "map_at_k": True,
+}
 METRICS = tuple(HIGHER_IS_BETTER)
 
 

@@ -7,8 +7,8 @@ the submission averages the fold models' test probabilities at that epoch.
 
 import numpy as np
 
-from sweeplab.kaggle.metrics import leaderboard_metrics
 from sweeplab.kaggle.measures import metric_score
+from sweeplab.kaggle.metrics import leaderboard_metrics
 from sweeplab.protocol import Metric
 from sweeplab.training.result import FitResult, Scoring, improves
 

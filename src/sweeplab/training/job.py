@@ -22,8 +22,8 @@ from omegaconf import DictConfig
 from sweeplab.data import ImageData, Split, channel_stats, load_data
 from sweeplab.data.augment import BatchAugment, Stats
 from sweeplab.errors import ConfigError
-from sweeplab.kaggle.orientation import lower_is_better
 from sweeplab.kaggle.measures import check_metric
+from sweeplab.kaggle.orientation import lower_is_better
 from sweeplab.kaggle.scoring import Solution, read_solution
 from sweeplab.kaggle.submission import SubmissionFormat, submission_format, write_submission
 from sweeplab.models.builders import TransferModel, build_model, check_model, prepare_backbone
