@@ -17,7 +17,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from helpers import CATS_DOGS, ROOT
-from helpers.kaggle_reference import beats, constant_score, score
+from helpers.leaderboard import beats, constant_score, score
 from helpers.kaggle_shapes import SHAPES, Shape
 from helpers.runs import artifact_paths, only_run
 from sweeplab.protocol import Metric, Tag

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import cohen_kappa_score, fbeta_score
 
-from helpers.kaggle_reference import beats, constant_score, score
+from helpers.leaderboard import beats, constant_score, score
 
 # (metric, solution.csv, submission.csv, expected Public score, expected constant Public score)
 CASES = [
