@@ -2,7 +2,7 @@
 photographs (tests/helpers/kaggle_shapes.py), run as a user runs it,
 `python train.py data=kaggle data.root=DIR data.metric=METRIC` (+ data.task=multilabel for tags) with
 small model and trainer choices; the submission and the logged Kaggle scores are checked against the
-sample and an independent scorer (tests/helpers/kaggle_reference.py).
+sample and an independent scorer (tests/helpers/leaderboard.py).
 
 The lab's own cats-dogs-mini layout is run unchanged by tests/e2e/test_cli.py::test_real_photographs.
 """
