@@ -10,8 +10,8 @@ from PIL import Image
 from sklearn.linear_model import LogisticRegression
 
 from helpers import CATS_DOGS
-from helpers.leaderboard import beats, constant_score, score
 from helpers.kaggle_shapes import N_TRAIN, SHAPES
+from helpers.leaderboard import beats, constant_score, score
 
 pytestmark = pytest.mark.skipif(not CATS_DOGS.is_dir(), reason=f"real photographs not present at {CATS_DOGS}")
 FORMAT = {".jpg": "JPEG", ".png": "PNG", ".tif": "TIFF"}
