@@ -45,7 +45,7 @@ def test_default_job_uses_the_demo_and_the_local_store(tmp_path):
     assert done.returncode == 0, done.stderr
     # stderr is a pipe here: no progress bar redrawn into it, one line per stage and per epoch instead.
     assert "%|" not in done.stderr and "epoch 1/1: train/loss=" in done.stdout
-    assert "training images in 10 classes" in done.stdout and "cache entry" in done.stdout
+    assert "labels from class folders in train/ (10 classes)" in done.stdout and "cache entry" in done.stdout
     store = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
     (logged,) = runs_of(store)
     assert logged.info.status == "FINISHED" and logged.data.params["data/num_classes"] == "10"

@@ -90,15 +90,7 @@ def load_data(cfg, show_progress: bool | None = None) -> ImageData:
     if cfg.img_size < 1:
         raise ConfigError(f"data.img_size={cfg.img_size} must be a positive number of pixels")
     shown = ", ".join(competition.classes[:5]) + (", ..." if len(competition.classes) > 5 else "")
-    log.info(
-        "competition %s: %d training images in %d classes (%s), %s; %s",
-        competition.root,
-        len(competition.train_files),
-        len(competition.classes),
-        shown,
-        competition.task,
-        competition.description,
-    )
+    log.info("competition %s: %s; classes: %s", competition.root, competition.description, shown)
     cache_dir = Path(cfg.cache_dir).expanduser() if cfg.cache else None
     # Stat every file once: the stamps give both cache keys and the dataset fingerprint.
     train_stamps, test_stamps = file_stamps(competition.train_files), file_stamps(competition.test_files)
