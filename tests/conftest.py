@@ -76,3 +76,15 @@ def pytest_collection_modifyitems(items) -> None:
         tier = next((part for part in item.path.parts if part in TIERS), None)
         if tier is not None:
             item.add_marker(tier)
+
+
+@pytest.fixture(scope="session")
+def weights_path(tmp_path_factory):
+    """mobilenet_v3_small's state_dict, randomly initialised, as a local weights file (10 MB)."""
+    import torch
+    from torchvision import models as tv_models
+
+    torch.manual_seed(1)
+    path = tmp_path_factory.mktemp("weights") / "mobilenet_v3_small.pth"
+    torch.save(tv_models.mobilenet_v3_small().state_dict(), path)
+    return path

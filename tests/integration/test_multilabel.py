@@ -102,6 +102,7 @@ def test_a_multilabel_run_tunes_thresholds_and_writes_tags(tagged_overrides, tmp
     assert 0 <= logged.data.metrics["val/score"] <= 1 and "kaggle/public" in logged.data.metrics
 
 
+@pytest.mark.slow  # ~4 s: three runs and an ensemble
 def test_folds_a_refit_and_an_ensemble_carry_the_thresholds(tagged_overrides, tmp_path, mlflow_client):
     for seed in (0, 1):
         cfg = compose_config([*tagged_overrides, "data.folds=3", f"trainer.seed={seed}"])
@@ -129,3 +130,24 @@ def test_thresholds_for_a_multiclass_competition_are_refused(tagged_overrides, t
     with pytest.raises(ConfigError, match="data.thresholds is for multi-label"):
         run(compose_config([*overrides, "data.thresholds=[0.5,0.5,0.5]"]), output_dir=tmp_path / "o")
     assert not mlflow_client.search_runs([e.experiment_id for e in mlflow_client.search_experiments()])
+
+
+@pytest.mark.slow  # ~6 s: a backbone's features, then two runs
+def test_a_frozen_backbones_feature_cache_and_tta_take_multilabel_rows(
+    tagged_overrides, weights_path, tmp_path, mlflow_client
+):
+    frozen = [
+        *[o for o in tagged_overrides if not o.startswith(("model.", "data.img_size"))],
+        "data.img_size=32",
+        "model=torchvision",
+        "model.arch=mobilenet_v3_small",
+        "model.weights=IMAGENET1K_V1",
+        f"model.weights_path={weights_path}",
+        "model.freeze_backbone=true",
+    ]
+    for extra in ([], ["trainer.tta=[hflip]"]):  # cached features; the backbone on flipped views
+        run(compose_config([*frozen, *extra]), output_dir=tmp_path / f"out{len(extra)}")
+    runs = mlflow_client.search_runs([e.experiment_id for e in mlflow_client.search_experiments()])
+    assert {r.data.tags[Tag.FEATURE_CACHE] for r in runs} == {"miss", "off"}
+    for logged in runs:
+        assert Tag.THRESHOLDS in logged.data.tags and 0 <= logged.data.metrics["val/score"] <= 1

@@ -139,15 +139,6 @@ def test_without_timm_installed_the_error_is_the_install_command(monkeypatch):
 # --- jobs on the tiny competition with a locally written weights file -----------------------------------
 
 
-@pytest.fixture(scope="session")
-def weights_path(tmp_path_factory):
-    """mobilenet_v3_small's state_dict, randomly initialised, as a local weights file (10 MB)."""
-    torch.manual_seed(1)
-    path = tmp_path_factory.mktemp("weights") / "mobilenet_v3_small.pth"
-    torch.save(tv_models.mobilenet_v3_small().state_dict(), path)
-    return path
-
-
 @pytest.fixture
 def frozen(tiny_overrides, weights_path) -> list[str]:
     """The lab's frozen-backbone setup, small: a pretrained mobilenet whose head alone trains."""
