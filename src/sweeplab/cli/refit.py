@@ -5,6 +5,7 @@ import argparse
 from mlflow.tracking import MlflowClient
 
 from sweeplab.cli import common
+from sweeplab.cli.register import add_register_options, register_made
 from sweeplab.protocol import Tag
 
 
@@ -13,6 +14,7 @@ def register(commands: common.Subparsers) -> None:
     common.add_run_choice(
         parser, "refit", "the trial run to refit (a unique prefix will do)", "trainer.seed=1"
     )
+    add_register_options(parser)
     parser.set_defaults(run=run)
 
 
@@ -41,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
         + (f"; {scores}" if scores else "")
         + f"; send it with `sweeplab kaggle submit {new_id[:8]} --competition SLUG`"
     )
+    register_made(args, client, new_id)
     return 0
 
 

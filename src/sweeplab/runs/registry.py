@@ -1,0 +1,87 @@
+"""A run's MLflow model as a version in MLflow's Model Registry, with an alias (`champion`) moved to it.
+
+The version points at the run's `model/` artifacts (what `mlflow.pyfunc.load_model("runs:/ID/model")`
+loads) and carries what a reader of the registry wants beside it: the study, the validation score and
+the local Kaggle scores, as version tags.
+"""
+
+from dataclasses import dataclass
+
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from sweeplab.errors import SweeplabError
+from sweeplab.protocol import Metric, Tag
+
+MODEL_PATH = "model"  # the run's MLflow model: runs:/ID/model
+MODEL_FILE = "model/MLmodel"  # what makes that folder an MLflow model
+# Copied from the run onto the version: which study it won, and its scores.
+VERSION_TAGS = (Tag.STUDY, Tag.ROLE, Tag.BEST_EPOCH, Tag.SUBMISSION_FORMAT)
+VERSION_METRICS = (Metric.VAL_SCORE, Metric.OOF_SCORE, Metric.KAGGLE_PUBLIC, Metric.KAGGLE_PRIVATE)
+
+
+@dataclass(frozen=True)
+class Registered:
+    name: str
+    version: str
+    alias: str
+    run_id: str
+
+
+def register_run(client: MlflowClient, run_id: str, name: str, alias: str = "champion") -> Registered:
+    """A new version of registered model `name` from the run's model; `alias` now points at it."""
+    if not name.strip() or "/" in name or ":" in name:
+        raise SweeplabError(f"model name {name!r}: use letters, digits, '-', '_' or '.' (e.g. cactus-cnn)")
+    run = _run(client, run_id)
+    if not any(a.path == MODEL_FILE for a in client.list_artifacts(run_id, MODEL_PATH)):
+        raise SweeplabError(
+            f"run {run_id} has no MLflow model ({MODEL_FILE}): it ran with tracking.log_model=false or "
+            "before sweeplab logged models; `sweeplab rerun` it first"
+        )
+    try:
+        client.create_registered_model(name, description="registered by sweeplab")
+    except MlflowException as e:
+        if e.error_code != "RESOURCE_ALREADY_EXISTS":
+            raise SweeplabError(f"cannot create registered model {name!r}: {e.message}") from e
+    version = client.create_model_version(
+        name,
+        source=f"{run.info.artifact_uri}/{MODEL_PATH}",
+        run_id=run_id,
+        tags=_version_tags(client, run),
+    )
+    client.set_registered_model_alias(name, alias, version.version)
+    return Registered(name, str(version.version), alias, run_id)
+
+
+def _run(client: MlflowClient, run_id: str):
+    try:
+        return client.get_run(run_id)
+    except MlflowException as e:
+        raise SweeplabError(
+            f"run {run_id} is not in the MLflow store {client.tracking_uri}; pass --tracking-uri"
+        ) from e
+
+
+def _version_tags(client: MlflowClient, run) -> dict[str, str]:
+    """The run's study and role, and its scores at the best epoch: the model is that epoch's, while a
+    run's summary metrics hold each one's last logged value (the last epoch's)."""
+    tags = {k: run.data.tags[k] for k in VERSION_TAGS if k in run.data.tags}
+    best = run.data.tags.get(Tag.BEST_EPOCH)
+    for key in VERSION_METRICS:
+        if key not in run.data.metrics:
+            continue
+        history = {m.step: m.value for m in client.get_metric_history(run.info.run_id, key)}
+        value = history.get(int(best)) if best and best.isdigit() else None
+        tags[key] = f"{run.data.metrics[key] if value is None else value:.6g}"
+    tags["sweeplab.run"] = run.info.run_id
+    return tags
+
+
+def describe(registered: Registered) -> str:
+    """One line: what was registered and how to use it."""
+    uri = f"models:/{registered.name}@{registered.alias}"
+    return (
+        f"registered run {registered.run_id[:8]} as {registered.name} version {registered.version}, "
+        f"alias {registered.alias}: load it with mlflow.pyfunc.load_model({uri!r}) or "
+        f"`sweeplab predict {uri} --images DIR`"
+    )
