@@ -19,7 +19,9 @@ from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
 from helpers import ROOT
+from helpers.registry import run_with_model
 from helpers.sweeps import SCALE_OUT, scale_out_study
+from sweeplab.runs.registry import register_run
 
 pytestmark = pytest.mark.slow
 # One new database per test, but the tracking server is shared: one experiment per test.
@@ -230,3 +232,11 @@ def test_a_password_in_a_storage_url_is_never_recorded(tmp_path, tiny_overrides,
     sweeplab_lines = [line for line in lines if study_line in line or "Storage: postgresql" in line]
     assert len(sweeplab_lines) >= 2
     assert sweeplab_lines and not [line for line in sweeplab_lines if secret in line]
+
+
+def test_the_registry_works_on_a_tracking_server(mlflow_server, tmp_path):
+    client = MlflowClient(mlflow_server)
+    run_id = run_with_model(client, tmp_path)
+    made = register_run(client, run_id, f"server-model-{tmp_path.name}")
+    champion = client.get_model_version_by_alias(made.name, "champion")
+    assert champion.run_id == run_id and champion.tags["val/score"] == "0.9"
