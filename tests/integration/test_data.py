@@ -50,8 +50,8 @@ def test_sample_submission_mismatch_names_ids(competition):
     (competition / "test" / "9.jpg").rename(competition / "test" / "99.jpg")
     with pytest.raises(DataError) as info:
         read_competition(competition)
-    assert "ids without an image: ['9', '3']" in str(info.value)
-    assert "images without an id: ['99']" in str(info.value)
+    assert "2 ids without an image (first: 9, 3)" in str(info.value)
+    assert "1 images without an id (first: 99)" in str(info.value)
 
 
 @pytest.mark.parametrize(

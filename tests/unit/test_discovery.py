@@ -15,6 +15,7 @@ from helpers import make_competition
 from sweeplab.data.competition import read_competition
 from sweeplab.data.images import decode
 from sweeplab.data.label_forms import sort_classes
+from sweeplab.data.layout import is_test_like
 from sweeplab.errors import ConfigError, DataError
 
 
@@ -158,8 +159,10 @@ def test_plant_pathology_shape_one_hot_with_train_and_test_in_one_folder(tmp_pat
 def test_plant_pathology_without_a_sample_takes_test_csv(tmp_path):
     comp = read_competition(plant(tmp_path, sample=False))
     assert comp.test_ids == ["Test_0", "Test_1", "Test_2"]
-    assert (comp.id_column, comp.label_column) == ("image_id", "healthy")  # the labels CSV's names
-    assert comp.submission_columns == () and comp.sample_values == ()
+    assert comp.id_column == "image_id"  # the labels CSV's names
+    # No sample to copy: one probability column per one-hot class, as the CSV names them.
+    assert comp.submission_columns == ("healthy", "multiple_diseases", "rust", "scab")
+    assert comp.sample_values == ()
 
 
 def test_one_hot_rows_with_several_ones_are_multilabel(tmp_path):
@@ -380,9 +383,9 @@ def test_rows_without_images_and_images_without_rows_warn_once(tmp_path, caplog)
         (
             cactus,
             lambda r: (r / "test" / "0a02.jpg").rename(r / "test" / "0a99.jpg"),
-            "ids without an image: ['0a02.jpg']; images without an id: ['0a99.jpg']",
+            "1 ids without an image (first: 0a02.jpg); 1 images without an id (first: 0a99.jpg)",
         ),
-        (plant, lambda r: (r / "images" / "Test_0.jpg").unlink(), "ids without an image: ['Test_0']"),
+        (plant, lambda r: (r / "images" / "Test_0.jpg").unlink(), "1 ids without an image (first: Test_0)"),
         (cactus, lambda r: shutil.rmtree(r / "test"), "no folder of"),
     ],
 )
@@ -432,3 +435,33 @@ def test_a_csv_that_is_not_utf8_is_named(tmp_path):
     (root / "metadata.csv").write_bytes("id,caption\nx.jpg,Bäume\n".encode("latin-1"))
     with pytest.raises(DataError, match=r"metadata.csv cannot be read as a UTF-8 CSV \("):
         read_competition(root)
+
+
+def test_planets_test_ids_may_sit_in_a_second_test_folder(tmp_path):
+    """Planet's sample lists test_* ids (test-jpg/) and file_* ids (test-jpg-additional/)."""
+    root = planet(tmp_path)
+    image(root / "test-jpg-additional" / "file_0.jpg")
+    write_csv(
+        root / "sample_submission_v2.csv",
+        ["image_name", "tags"],
+        [("test_1", "clear"), ("file_0", "clear"), ("test_0", "clear")],
+    )
+    comp = read_competition(root, keys(task="multilabel"))
+    assert comp.test_ids == ["test_1", "file_0", "test_0"]
+    assert [p.parent.name for p in comp.test_files] == ["test-jpg", "test-jpg-additional", "test-jpg"]
+    assert comp.description.endswith("3 test images in test-jpg/ and test-jpg-additional/")
+
+
+def test_an_id_column_no_csv_has_is_one_line_listing_the_columns(tmp_path):
+    with pytest.raises(
+        ConfigError, match=r"data.id_column=image is not a column of any CSV here \(train.csv: id"
+    ):
+        read_competition(cactus(tmp_path), keys(id_column="image"))
+
+
+@pytest.mark.parametrize(
+    ("name", "test_like"),
+    [("test", True), ("test-jpg", True), ("test_images", True), ("stage1_test", True), ("contest", False)],
+)
+def test_test_folders_are_named_test_as_a_word(name, test_like):
+    assert is_test_like(name) is test_like

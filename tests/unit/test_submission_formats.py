@@ -92,14 +92,14 @@ WHALES = ["new_whale", "w_1287fbc", "w_98baff9", "w_7554f44", "w_1eafe46", "w_0a
             "top_k",
         ),
         (
-            "several tags sampled, one label",
+            "several tags sampled but one label per image: the label (tags need data.task=multilabel)",
             TAGS,
             "multiclass",
             ("tags",),
             ("a b",),
             "accuracy",
             None,
-            "tags",
+            "label",
         ),
         (
             "a class named with a space",
@@ -143,7 +143,7 @@ WHALES = ["new_whale", "w_1287fbc", "w_98baff9", "w_7554f44", "w_1eafe46", "w_0a
             "probabilities",
             "probabilities",
         ),
-        ("override: top-k", BREEDS, "multiclass", (), (), "accuracy", "top_k", "top_k"),
+        ("override: top-k", BREEDS, "multiclass", (), (), "map_at_k", "top_k", "top_k"),
     ],
 )
 def test_the_format_follows_the_sample_and_the_metric(
@@ -171,12 +171,27 @@ def test_the_format_follows_the_sample_and_the_metric(
         (TAGS, "multilabel", "top_k", "data.submission_format=top_k needs one label per image"),
         (TAGS, "multilabel", "label", "data.submission_format=label needs one label per image"),
         (TAGS, "multiclass", "csv", "data.submission_format=csv is unknown; valid: label, probability, "),
+        (TAGS, "multiclass", "tags", "data.submission_format=tags needs a multi-label competition"),
     ],
 )
 def test_an_impossible_override_is_refused_in_one_line(classes, task, override, message):
     with pytest.raises(ConfigError) as info:
         submission_format(bare_competition(classes, ["a"], task), "accuracy", override)
     assert message in str(info.value) and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("metric", "override", "message"),
+    [
+        ("map_at_k", "label", "label cannot be scored by data.metric=map_at_k"),  # one label, not five
+        ("accuracy", "top_k", "top_k cannot be scored by data.metric=accuracy"),
+        ("quadratic_weighted_kappa", "probabilities", "which scores labels"),
+    ],
+)
+def test_a_format_the_metric_would_score_otherwise_is_refused(metric, override, message):
+    """The logged Kaggle scores must be the file's: a format the metric reads differently is refused."""
+    with pytest.raises(ConfigError, match=message):
+        submission_format(bare_competition(BREEDS, ["a"], "multiclass"), metric, override)
 
 
 def test_sample_columns_and_training_classes_that_differ_are_one_line_listing_both():

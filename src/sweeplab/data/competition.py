@@ -116,9 +116,11 @@ def read_competition(root: str | Path, cfg=None) -> Competition:
     train = _csv_train(table, keys, test) if table else _folder_train(layout, keys)
     header = test.sample_header
     id_column, label_column = header[:2] if header else (train.id_column, train.label_column)
+    if not header and train.labels.form == "one-hot":  # no sample: a probability column per class
+        header = [id_column, *train.labels.classes]
     description = (
         f"labels from {train.source}, {len(train.files):,} images in {train.folder}, "
-        f"{len(test.files):,} test images in {test.folder.name}"
+        f"{len(test.files):,} test images in {test.where}"
     )
     solution = root / "solution.csv"
     return Competition(

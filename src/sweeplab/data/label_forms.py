@@ -15,7 +15,13 @@ from sweeplab.errors import ConfigError, DataError
 log = logging.getLogger(__name__)
 
 _INTEGER = re.compile(r"[+-]?\d+")
+ONE_HOT_VALUES = frozenset({"0", "1", "0.0", "1.0"})  # what a one-hot column may hold
 SHOWN = 5  # ids named in a message
+
+
+def is_integer_name(name: str) -> bool:
+    """A class named by an integer (a grade "3", a label "1"): ordered and written as a number."""
+    return bool(_INTEGER.fullmatch(name.strip()))
 
 
 @dataclass(frozen=True)
@@ -29,7 +35,7 @@ class Labels:
 def sort_classes(names) -> list[str]:
     """Integer names as numbers ("10" after "9", as an ordinal grade needs), other names as strings."""
     names = set(names)
-    if names and all(_INTEGER.fullmatch(n) for n in names):
+    if names and all(map(is_integer_name, names)):
         return sorted(names, key=lambda n: (int(n), n))
     return sorted(names)
 
@@ -85,7 +91,7 @@ def from_tags(values: list[str], ids: list[str], delim: str, where: str) -> Labe
 def _one_hot_array(columns: list[list[str]], names: list[str], ids: list[str], where: str) -> np.ndarray:
     matrix = np.array(columns, dtype=object).T if columns else np.zeros((0, 0), dtype=object)
     for j, name in enumerate(names):
-        bad = [i for i, v in enumerate(matrix[:, j]) if v not in ("0", "1", "0.0", "1.0")]
+        bad = [i for i, v in enumerate(matrix[:, j]) if v not in ONE_HOT_VALUES]
         if bad:
             raise DataError(
                 f"one-hot column {name} of {where} holds {matrix[bad[0], j]!r} (id {ids[bad[0]]}); one-hot "

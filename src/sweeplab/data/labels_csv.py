@@ -8,13 +8,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sweeplab.data.keys import DataKeys
+from sweeplab.data.label_forms import ONE_HOT_VALUES
 from sweeplab.data.layout import MATCH_SHARE, ImageFolder, Layout, is_test_like
 from sweeplab.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 
 HEAD_ROWS = 50  # rows read to tell whether a CSV's column names image files; the chosen CSV is read whole
-ONE_HOT_VALUES = frozenset({"0", "1", "0.0", "1.0"})
 
 
 def read_csv(path: Path, limit: int | None = None) -> tuple[list[str], list[list[str]]]:
@@ -90,12 +90,16 @@ def find_labels_csv(layout: Layout, keys: DataKeys) -> LabelsTable | None:
         )
     names = [keys.labels_csv] if keys.labels_csv is not None else layout.label_candidates
     folders = _train_folders(layout, keys)
-    found = []
+    found, headers = [], {}
     for name in names:
         header, head = read_csv(layout.root / name, HEAD_ROWS)
+        headers[name] = header
         match = _match(header, head, folders, keys, name, keys.labels_csv is not None)
         if match is not None:
             found.append((name, match))
+    if keys.id_column is not None and headers and not any(keys.id_column in h for h in headers.values()):
+        shown = "; ".join(f"{n}: {', '.join(h)}" for n, h in headers.items())
+        raise ConfigError(f"data.id_column={keys.id_column} is not a column of any CSV here ({shown})")
     if keys.labels_csv is not None and not found:
         raise DataError(
             f"no column of {keys.labels_csv} names the images of a folder "

@@ -23,8 +23,12 @@ def natural_key(text: str) -> tuple:
 
 
 def is_test_like(name: str) -> bool:
-    """test/, test-jpg/, test_images/: folders whose name says they hold the test images."""
-    return "test" in name.lower()
+    """test/, test-jpg/, test_images/, stage1_test/: folders whose name says they hold the test images
+    ("test" as a word of the name: not contest/ or latest/)."""
+    return bool(_TEST_WORD.search(name.lower()))
+
+
+_TEST_WORD = re.compile(r"(^|[^a-z])test")
 
 
 def _plain(name: str) -> str:

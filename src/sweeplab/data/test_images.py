@@ -21,6 +21,11 @@ class TestImages:
     folder: ImageFolder
     sample_header: list[str]  # [] without a sample submission
     sample_values: tuple[str, ...]
+    also_in: tuple[str, ...] = ()  # further test folders holding some of the ids (Planet's -additional)
+
+    @property
+    def where(self) -> str:
+        return " and ".join([self.folder.name, *self.also_in])
 
 
 def read_sample(layout: Layout) -> tuple[list[str], list[list[str]]]:
@@ -72,18 +77,38 @@ def _without_ids(layout: Layout, keys: DataKeys) -> TestImages:
     return TestImages([folder.path / folder.stems[i] for i in ids], ids, folder, [], ())
 
 
-def _check_all_found(ids, names, folder: ImageFolder, source: str, dedicated: bool) -> None:
-    missing = [i for i, name in zip(ids, names, strict=True) if name is None]
-    extra = sorted(set(folder.images) - set(names), key=natural_key) if dedicated else []
+def _check_all_found(ids, paths, folder: ImageFolder, source: str, dedicated: bool) -> None:
+    """Every id has an image; a folder of test images only (not shared with training) has no image
+    without an id."""
+    missing = [i for i, path in zip(ids, paths, strict=True) if path is None]
+    named = {p.name for p in paths if p is not None and p.parent == folder.path}
+    extra = sorted(set(folder.images) - named, key=natural_key) if dedicated else []
     if not missing and not extra:
         return
     with_extension = bool(ids) and ids[0] in folder.names  # show the extra images as the ids are written
     extra = [name if with_extension else os.path.splitext(name)[0] for name in extra]
-    also = f"; images without an id: {extra[:SHOWN]}" if dedicated else ""
-    raise DataError(
-        f"{source} and {folder.path} disagree: {len(ids)} ids vs {len(folder.images)} images; "
-        f"ids without an image: {missing[:SHOWN]}{also}"
+    problems = (
+        [f"{len(missing)} ids without an image (first: {', '.join(missing[:SHOWN])})"] if missing else []
     )
+    if extra:
+        problems.append(f"{len(extra)} images without an id (first: {', '.join(extra[:SHOWN])})")
+    raise DataError(f"{source} and {folder.path} disagree: {'; '.join(problems)}")
+
+
+def _resolve_all(ids, folder: ImageFolder, others: list[ImageFolder], suffix) -> tuple[list, tuple]:
+    """Each id's image path (None where there is none): in `folder`, else in another test folder (Planet
+    keeps 40,669 test images in test-jpg/ and 20,522 more in test-jpg-additional/)."""
+    paths, used = [], []
+    for i in ids:
+        name = folder.resolve(i, suffix)
+        if name is not None:
+            paths.append(folder.path / name)
+            continue
+        found = next(((o, o.resolve(i, suffix)) for o in others if o.resolve(i, suffix) is not None), None)
+        paths.append(None if found is None else found[0].path / found[1])
+        if found is not None and found[0].name not in used:
+            used.append(found[0].name)
+    return paths, tuple(used)
 
 
 def read_test_images(layout: Layout, keys: DataKeys, train: ImageFolder | None) -> TestImages:
@@ -107,10 +132,11 @@ def read_test_images(layout: Layout, keys: DataKeys, train: ImageFolder | None) 
                 f"{', '.join(ids[:SHOWN])}); set data.test_dir= to their folder"
             )
         folder = tests[0]
-    names = [folder.resolve(i, keys.image_suffix) for i in ids]
-    dedicated = (train is None or folder.path != train.path) and (
-        is_test_like(folder.name) or keys.test_dir is not None
-    )
-    _check_all_found(ids, names, folder, str(source), dedicated)
+    shared = train is not None and folder.path == train.path
+    others = [f for f in candidates if f is not folder and is_test_like(f.name) and keys.test_dir is None]
+    others = [f for f in others if train is None or f.path != train.path]
+    paths, also_in = _resolve_all(ids, folder, others, keys.image_suffix)
+    dedicated = not shared and (is_test_like(folder.name) or keys.test_dir is not None)
+    _check_all_found(ids, paths, folder, str(source), dedicated)
     values = tuple(row[1] for row in rows[:SAMPLE_VALUES] if len(row) > 1) if header else ()
-    return TestImages([folder.path / n for n in names], ids, folder, header, values)
+    return TestImages(paths, ids, folder, header, values, also_in)

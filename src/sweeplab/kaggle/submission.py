@@ -8,13 +8,13 @@ scoring.
 
 import csv
 import logging
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from sweeplab.data.competition import Competition
+from sweeplab.data.label_forms import is_integer_name
 from sweeplab.errors import ConfigError, DataError
 from sweeplab.kaggle.measures import PROBABILITY_METRICS, predicted_tags, top_classes
 
@@ -24,17 +24,12 @@ FORMATS = ("label", "probability", "probabilities", "tags", "top_k")
 PROBABILITY_FORMATS = ("probability", "probabilities")
 # Ten significant digits: rescoring the written file reproduces the score of the probabilities to ~1e-9.
 FLOAT_FORMAT = "{:.10g}"
-_INTEGER = re.compile(r"-?\d+")
 
 
 @dataclass(frozen=True)
 class SubmissionFormat:
     kind: str  # one of FORMATS
     top_k: int = 5  # labels per row of a top_k submission
-
-
-def is_integer_name(name: str) -> bool:
-    return bool(_INTEGER.fullmatch(name.strip()))
 
 
 def positive_class(classes: list[str]) -> int:
@@ -46,7 +41,11 @@ def submission_format(
     competition: Competition, metric: str, override: str | None = None, top_k: int = 5
 ) -> SubmissionFormat:
     """What the submission holds: data.submission_format when set, else what the sample and metric say."""
-    kind = _checked(competition, str(override)) if override is not None else _inferred(competition, metric)
+    if override is not None:
+        kind = _checked(competition, str(override))
+        _check_scorable(kind, metric)
+    else:
+        kind = _inferred(competition, metric)
     if kind == "probabilities" and len(competition.submission_columns) > 1:
         _check_class_columns(competition)
     if metric in PROBABILITY_METRICS and kind not in PROBABILITY_FORMATS:
@@ -54,7 +53,7 @@ def submission_format(
             "data.metric=%s scores probabilities but the submission holds %s (%s): Kaggle would score "
             "the file's labels; the local kaggle/ scores are computed from the probabilities",
             metric,
-            kind,
+            {"label": "labels", "top_k": "top-k labels"}.get(kind, kind),
             _why(competition, override),
         )
     return SubmissionFormat(kind, top_k)
@@ -74,8 +73,7 @@ def _inferred(competition: Competition, metric: str) -> str:
         return "top_k"
     if len(competition.submission_columns) > 1:
         return "probabilities"
-    classes = set(competition.classes)
-    if competition.multilabel or any(len(v.split()) > 1 and v not in classes for v in values):
+    if competition.multilabel:
         return "tags"
     # A binary sample of numbers in [0, 1] (Aerial Cactus writes 0.5, Histopathologic 0) under a metric
     # of probabilities wants the positive class's probability.
@@ -102,6 +100,11 @@ def _checked(competition: Competition, kind: str) -> str:
             f"data.submission_format=probability needs a binary competition (one column: the positive "
             f"class's probability), this one {shape}; use data.submission_format=probabilities"
         )
+    if kind == "tags" and not competition.multilabel:
+        raise ConfigError(
+            f"data.submission_format=tags needs a multi-label competition (data.task=multilabel), this one "
+            f"{shape} with one label per image; use data.submission_format=label"
+        )
     if kind in ("top_k", "label") and competition.multilabel:
         # A label column would score the most likely tag, not the thresholded tags validation scores.
         raise ConfigError(
@@ -109,6 +112,23 @@ def _checked(competition: Competition, kind: str) -> str:
             "use data.submission_format=tags or probabilities"
         )
     return kind
+
+
+def _check_scorable(kind: str, metric: str) -> None:
+    """A format whose file the metric would score differently from val/score is refused: the logged
+    Kaggle scores would not be the file's. Probability metrics over labels are the one exception (the
+    issue's demo case), warned about by the caller."""
+    if (kind == "top_k") != (metric == "map_at_k"):
+        want = "top_k" if metric == "map_at_k" else "label"
+        raise ConfigError(
+            f"data.submission_format={kind} cannot be scored by data.metric={metric}: map_at_k scores the "
+            f"top-k labels and only it; use data.submission_format={want}"
+        )
+    if kind in PROBABILITY_FORMATS and metric not in PROBABILITY_METRICS:
+        raise ConfigError(
+            f"data.submission_format={kind} cannot be scored by data.metric={metric}, which scores "
+            "labels; use data.submission_format=label (or tags for multi-label)"
+        )
 
 
 def _check_class_columns(competition: Competition) -> None:
