@@ -28,6 +28,7 @@ from sweeplab.kaggle.thresholds import tune_thresholds
 from sweeplab.protocol import Artifact, Role, Tag
 from sweeplab.runs.predictions import (
     ValProbs,
+    log_thresholds,
     read_test_probs,
     read_val_probs,
     write_test_probs,
@@ -197,7 +198,9 @@ def ensemble(
     name = f"{'greedy ' if select else ''}ensemble of {len(members)} ({method})"
     with tracker.run(name, _tags(members, method, weights, select)):
         tracker.log_params({"data.metric": metric, "data/val_images": len(val.rows) if val else 0})
-        _write_outputs(tracker, output_dir, (competition, answer, thresholds), test, val)
+        _write_outputs(tracker, output_dir, competition, answer, thresholds, (test, val))
+        if thresholds is not None:  # one model: its best epoch is its last
+            log_thresholds(tracker, output_dir, competition.classes, metric, thresholds, thresholds)
         tracker.log_metrics({k: v for k, v in metrics.items() if np.isfinite(v)}, step=1)
     return Ensembled(tracker.run_id, metrics, [m.run_id for m in members], notes)
 
@@ -293,25 +296,20 @@ def _tags(members: list[Member], method: str, weights: list[float] | None, selec
 def _write_outputs(
     tracker: Tracker,
     folder: Path,
-    answering: tuple[Competition, SubmissionFormat, np.ndarray | None],
-    test: np.ndarray,
-    val: ValProbs | None,
+    competition: Competition,
+    answer: SubmissionFormat,
+    thresholds: np.ndarray | None,
+    predictions: tuple[np.ndarray, ValProbs | None],
 ) -> None:
-    """The submission and the probabilities (and a multi-label ensemble's thresholds) under a training
-    run's artifact names."""
-    competition, answer, thresholds = answering
+    """The submission (at the thresholds, multi-label) and the probabilities (test, validation) under a
+    training run's artifact names."""
+    test, val = predictions
     (folder / "predictions").mkdir(parents=True, exist_ok=True)
     for name in ("best", "last"):  # one model: its best epoch is its last
         path = write_submission(folder / f"submission_{name}.csv", competition, test, answer, thresholds)
         tracker.log_artifact(path, "submissions")
         path = folder / Artifact.TEST_PROBS.format(epoch=name)
         tracker.log_artifact(write_test_probs(path, test, competition.test_ids), "predictions")
-    if thresholds is not None:
-        shown = [round(float(t), 4) for t in thresholds]
-        path = folder / Artifact.THRESHOLDS
-        path.write_text(json.dumps({"classes": competition.classes, "best": shown, "last": shown}, indent=2))
-        tracker.log_artifact(path, "predictions")
-        tracker.set_tags({Tag.THRESHOLDS: json.dumps(shown)})
     if val is not None:
         path = write_val_probs(folder / Artifact.VAL_PROBS, val.probs, val.rows, val.labels)
         tracker.log_artifact(path, "predictions")

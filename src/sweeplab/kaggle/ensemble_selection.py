@@ -14,6 +14,7 @@ import numpy as np
 from sweeplab.errors import SweeplabError
 from sweeplab.kaggle.measures import metric_score
 from sweeplab.kaggle.orientation import metric_mode
+from sweeplab.kaggle.thresholds import tune_thresholds
 
 # Additions after the first member, with replacement. Caruana et al. report most of the gain within the
 # first ~20 additions; each round scores every candidate once, so this also bounds the work.
@@ -43,13 +44,18 @@ class Candidates:
     mix: Callable[[list[np.ndarray], list[float]], np.ndarray]  # (probabilities, weights) -> probabilities
 
     def alone(self, i: int) -> float:
-        return metric_score(self.metric, self.labels, self.probs[i])
+        return self._scored(self.probs[i])
 
     def score(self, weights: np.ndarray) -> float:
         """The validation score of the candidates with non-zero weight, mixed with those weights."""
         used = np.flatnonzero(weights)
-        mixed = self.mix([self.probs[i] for i in used], [float(w) for w in weights[used]])
-        return metric_score(self.metric, self.labels, mixed)
+        return self._scored(self.mix([self.probs[i] for i in used], [float(w) for w in weights[used]]))
+
+    def _scored(self, probs: np.ndarray) -> float:
+        """The metric as the ensemble's val/score will be: multi-label tags at thresholds tuned on these
+        very probabilities (each mix gets its own, as the ensemble it would become does)."""
+        thresholds = tune_thresholds(self.labels, probs, self.metric) if self.labels.ndim == 2 else None
+        return metric_score(self.metric, self.labels, probs, thresholds)
 
     def at_chance(self, i: int) -> bool:
         chance = chance_score(self.metric, self.labels, self.probs[i].shape[1])
