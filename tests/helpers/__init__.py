@@ -19,6 +19,7 @@ TINY_MODEL = ["data.img_size=20", "model.channels=[4,8]", "model.fc=[16]"]
 
 __all__ = [
     "CATS_DOGS",
+    "frozen_backbone",
     "ROOT",
     "SWEEPER_APPS",
     "TINY_MODEL",
@@ -37,3 +38,17 @@ def compose_config(overrides: list[str], with_hydra: bool = False):
     """conf/config.yaml composed with overrides; with_hydra keeps the hydra: node (sweeper, launcher)."""
     with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
         return compose("config", overrides=overrides, return_hydra_config=with_hydra)
+
+
+def frozen_backbone(overrides: list[str], weights_path) -> list[str]:
+    """The lab's frozen-backbone setup, small: a pretrained mobilenet (a local weights file) whose head
+    alone trains, in place of the model in `overrides`."""
+    return [
+        *[o for o in overrides if not o.startswith(("model.", "data.img_size"))],
+        "data.img_size=32",
+        "model=torchvision",
+        "model.arch=mobilenet_v3_small",
+        "model.weights=IMAGENET1K_V1",
+        f"model.weights_path={weights_path}",
+        "model.freeze_backbone=true",
+    ]

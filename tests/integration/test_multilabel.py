@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from helpers import TINY_MODEL, compose_config
+from helpers import TINY_MODEL, compose_config, frozen_backbone
 from helpers.runs import artifact_paths, only_run
 from sweeplab.data import load_data, make_splits
 from sweeplab.data.splits import strata
@@ -136,15 +136,7 @@ def test_thresholds_for_a_multiclass_competition_are_refused(tagged_overrides, t
 def test_a_frozen_backbones_feature_cache_and_tta_take_multilabel_rows(
     tagged_overrides, weights_path, tmp_path, mlflow_client
 ):
-    frozen = [
-        *[o for o in tagged_overrides if not o.startswith(("model.", "data.img_size"))],
-        "data.img_size=32",
-        "model=torchvision",
-        "model.arch=mobilenet_v3_small",
-        "model.weights=IMAGENET1K_V1",
-        f"model.weights_path={weights_path}",
-        "model.freeze_backbone=true",
-    ]
+    frozen = frozen_backbone(tagged_overrides, weights_path)
     for extra in ([], ["trainer.tta=[hflip]"]):  # cached features; the backbone on flipped views
         run(compose_config([*frozen, *extra]), output_dir=tmp_path / f"out{len(extra)}")
     runs = mlflow_client.search_runs([e.experiment_id for e in mlflow_client.search_experiments()])

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torchvision import models as tv_models
 
-from helpers import compose_config, experiment_ids
+from helpers import compose_config, experiment_ids, frozen_backbone
 from sweeplab.data.augment import IMAGENET_MEAN
 from sweeplab.errors import ConfigError, WeightsError
 from sweeplab.models import features
@@ -142,16 +142,7 @@ def test_without_timm_installed_the_error_is_the_install_command(monkeypatch):
 @pytest.fixture
 def frozen(tiny_overrides, weights_path) -> list[str]:
     """The lab's frozen-backbone setup, small: a pretrained mobilenet whose head alone trains."""
-    return [
-        *[o for o in tiny_overrides if not o.startswith(("model.", "data.img_size"))],
-        "data.img_size=32",
-        "model=torchvision",
-        "model.arch=mobilenet_v3_small",
-        "model.weights=IMAGENET1K_V1",
-        f"model.weights_path={weights_path}",
-        "model.freeze_backbone=true",
-        "optimizer.lr=1e-2",
-    ]
+    return [*frozen_backbone(tiny_overrides, weights_path), "optimizer.lr=1e-2"]
 
 
 def prepare(overrides: list[str], tmp_path):

@@ -28,6 +28,21 @@ def is_test_like(name: str) -> bool:
     return bool(_TEST_WORD.search(name.lower()))
 
 
+def _listed(path: Path) -> tuple[list[str], list[str]]:
+    """(sub-folder names, file names) of one folder, in one os.scandir pass (no stat per file); hidden
+    entries and macOS archives' __MACOSX left out."""
+    folders, files = [], []
+    with os.scandir(path) as entries:
+        for entry in entries:
+            if entry.name.startswith(".") or entry.name == "__MACOSX":
+                continue
+            if entry.is_dir():
+                folders.append(entry.name)
+            elif entry.is_file():
+                files.append(entry.name)
+    return folders, files
+
+
 _TEST_WORD = re.compile(r"(^|[^a-z])test")
 
 
@@ -41,15 +56,8 @@ class ImageFolder:
 
     def __init__(self, path: Path, name: str):
         self.path, self.name = path, name  # name: relative to the competition, for messages ("train/")
-        images, subfolders = [], []
-        with os.scandir(path) as entries:
-            for entry in entries:
-                if entry.name.startswith(".") or entry.name == "__MACOSX":
-                    continue
-                if entry.is_dir():
-                    subfolders.append(entry.name)
-                elif os.path.splitext(entry.name)[1].lower() in IMAGE_SUFFIXES and entry.is_file():
-                    images.append(entry.name)
+        subfolders, files = _listed(path)
+        images = [f for f in files if os.path.splitext(f)[1].lower() in IMAGE_SUFFIXES]
         self.images, self.subfolders = sorted(images), sorted(subfolders)
 
     @cached_property
@@ -81,15 +89,8 @@ class Layout:
 
     def __init__(self, root: Path):
         self.root = root
-        csvs, dirs = [], []
-        with os.scandir(root) as entries:
-            for entry in entries:
-                if entry.name.startswith(".") or entry.name == "__MACOSX":
-                    continue
-                if entry.is_dir():
-                    dirs.append(entry.name)
-                elif entry.name.lower().endswith(".csv") and entry.is_file():
-                    csvs.append(entry.name)
+        dirs, files = _listed(root)
+        csvs = [f for f in files if f.lower().endswith(".csv")]
         self.csvs, self.dirs = sorted(csvs, key=natural_key), sorted(dirs)
         self._folders: dict[str, ImageFolder] = {}
 
