@@ -1,14 +1,15 @@
-"""sweeplab: browse, compare, rerun, refit, ensemble and submit the runs `python train.py` records."""
+"""sweeplab: browse, compare, rerun, refit, ensemble, predict with, export and submit the runs `python
+train.py` records."""
 
 import argparse
 import os
 import sys
 
-from sweeplab.cli import cache, compare, ensemble, kaggle, refit, rerun, ui
+from sweeplab.cli import cache, compare, ensemble, export, kaggle, predict, refit, rerun, ui
 from sweeplab.errors import SweeplabError
 
 # Each module owns its command's parser (register) and its run(args); `sweeplab --help` keeps this order.
-COMMANDS = (ui, rerun, refit, ensemble, kaggle, compare, cache)
+COMMANDS = (ui, rerun, refit, ensemble, predict, export, kaggle, compare, cache)
 
 
 def main(argv: list[str] | None = None) -> int:
