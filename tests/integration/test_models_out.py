@@ -71,7 +71,7 @@ def predicted(run_id: str, images: Path, out: Path, store: str, *extra: str) -> 
     return out
 
 
-@pytest.mark.slow  # ~6 s: a run, three predictions and an MLflow load
+@pytest.mark.slow  # ~5 s: a run, four predictions (one through the registry) and an MLflow load
 def test_a_runs_model_predicts_its_own_submission(
     tiny_overrides, competition, store, mlflow_client, tmp_path, monkeypatch
 ):
@@ -95,6 +95,21 @@ def test_a_runs_model_predicts_its_own_submission(
     assert [r[0] for r in rows_of(natural)[1]] == [str(i) for i in range(1, 11)]
     assert_same_submission(natural, out / "submission_best.csv", ordered=False)
 
+    mlflow_client.create_registered_model("tiny")  # as `sweeplab register` makes a version
+    source = f"{mlflow_client.get_run(run_id).info.artifact_uri}/model"
+    version = mlflow_client.create_model_version("tiny", source, run_id)
+    mlflow_client.set_registered_model_alias("tiny", "champion", version.version)
+    args = [
+        "predict",
+        "models:/tiny@champion",
+        "--images",
+        str(competition / "test"),
+        "--sample",
+        str(sample),
+    ]
+    assert sweeplab([*args, "--out", str(tmp_path / "r.csv"), "--tracking-uri", store]) == 0
+    assert_same_submission(tmp_path / "r.csv", out / "submission_best.csv")
+
     monkeypatch.setenv("MLFLOW_TRACKING_URI", store)
     model = mlflow.pyfunc.load_model(f"runs:/{run_id}/model")
     best = np.load(out / "predictions" / "test_probs_best.npz")
@@ -108,7 +123,7 @@ def test_a_runs_model_predicts_its_own_submission(
     assert np.allclose(model.predict(files).to_numpy(), best["probs"], atol=1e-6)  # a plain list too
 
 
-@pytest.mark.slow  # ~5 s: a 2-fold run and a prediction
+@pytest.mark.slow  # ~3 s: a 2-fold run and a prediction
 def test_every_fold_model_at_the_chosen_epoch_predicts_a_probabilities_submission(
     tiny_overrides, competition, store, mlflow_client, tmp_path
 ):
@@ -159,7 +174,7 @@ def stubbed_env(tmp_path: Path) -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(stubs)}
 
 
-@pytest.mark.slow  # ~10 s: a run, a prediction, an export and predict.py in a fresh process
+@pytest.mark.slow  # ~13 s: a run, a prediction, an export and predict.py in a fresh process
 def test_the_bundle_predicts_tags_offline_without_sweeplab(tagged_run, store, tmp_path, capsys):
     run_id, root, out = tagged_run
     sample = root / "sample_submission_v2.csv"
@@ -231,7 +246,7 @@ def test_bad_input_is_one_line_and_writes_nothing(
     assert "exists and is not empty" in capsys.readouterr().err
 
 
-@pytest.mark.slow  # ~13 s: a frozen torchvision backbone's run, its prediction and its export
+@pytest.mark.slow  # ~9 s: a frozen torchvision backbone's run, its prediction and its export
 def test_a_frozen_backbones_head_and_backbone_predict_and_export(
     tiny_overrides, competition, weights_path, store, mlflow_client, tmp_path
 ):

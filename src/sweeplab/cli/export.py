@@ -9,7 +9,7 @@ from sweeplab.cli import common
 
 def register(commands: common.Subparsers) -> None:
     parser = commands.add_parser(
-        "export", help="a run's model as a folder that predicts offline with torch alone (predict.py)"
+        "export", help="a run's model as a folder that predicts offline with torch, numpy and pillow"
     )
     parser.add_argument(
         "model", metavar="RUN|MODEL_URI", help="a run id (any unique prefix) or models:/NAME@ALIAS"

@@ -23,17 +23,33 @@ def run_model_uri(client: MlflowClient, run_id: str) -> str:
     return f"runs:/{run_id}/{MODEL_PATH}"
 
 
+def version_source(client: MlflowClient, uri: str) -> str:
+    """Where a registered version's files are (models:/NAME@ALIAS or models:/NAME/VERSION), asked of this
+    client's registry: MLflow's own resolution of models:/ URIs reads the global registry URI only."""
+    name, at, alias = uri.removeprefix("models:/").partition("@")
+    if not at:
+        name, _, number = name.rpartition("/")
+    try:
+        version = (
+            client.get_model_version_by_alias(name, alias) if at else client.get_model_version(name, number)
+        )
+        return client.get_model_version_download_uri(name, version.version)
+    except MlflowException as e:
+        raise SweeplabError(
+            f"{uri} is not a registered model version in {redact(client.tracking_uri)} "
+            f"({e.message.splitlines()[0]}); use models:/NAME@ALIAS or models:/NAME/VERSION"
+        ) from e
+
+
 def download_model(client: MlflowClient, uri: str, dst: Path) -> Path:
     """The model's folder (runs:/ or models:/ URI), downloaded into dst; refused when it is not there or
     not a sweeplab model."""
     import mlflow.artifacts
 
+    source = version_source(client, uri) if uri.startswith("models:/") else uri
     try:
         local = mlflow.artifacts.download_artifacts(
-            artifact_uri=uri,
-            dst_path=str(dst),
-            tracking_uri=client.tracking_uri,
-            registry_uri=client.tracking_uri,
+            artifact_uri=source, dst_path=str(dst), tracking_uri=client.tracking_uri
         )
     except MlflowException as e:
         raise SweeplabError(
