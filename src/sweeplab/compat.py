@@ -1,7 +1,12 @@
-"""The private Hydra and Optuna APIs sweeplab needs, each in one function with the reason.
+"""The private Hydra, Optuna and MLflow APIs sweeplab needs, each in one function with the reason.
 
-Checked against hydra-core 1.3.8 and Optuna 5.0; pyproject pins hydra-core<1.4 and optuna<6 for them.
+Checked against hydra-core 1.3.8, Optuna 5.0 and MLflow 3.17; pyproject pins hydra-core<1.4 and optuna<6
+for them.
 """
+
+import contextlib
+from collections.abc import Iterator
+from unittest import mock
 
 import optuna
 from hydra.core.utils import JobReturn
@@ -23,3 +28,20 @@ def trial_handle(study: optuna.Study, trial_id: int) -> optuna.Trial:
     """A live Trial for a trial that the sweep process asked: the job reports its epochs through it.
     Optuna offers no public constructor for a trial asked by another process (study.ask makes new ones)."""
     return optuna.trial.Trial(study, trial_id)
+
+
+@contextlib.contextmanager
+def no_requirement_check() -> Iterator[None]:
+    """mlflow.pyfunc.save_model without its check of the pip requirements against the installed packages.
+
+    The check only warns, and sweeplab's requirements are the running versions; but its first call maps
+    every installed distribution's files to modules (1.5-3 s per process on two cores, for ~170
+    packages), a cost each sweep process would pay on its first trial. If MLflow renames the function,
+    the patch fails loudly here rather than silently slowing every run.
+    """
+    import mlflow.utils.environment
+
+    with mock.patch.object(
+        mlflow.utils.environment, "warn_dependency_requirement_mismatches", lambda _: None
+    ):
+        yield

@@ -1,4 +1,5 @@
-"""Tiny real Kaggle-style competition folders: PNG and JPEG files, CSVs, in either train/ layout."""
+"""Tiny real Kaggle-style competition folders: PNG and JPEG files, CSVs, in either train/ layout; and a
+multi-label one in Planet's shape."""
 
 import csv
 from pathlib import Path
@@ -41,4 +42,42 @@ def make_competition(
         csv.writer(f).writerows([("id", "label")] + [(i, "cat") for i in ids])
     with (root / "solution.csv").open("w", newline="") as f:
         csv.writer(f).writerows([("id", "label", "Usage")] + solution)
+    return root
+
+
+TAGS = ("red", "green", "blue")
+
+
+def _picture(tags: set[str], rng: np.random.Generator):
+    """Each tag lights its own channel: learnable in a few epochs at 20 px."""
+    from PIL import Image
+
+    base = np.array([200 if t in tags else 30 for t in TAGS], dtype=np.float32)
+    pixels = base + rng.normal(0, 20, (24, 24, 3))
+    return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
+
+
+def make_tagged(root, n_train: int = 36, n_test: int = 12):
+    """A Planet-shaped folder: train_v2.csv (image_name, tags), train-jpg/, test-jpg/, the sample, the
+    solution in Kaggle's shape (the tags and Usage)."""
+    rng = np.random.default_rng(0)
+    combos = [{"red"}, {"green"}, {"blue"}, {"red", "green"}, {"green", "blue"}, {"red", "blue"}]
+    (root / "train-jpg").mkdir(parents=True)
+    (root / "test-jpg").mkdir()
+    with (root / "train_v2.csv").open("w", newline="") as f:
+        rows = csv.writer(f)
+        rows.writerow(["image_name", "tags"])
+        for i in range(n_train):
+            tags = combos[i % len(combos)]
+            _picture(tags, rng).save(root / "train-jpg" / f"train_{i}.png")
+            rows.writerow([f"train_{i}", " ".join(sorted(tags))])
+    sample, solution = [["image_name", "tags"]], [["image_name", "tags", "Usage"]]
+    for i in range(n_test):
+        tags = combos[(i * 5) % len(combos)]
+        _picture(tags, rng).save(root / "test-jpg" / f"test_{i}.png")
+        sample.append([f"test_{i}", "red green"])
+        solution.append([f"test_{i}", " ".join(sorted(tags)), "Public" if i % 2 else "Private"])
+    for name, rows_ in (("sample_submission_v2.csv", sample), ("solution.csv", solution)):
+        with (root / name).open("w", newline="") as f:
+            csv.writer(f).writerows(rows_)
     return root

@@ -2,6 +2,20 @@
 
 from helpers import experiment_ids
 
+# What makes a run's model/ folder an MLflow model (beside the weights files and model/code/sweeplab/).
+MLFLOW_MODEL_FILES = {
+    f"model/{name}"
+    for name in (
+        "MLmodel",
+        "conda.yaml",
+        "python_env.yaml",
+        "requirements.txt",
+        "input_example.json",
+        "serving_input_example.json",
+        "data/sweeplab_model.json",
+    )
+}
+
 
 def only_run(client, experiment=None):
     ids = [client.get_experiment_by_name(experiment).experiment_id] if experiment else experiment_ids(client)

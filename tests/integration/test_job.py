@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from helpers import compose_config, experiment_ids, make_competition
-from helpers.runs import artifact_paths, only_run
+from helpers.runs import MLFLOW_MODEL_FILES, artifact_paths, only_run
 from sweeplab.errors import ConfigError
 from sweeplab.models.builders import build_model
 from sweeplab.runs.provenance import git_state
@@ -52,10 +52,13 @@ def test_job_logs_a_complete_run(tmp_path, store, mlflow_client, layout):
 
     git = git_state()
     dirty = {"git/uncommitted.diff"} if git is not None and git.dirty else set()
-    assert artifact_paths(mlflow_client, logged.info.run_id) == {
+    paths = artifact_paths(mlflow_client, logged.info.run_id)
+    assert "model/code/sweeplab/__init__.py" in paths  # the MLflow model carries sweeplab's code
+    assert {p for p in paths if not p.startswith("model/code/")} == {
         "config.yaml",
         "learning_curves.png",
         "model/model_state_dict.pt",
+        *MLFLOW_MODEL_FILES,
         "submissions/submission_best.csv",
         "submissions/submission_last.csv",
         "predictions/test_probs_best.npz",

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from helpers import TINY_MODEL, compose_config, frozen_backbone
+from helpers.competitions import TAGS, make_tagged
 from helpers.runs import artifact_paths, only_run
 from sweeplab.data import load_data, make_splits
 from sweeplab.data.splits import strata
@@ -17,43 +18,6 @@ from sweeplab.protocol import Tag
 from sweeplab.runs.recorded import apply_overrides, load_recorded
 from sweeplab.runs.refit import refit_overrides
 from sweeplab.training.job import run
-
-TAGS = ("red", "green", "blue")
-
-
-def _picture(tags: set[str], rng: np.random.Generator):
-    """Each tag lights its own channel: learnable in a few epochs at 20 px."""
-    from PIL import Image
-
-    base = np.array([200 if t in tags else 30 for t in TAGS], dtype=np.float32)
-    pixels = base + rng.normal(0, 20, (24, 24, 3))
-    return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
-
-
-def make_tagged(root, n_train: int = 36, n_test: int = 12):
-    """A Planet-shaped folder: train_v2.csv (image_name, tags), train-jpg/, test-jpg/, the sample, the
-    solution in Kaggle's shape (the tags and Usage)."""
-    rng = np.random.default_rng(0)
-    combos = [{"red"}, {"green"}, {"blue"}, {"red", "green"}, {"green", "blue"}, {"red", "blue"}]
-    (root / "train-jpg").mkdir(parents=True)
-    (root / "test-jpg").mkdir()
-    with (root / "train_v2.csv").open("w", newline="") as f:
-        rows = csv.writer(f)
-        rows.writerow(["image_name", "tags"])
-        for i in range(n_train):
-            tags = combos[i % len(combos)]
-            _picture(tags, rng).save(root / "train-jpg" / f"train_{i}.png")
-            rows.writerow([f"train_{i}", " ".join(sorted(tags))])
-    sample, solution = [["image_name", "tags"]], [["image_name", "tags", "Usage"]]
-    for i in range(n_test):
-        tags = combos[(i * 5) % len(combos)]
-        _picture(tags, rng).save(root / "test-jpg" / f"test_{i}.png")
-        sample.append([f"test_{i}", "red green"])
-        solution.append([f"test_{i}", " ".join(sorted(tags)), "Public" if i % 2 else "Private"])
-    for name, rows_ in (("sample_submission_v2.csv", sample), ("solution.csv", solution)):
-        with (root / name).open("w", newline="") as f:
-            csv.writer(f).writerows(rows_)
-    return root
 
 
 @pytest.fixture

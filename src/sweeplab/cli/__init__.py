@@ -1,14 +1,15 @@
-"""sweeplab: browse, compare, rerun, refit, ensemble, register and submit what `python train.py` records."""
+"""sweeplab: browse, compare, rerun, refit, ensemble, register, predict with, export and submit the runs
+`python train.py` records."""
 
 import argparse
 import os
 import sys
 
-from sweeplab.cli import cache, compare, ensemble, kaggle, refit, register, rerun, ui
+from sweeplab.cli import cache, compare, ensemble, export, kaggle, predict, refit, register, rerun, ui
 from sweeplab.errors import SweeplabError
 
 # Each module owns its command's parser (register) and its run(args); `sweeplab --help` keeps this order.
-COMMANDS = (ui, rerun, refit, ensemble, register, kaggle, compare, cache)
+COMMANDS = (ui, rerun, refit, ensemble, register, predict, export, kaggle, compare, cache)
 
 
 def main(argv: list[str] | None = None) -> int:

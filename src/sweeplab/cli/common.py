@@ -43,6 +43,16 @@ def chosen_run(args: argparse.Namespace, client: MlflowClient) -> str:
     return resolve_run_id(client, args.run_id) if args.run_id else best_trial_run(args.best, args.storage)
 
 
+def model_uri(client: MlflowClient, given: str) -> str:
+    """A model as a command names it: models:/NAME@ALIAS as is, a run (any unique id prefix) as
+    runs:/ID/model."""
+    from sweeplab.runs.model_source import run_model_uri
+
+    if given.startswith("models:/"):
+        return given
+    return run_model_uri(client, resolve_run_id(client, given))
+
+
 def outputs_dir(kind: str, run_id: str | None = None) -> Path:
     """Where a command's outputs go (Hydra's outputs/DATE/TIME), named by what made them."""
     suffix = f"{kind}-{run_id[:8]}" if run_id else kind

@@ -201,10 +201,16 @@ def _torchvision_state_dict(cfg, weights: Weights) -> dict:
     return state
 
 
-def build_torchvision(cfg, num_classes: int) -> TransferModel:
-    weights = prepare_backbone(cfg)
+def build_torchvision(cfg, num_classes: int, load_weights: bool = True) -> TransferModel:
+    """load_weights=False: the pretrained weights' architecture (their class count, ViT's image size)
+    without reading them, for a state_dict that holds every weight (a logged model)."""
+    if load_weights:
+        weights = prepare_backbone(cfg)
+    else:
+        check_arch(cfg)
+        weights = None
     kwargs = dict(cfg.kwargs)
-    if weights is not None:
+    if wants_weights(cfg):
         member = torchvision_member(cfg)
         kwargs["num_classes"] = len(member.meta["categories"])
         if cfg.arch.startswith("vit_"):  # ViT's position embedding is sized for the weights' image size
@@ -278,11 +284,14 @@ def _unreachable(url: str) -> str | None:
     return None
 
 
-def build_timm(cfg, num_classes: int) -> TransferModel:
+def build_timm(cfg, num_classes: int, load_weights: bool = True) -> TransferModel:
     """timm.create_model with timm's own weight loading; num_classes=0 is timm's pooled-features model."""
-    prepare_backbone(cfg)
+    if load_weights:
+        prepare_backbone(cfg)
+    else:
+        check_arch(cfg)
     timm = import_timm()
-    pretrained = wants_weights(cfg)
+    pretrained = wants_weights(cfg) and load_weights
     name = f"{cfg.arch}.{cfg.weights}" if cfg.weights else cfg.arch
     extra = (
         {"pretrained_cfg_overlay": {"file": str(Path(cfg.weights_path).expanduser())}}
@@ -316,12 +325,13 @@ def build_timm(cfg, num_classes: int) -> TransferModel:
     return TransferModel(backbone, nn.Linear(width, num_classes), frozen=cfg.freeze_backbone, weights=weights)
 
 
-def build_model(cfg, num_classes: int, img_size: int) -> nn.Module:
-    """The network model.name names, sized for the data's classes and image size."""
+def build_model(cfg, num_classes: int, img_size: int, load_weights: bool = True) -> nn.Module:
+    """The network model.name names, sized for the data's classes and image size; load_weights=False
+    leaves a pretrained backbone's weights unread (a logged model's state_dict holds them all)."""
     if cfg.name == "seed_cnn":
         return build_seed_cnn(cfg, num_classes, img_size)
     if cfg.name == "torchvision":
-        return build_torchvision(cfg, num_classes)
+        return build_torchvision(cfg, num_classes, load_weights)
     if cfg.name == "timm":
-        return build_timm(cfg, num_classes)
+        return build_timm(cfg, num_classes, load_weights)
     raise ConfigError(f"model.name={cfg.name!r} is unknown; valid: seed_cnn, torchvision, timm")

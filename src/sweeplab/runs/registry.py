@@ -12,9 +12,8 @@ from mlflow.tracking import MlflowClient
 
 from sweeplab.errors import SweeplabError
 from sweeplab.protocol import Metric, Tag
+from sweeplab.runs.model_source import MODEL_PATH, run_model_uri
 
-MODEL_PATH = "model"  # the run's MLflow model: runs:/ID/model
-MODEL_FILE = "model/MLmodel"  # what makes that folder an MLflow model
 # Copied from the run onto the version: which study it won, and its scores.
 VERSION_TAGS = (Tag.STUDY, Tag.ROLE, Tag.BEST_EPOCH, Tag.SUBMISSION_FORMAT)
 VERSION_METRICS = (Metric.VAL_SCORE, Metric.OOF_SCORE, Metric.KAGGLE_PUBLIC, Metric.KAGGLE_PRIVATE)
@@ -33,11 +32,7 @@ def register_run(client: MlflowClient, run_id: str, name: str, alias: str = "cha
     if not name.strip() or "/" in name or ":" in name:
         raise SweeplabError(f"model name {name!r}: use letters, digits, '-', '_' or '.' (e.g. cactus-cnn)")
     run = _run(client, run_id)
-    if not any(a.path == MODEL_FILE for a in client.list_artifacts(run_id, MODEL_PATH)):
-        raise SweeplabError(
-            f"run {run_id} has no MLflow model ({MODEL_FILE}): it ran with tracking.log_model=false or "
-            "before sweeplab logged models; `sweeplab rerun` it first"
-        )
+    run_model_uri(client, run_id)  # refused here when the run has no MLflow model
     try:
         client.create_registered_model(name, description="registered by sweeplab")
     except MlflowException as e:

@@ -189,5 +189,9 @@ class Tracker:
     def log_artifact(self, path: Path, artifact_path: str | None = None) -> None:
         self.client.log_artifact(self.run_id, str(path), artifact_path)
 
+    def log_artifacts(self, folder: Path, artifact_path: str | None = None) -> None:
+        """Everything in the folder, under artifact_path."""
+        self.client.log_artifacts(self.run_id, str(folder), artifact_path)
+
     def finish(self, status: str = "FINISHED") -> None:
         self.client.set_terminated(self.run_id, status=status)

@@ -36,7 +36,9 @@ from sweeplab.runs.tracking import Tracker, experiment_name, run_url
 from sweeplab.study.job_side import StudyTrial
 from sweeplab.training.cv import combine_folds
 from sweeplab.training.device import resolve_device, seed_everything
+from sweeplab.training.fold_weights import FoldWeights
 from sweeplab.training.hooks import TrackingHook, TrialHook, log_epoch
+from sweeplab.training.model_out import log_model
 from sweeplab.training.optim import build_optimizer, build_scheduler
 from sweeplab.training.plots import plot_learning_curves
 from sweeplab.training.result import FitResult, Scoring, shown
@@ -221,15 +223,23 @@ def fit(job: Job, tracker: Tracker) -> tuple[FitResult, float]:
 
 
 def fit_folds(job: Job, tracker: Tracker) -> tuple[FitResult, float]:
-    """One model per fold, each from the same fresh seed; the mean curve and oof/score logged after."""
+    """One model per fold, each from the same fresh seed; the mean curve and oof/score logged after, and
+    the run's model: every fold's weights at the mean curve's best epoch."""
     results, seconds = [], 0.0
-    for n, split in enumerate(job.data.splits):
-        if n:
-            job.parts = build_parts(job)
-        result, took = fit_split(job, tracker, split)
-        results.append(result)
-        seconds += took
-    combined, once = combine_folds(results, job.data.labels, job.scoring)
+    weights = FoldWeights(job.output_dir) if job.cfg.tracking.log_model else None
+    try:
+        for n, split in enumerate(job.data.splits):
+            if n:
+                job.parts = build_parts(job)
+            result, took = fit_split(job, tracker, split, weights)
+            results.append(result)
+            seconds += took
+        combined, once = combine_folds(results, job.data.labels, job.scoring)
+        if weights is not None:
+            combined.best_weights = weights.at(combined.best_epoch)
+    finally:
+        if weights is not None:
+            weights.close()
     for epoch, metrics in enumerate(combined.history, 1):
         log_epoch(tracker, epoch, metrics)
         log.info("mean of %d folds, epoch %d: %s", len(results), epoch, shown(metrics))
@@ -239,14 +249,18 @@ def fit_folds(job: Job, tracker: Tracker) -> tuple[FitResult, float]:
     return combined, seconds
 
 
-def fit_split(job: Job, tracker: Tracker, split: Split) -> tuple[FitResult, float]:
-    """Train one model, reporting every epoch to the study; after CUDA out-of-memory, maybe again at half
-    the batch."""
+def fit_split(
+    job: Job, tracker: Tracker, split: Split, weights: FoldWeights | None = None
+) -> tuple[FitResult, float]:
+    """Train one model, reporting every epoch to the study (and a fold's weights to `weights`); after CUDA
+    out-of-memory, maybe again at half the batch."""
     cfg = job.cfg
     while True:
         tracker.set_tags({Tag.BATCH_SIZE_RAN: job.batch_size})
         trainer, data = _trainer(job)
         hooks = _hooks(job, tracker)
+        if weights is not None:
+            hooks.insert(0, weights.watching(trainer.model))
         started = time.perf_counter()
         try:
             # Read from job.parts, not kept in locals: an out-of-memory retry must let the old parts go.
@@ -290,31 +304,13 @@ def _trainer(job: Job) -> tuple[Trainer, ImageData]:
     trainer_cfg.batch_size = job.batch_size
     if job.features is None:
         unfreeze = job.cfg.model.get("unfreeze_at_epoch")
-        return Trainer(trainer_cfg, job.parts.model, job.parts.augment, job.device, unfreeze), job.data
-    trainer_cfg.channels_last = False  # feature rows are 2-D: no memory format to choose
-    return Trainer(trainer_cfg, job.parts.model.head, FeatureInput(), job.device), job.features
-
-
-def log_model(job: Job, tracker: Tracker) -> None:
-    """The trained weights; a run frozen all along logs its head and the backbone's identity only."""
-    model = job.parts.model
-    if not (isinstance(model, TransferModel) and frozen_all_run(job.cfg.model)):
-        torch.save(model.state_dict(), job.output_dir / "model_state_dict.pt")
-        tracker.log_artifact(job.output_dir / "model_state_dict.pt", "model")
-        return
-    torch.save(model.head.state_dict(), job.output_dir / "head_state_dict.pt")
-    tracker.log_artifact(job.output_dir / "head_state_dict.pt", "model")
-    weights = model.weights
-    backbone = {
-        "library": str(job.cfg.model.name),
-        "arch": job.cfg.model.arch,
-        "kwargs": dict(job.cfg.model.kwargs),
-        "weights": weights.name,
-        "sha256": weights.sha256,
-        "file": str(weights.path),
-    }
-    (job.output_dir / "backbone.json").write_text(json.dumps(backbone, indent=2))
-    tracker.log_artifact(job.output_dir / "backbone.json", "model")
+        trainer = Trainer(trainer_cfg, job.parts.model, job.parts.augment, job.device, unfreeze)
+        data = job.data
+    else:
+        trainer_cfg.channels_last = False  # feature rows are 2-D: no memory format to choose
+        trainer, data = Trainer(trainer_cfg, job.parts.model.head, FeatureInput(), job.device), job.features
+    trainer.keep_weights = bool(job.cfg.tracking.log_model)
+    return trainer, data
 
 
 def record_outputs(job: Job, tracker: Tracker, result: FitResult, fit_seconds: float) -> list[float]:
@@ -326,7 +322,7 @@ def record_outputs(job: Job, tracker: Tracker, result: FitResult, fit_seconds: f
     log_predictions(job, tracker, result)
     tracker.log_artifact(plot_learning_curves(result.history, job.output_dir / "learning_curves.png"))
     if job.cfg.tracking.log_model:
-        log_model(job, tracker)
+        log_model(job, tracker, result)
     tracker.set_tags(
         {Tag.BEST_EPOCH: result.best_epoch, Tag.OBJECTIVE: values[0] if len(values) == 1 else values}
     )

@@ -3,6 +3,7 @@
 from dataclasses import dataclass, field
 
 import numpy as np
+import torch
 
 from sweeplab.kaggle.scoring import Solution
 from sweeplab.kaggle.thresholds import tune_thresholds
@@ -46,6 +47,14 @@ class FitResult:
     # Every epoch's (validation, test) probabilities, kept for k-fold only: the submission's epoch (the
     # best of the mean curve over the folds) is known only once the last fold has trained.
     epoch_probs: list[tuple[np.ndarray | None, np.ndarray]] = field(default_factory=list)
+    # The weights that made best_test_probs, one state_dict (on the CPU) per model averaged: the best
+    # epoch's; with folds every fold's at the mean curve's best epoch.
+    best_weights: list[dict[str, torch.Tensor]] = field(default_factory=list)
+
+
+def state_copy(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The model's state_dict copied to the CPU: later epochs go on changing the model's own tensors."""
+    return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
 
 
 def improves(result: FitResult, metrics: dict[str, float], objective: str, mode: str) -> bool:

@@ -16,9 +16,10 @@ from sweeplab.data.augment import BatchAugment
 from sweeplab.data.batches import batches
 from sweeplab.errors import ConfigError, TrainingDiverged
 from sweeplab.kaggle.metrics import leaderboard_metrics, validation_metrics
+from sweeplab.models.predictor import probabilities, view_mean
 from sweeplab.protocol import Metric
 from sweeplab.training.device import autocast
-from sweeplab.training.result import FitResult, Scoring, improves, shown
+from sweeplab.training.result import FitResult, Scoring, improves, shown, state_copy
 
 log = logging.getLogger(__name__)
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
@@ -71,6 +72,8 @@ class Trainer:
         self.network = torch.compile(model, mode=cfg.compile_mode) if cfg.compile else model
         self.tta = [str(v) for v in (cfg.get("tta") or ())]
         self.multilabel = False  # set by fit from its data's labels: sigmoid and BCE instead of softmax
+        # The best epoch's weights, copied to the CPU when an epoch improves: the run's logged model.
+        self.keep_weights = True
 
     def _forward(self, x: torch.Tensor, train: bool) -> torch.Tensor:
         x = self.augment(x, train=train).contiguous(memory_format=self.memory_format)
@@ -93,15 +96,12 @@ class Trainer:
 
     def _probs(self, x: torch.Tensor) -> torch.Tensor:
         """Class probabilities (softmax), or each tag's (sigmoid) for multi-label."""
-        logits = self._forward(x, train=False)
-        return torch.sigmoid(logits) if self.multilabel else F.softmax(logits, 1)
+        return probabilities(self._forward(x, train=False), self.multilabel)
 
     def _predict_batch(self, x: torch.Tensor) -> torch.Tensor:
-        """The batch's probabilities, averaged over trainer.tta's flipped views (flips of the uint8 batch)."""
-        probs = self._probs(x)
-        for view in self.tta:
-            probs += self._probs(x.flip(-1 if view == "hflip" else -2))
-        return probs / (1 + len(self.tta))
+        """The batch's probabilities, averaged over trainer.tta's flipped views (flips of the uint8 batch):
+        the views and the activation of models.predictor.Predictor, which predicts for a logged model."""
+        return view_mean(self._probs, x, self.tta)
 
     @torch.no_grad()
     def predict(self, images: np.ndarray, index: np.ndarray) -> np.ndarray:
@@ -186,6 +186,8 @@ class Trainer:
             result.best_epoch = len(result.history)
             result.best_test_probs, result.best_val_probs = test_probs, val_probs
             result.best_thresholds = thresholds
+            if self.keep_weights and data.fold is None:  # folds: the mean curve's epoch, the job's hook
+                result.best_weights = [state_copy(self.model)]
         if last:
             result.last_test_probs, result.last_thresholds = test_probs, thresholds
         if data.fold is not None:

@@ -1,0 +1,97 @@
+"""A folder of images as the test set of a submission: its ids and their order from a sample submission
+(the sample's header and ids, matched to file names with or without their extension), or without one
+from the file names in natural order, laid out as the run's own submissions were."""
+
+import os
+from collections import Counter
+from pathlib import Path
+
+from sweeplab.data.competition import Competition
+from sweeplab.data.labels_csv import read_csv
+from sweeplab.data.layout import IMAGE_SUFFIXES, ImageFolder, natural_key
+from sweeplab.data.test_images import SAMPLE_VALUES
+from sweeplab.errors import DataError
+from sweeplab.models.packaged import Answer, ModelSpec
+
+SHOWN = 5
+
+
+def image_folder(images: Path) -> ImageFolder:
+    """The folder's image files (IMAGE_SUFFIXES); refused when there is none."""
+    if not images.is_dir():
+        raise DataError(f"--images {images} is not a folder: point it at the folder of images to predict")
+    folder = ImageFolder(images, str(images))
+    if not folder.images:
+        suffixes = ", ".join(sorted(IMAGE_SUFFIXES))
+        raise DataError(f"{images} holds no images ({suffixes}): point --images at the test images' folder")
+    return folder
+
+
+def folder_competition(images: Path, sample: Path | None, spec: ModelSpec) -> Competition:
+    """The folder as a Competition that write_submission takes: ids, files, header, classes."""
+    folder = image_folder(images)
+    if sample is None:
+        return _from_names(folder, spec)
+    header, rows = read_csv(sample)
+    if len(header) < 2:
+        raise DataError(f"{sample} must have a header with an id column and a value column, e.g. 'id,label'")
+    ids = [row[0].strip() for row in rows]
+    names = [folder.resolve(i) for i in ids]
+    missing = [i for i, name in zip(ids, names, strict=True) if name is None]
+    extra = sorted(set(folder.images) - set(names), key=natural_key)
+    if missing or extra or not ids:
+        raise DataError(
+            f"{sample} and {images} disagree: {len(ids)} ids vs {len(folder.images)} images; ids without an "
+            f"image: {missing[:SHOWN]}; images without an id: {extra[:SHOWN]}"
+        )
+    answer = spec.answer
+    columns = tuple(header[1:])
+    if answer.kind == "probabilities" and len(columns) > 1 and set(columns) != set(spec.classes):
+        raise DataError(
+            f"{sample}'s columns {list(columns[:SHOWN])} are not the model's classes "
+            f"{spec.classes[:SHOWN]}: give the competition's own sample submission"
+        )
+    values = tuple(row[1] for row in rows[:SAMPLE_VALUES] if len(row) > 1)
+    return _competition(
+        folder, [folder.path / n for n in names], ids, spec, header[0], header[1], columns, values
+    )
+
+
+def _from_names(folder: ImageFolder, spec: ModelSpec) -> Competition:
+    """No sample: every image in natural order, its id its name (or stem, as the run's ids were)."""
+    answer: Answer = spec.answer
+    names = sorted(folder.images, key=natural_key)
+    if answer.ids_with_extension:
+        ids = names
+    else:
+        stems = Counter(os.path.splitext(n)[0] for n in names)
+        duplicated = sorted(s for s, n in stems.items() if n > 1)
+        if duplicated:
+            raise DataError(
+                f"{folder.path} holds several images named {duplicated[0]} (by stem), and the run's ids "
+                "have no extension: give --sample to say which is which"
+            )
+        ids = sorted(stems, key=natural_key)
+        names = [folder.stems[i] for i in ids]
+    files = [folder.path / n for n in names]
+    return _competition(
+        folder, files, ids, spec, answer.id_column, answer.label_column, answer.columns, answer.sample_values
+    )
+
+
+def _competition(
+    folder, files, ids, spec: ModelSpec, id_column, label_column, columns, values
+) -> Competition:
+    return Competition(
+        root=folder.path,
+        classes=list(spec.classes),
+        train_files=[],
+        train_labels=[],
+        test_files=files,
+        test_ids=ids,
+        id_column=id_column,
+        label_column=label_column,
+        task=spec.task,
+        submission_columns=tuple(columns),
+        sample_values=tuple(values),
+    )

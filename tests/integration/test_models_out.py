@@ -1,0 +1,273 @@
+"""Models out of a run: the MLflow model under `model/`, `sweeplab predict` on a folder of images and the
+offline bundle of `sweeplab export`, each reproducing the run's own submission_best.csv."""
+
+import csv
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow.pyfunc
+import numpy as np
+import pandas as pd
+import pytest
+
+from helpers import TINY_MODEL, compose_config
+from helpers.competitions import make_tagged
+from helpers.runs import artifact_paths, only_run
+from sweeplab.cli import main as sweeplab
+from sweeplab.data.layout import natural_key
+from sweeplab.training.job import run
+
+TOLERANCE = 1e-6  # the values are written with ten significant digits
+
+
+def rows_of(path: Path) -> tuple[list[str], list[list[str]]]:
+    with path.open(newline="") as f:
+        header, *rows = list(csv.reader(f))
+    return header, rows
+
+
+def assert_same_submission(got: Path, expected: Path, ordered: bool = True) -> None:
+    """Same header, ids (in order, unless not `ordered`) and values: numbers to TOLERANCE, labels exactly."""
+    (got_header, got_rows), (header, rows) = rows_of(got), rows_of(expected)
+    assert got_header == header
+    if not ordered:
+        got_rows, rows = (sorted(r, key=lambda row: natural_key(row[0])) for r in (got_rows, rows))
+    assert [r[0] for r in got_rows] == [r[0] for r in rows]
+    for got_row, row in zip(got_rows, rows, strict=True):
+        for value, want in zip(got_row[1:], row[1:], strict=True):
+            try:
+                assert float(value) == pytest.approx(float(want), abs=TOLERANCE)
+            except ValueError:
+                assert value == want
+
+
+def trained(overrides: list[str], out: Path, client) -> str:
+    """One run of the job; its id."""
+    run(compose_config(overrides), output_dir=out)
+    return only_run(client).info.run_id
+
+
+def predicted(run_id: str, images: Path, out: Path, store: str, *extra: str) -> Path:
+    assert (
+        sweeplab(
+            [
+                "predict",
+                run_id[:8],
+                "--images",
+                str(images),
+                "--out",
+                str(out),
+                "--tracking-uri",
+                store,
+                *extra,
+            ]
+        )
+        == 0
+    )
+    return out
+
+
+@pytest.mark.slow  # ~5 s: a run, four predictions (one through the registry) and an MLflow load
+def test_a_runs_model_predicts_its_own_submission(
+    tiny_overrides, competition, store, mlflow_client, tmp_path, monkeypatch
+):
+    out = tmp_path / "out"
+    run_id = trained(
+        [*tiny_overrides, "trainer.tta=[hflip]", "trainer.epochs=3", "optimizer.lr=3e-3"], out, mlflow_client
+    )
+    paths = artifact_paths(mlflow_client, run_id, "model")
+    assert {
+        "model/model_state_dict.pt",
+        "model/MLmodel",
+        "model/data/sweeplab_model.json",
+        "model/requirements.txt",
+    } <= paths
+    assert "model/code/sweeplab/models/predictor.py" in paths
+
+    sample = competition / "sample_submission.csv"
+    got = predicted(run_id, competition / "test", tmp_path / "p.csv", store, "--sample", str(sample))
+    assert_same_submission(got, out / "submission_best.csv")
+    natural = predicted(run_id, competition / "test", tmp_path / "n.csv", store)  # ids from the file names
+    assert [r[0] for r in rows_of(natural)[1]] == [str(i) for i in range(1, 11)]
+    assert_same_submission(natural, out / "submission_best.csv", ordered=False)
+
+    mlflow_client.create_registered_model("tiny")  # as `sweeplab register` makes a version
+    source = f"{mlflow_client.get_run(run_id).info.artifact_uri}/model"
+    version = mlflow_client.create_model_version("tiny", source, run_id)
+    mlflow_client.set_registered_model_alias("tiny", "champion", version.version)
+    args = [
+        "predict",
+        "models:/tiny@champion",
+        "--images",
+        str(competition / "test"),
+        "--sample",
+        str(sample),
+    ]
+    assert sweeplab([*args, "--out", str(tmp_path / "r.csv"), "--tracking-uri", store]) == 0
+    assert_same_submission(tmp_path / "r.csv", out / "submission_best.csv")
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", store)
+    model = mlflow.pyfunc.load_model(f"runs:/{run_id}/model")
+    best = np.load(out / "predictions" / "test_probs_best.npz")
+    files = [
+        str(competition / "test" / next(p.name for p in (competition / "test").glob(f"{i}.*")))
+        for i in best["ids"]
+    ]
+    probs = model.predict(pd.DataFrame({"image": files}))
+    assert list(probs.columns) == ["cat", "dog"]
+    assert np.allclose(probs.to_numpy(), best["probs"], atol=1e-6)  # the best epoch's model
+    assert np.allclose(model.predict(files).to_numpy(), best["probs"], atol=1e-6)  # a plain list too
+
+
+@pytest.mark.slow  # ~3 s: a 2-fold run and a prediction
+def test_every_fold_model_at_the_chosen_epoch_predicts_a_probabilities_submission(
+    tiny_overrides, competition, store, mlflow_client, tmp_path
+):
+    overrides = [*tiny_overrides, "data.folds=2", "trainer.epochs=3", "data.submission_format=probabilities"]
+    run_id = trained(overrides, tmp_path / "out", mlflow_client)
+    paths = artifact_paths(mlflow_client, run_id, "model")
+    assert {"model/model_state_dict_fold0.pt", "model/model_state_dict_fold1.pt"} <= paths
+    got = predicted(
+        run_id,
+        competition / "test",
+        tmp_path / "p.csv",
+        store,
+        "--sample",
+        str(competition / "sample_submission.csv"),
+    )
+    assert rows_of(got)[0] == ["id", "cat", "dog"]
+    assert_same_submission(got, tmp_path / "out" / "submission_best.csv")
+
+
+@pytest.fixture
+def tagged_run(tmp_path, store, mlflow_client) -> tuple[str, Path, Path]:
+    """A multi-label run (tags with tuned thresholds): its id, competition and output folder."""
+    root = make_tagged(tmp_path / "planet")
+    overrides = [
+        "data=kaggle",
+        f"data.root={root}",
+        "data.task=multilabel",
+        "data.metric=mean_f2",
+        f"data.cache_dir={tmp_path / 'cache'}",
+        *TINY_MODEL,
+        "trainer.epochs=3",
+        "trainer.batch_size=8",
+        "trainer.progress=false",
+        "optimizer.lr=3e-3",
+        f"tracking.uri={store}",
+    ]
+    return trained(overrides, tmp_path / "out", mlflow_client), root, tmp_path / "out"
+
+
+def stubbed_env(tmp_path: Path) -> dict[str, str]:
+    """An environment where `import sweeplab` and `import mlflow` fail, as on a Kaggle notebook, while
+    torch, numpy and pillow import from this venv. (Not `python -I`: it would drop PYTHONPATH, and the
+    venv's editable sweeplab would import.)"""
+    stubs = tmp_path / "stubs"
+    for name in ("sweeplab", "mlflow"):
+        (stubs / name).mkdir(parents=True)
+        (stubs / name / "__init__.py").write_text(f"raise ImportError('no {name} on a Kaggle notebook')\n")
+    return {**os.environ, "PYTHONPATH": str(stubs)}
+
+
+@pytest.mark.slow  # ~13 s: a run, a prediction, an export and predict.py in a fresh process
+def test_the_bundle_predicts_tags_offline_without_sweeplab(tagged_run, store, tmp_path, capsys):
+    run_id, root, out = tagged_run
+    sample = root / "sample_submission_v2.csv"
+    got = predicted(run_id, root / "test-jpg", tmp_path / "p.csv", store, "--sample", str(sample))
+    assert_same_submission(got, out / "submission_best.csv")
+
+    bundle = tmp_path / "bundle"
+    assert sweeplab(["export", run_id[:8], str(bundle), "--tracking-uri", store]) == 0
+    assert sorted(p.name for p in bundle.iterdir()) == ["bundle.json", "model.pt2", "predict.py"]
+    env = stubbed_env(tmp_path)
+    assert subprocess.run([sys.executable, "-c", "import sweeplab"], env=env, capture_output=True).returncode
+    command = [sys.executable, str(bundle / "predict.py"), "--images", str(root / "test-jpg")]
+    done = subprocess.run(
+        [*command, "--out", str(tmp_path / "b.csv"), "--sample", str(sample)],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert_same_submission(tmp_path / "b.csv", out / "submission_best.csv")
+
+    with (bundle / "model.pt2").open("r+b") as f:  # one byte changed
+        f.seek(100)
+        byte = f.read(1)
+        f.seek(100)
+        f.write(bytes([byte[0] ^ 1]))
+    predict_py = bundle_script(bundle)  # in process: refused before torch loads anything
+    assert predict_py.main(["--images", str(root / "test-jpg"), "--out", str(tmp_path / "x.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "model.pt2 is not the file the bundle was made with" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "x.csv").exists()
+
+
+def bundle_script(bundle: Path):
+    """A bundle's predict.py imported as a module (it reads the files beside it)."""
+    spec = importlib.util.spec_from_file_location("bundle_predict", bundle / "predict.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_bad_input_is_one_line_and_writes_nothing(
+    tiny_overrides, competition, store, mlflow_client, tmp_path, capsys
+):
+    run_id = trained([*tiny_overrides, "trainer.epochs=1"], tmp_path / "out", mlflow_client)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    wrong = tmp_path / "wrong.csv"
+    wrong.write_text("id,label\n1,cat\n99,cat\n")
+    experiment = mlflow_client.get_run(run_id).info.experiment_id
+    no_model = mlflow_client.create_run(experiment).info.run_id  # tracking.log_model=false, or older
+    cases = [
+        (["nosuchrun"], "no run id starts with 'nosuchrun'"),
+        ([no_model], "has no MLflow model (model/MLmodel)"),
+        ([run_id[:8], "--images", str(empty)], "holds no images"),
+        (
+            [run_id[:8], "--images", str(competition / "test"), "--sample", str(wrong)],
+            "disagree: 2 ids vs 10 images",
+        ),
+    ]
+    for given, message in cases:
+        args = ["--images", str(competition / "test"), *given[1:]] if len(given) == 1 else given[1:]
+        out = tmp_path / "submission.csv"
+        assert sweeplab(["predict", given[0], *args, "--out", str(out), "--tracking-uri", store]) == 2
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1, err
+        assert not out.exists()
+    assert sweeplab(["export", run_id[:8], str(tmp_path / "out"), "--tracking-uri", store]) == 2
+    assert "exists and is not empty" in capsys.readouterr().err
+
+
+@pytest.mark.slow  # ~9 s: a frozen torchvision backbone's run, its prediction and its export
+def test_a_frozen_backbones_head_and_backbone_predict_and_export(
+    tiny_overrides, competition, weights_path, store, mlflow_client, tmp_path
+):
+    overrides = [
+        *[o for o in tiny_overrides if not o.startswith(("model.", "data.img_size"))],
+        "data.img_size=32",
+        "model=torchvision",
+        "model.arch=mobilenet_v3_small",
+        "model.weights=IMAGENET1K_V1",
+        f"model.weights_path={weights_path}",
+        "model.freeze_backbone=true",
+    ]
+    run_id = trained(overrides, tmp_path / "out", mlflow_client)
+    paths = artifact_paths(mlflow_client, run_id, "model")
+    assert {"model/head_state_dict.pt", "model/backbone.json", "model/MLmodel"} <= paths
+    assert not [p for p in paths if "model_state_dict" in p]  # the backbone's weights are not logged
+    sample = competition / "sample_submission.csv"
+    got = predicted(run_id, competition / "test", tmp_path / "p.csv", store, "--sample", str(sample))
+    assert_same_submission(got, tmp_path / "out" / "submission_best.csv")
+    bundle = tmp_path / "bundle"
+    assert sweeplab(["export", run_id[:8], str(bundle), "--tracking-uri", store]) == 0
+    config = json.loads((bundle / "bundle.json").read_text())  # torch.export checked it predicts the same
+    assert config["model"] == "model=torchvision model.arch=mobilenet_v3_small" and config["img_size"] == 32
+    assert (bundle / "model.pt2").stat().st_size > 4e6  # the backbone's weights (6 MB) are inside
