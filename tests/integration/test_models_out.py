@@ -128,6 +128,7 @@ def test_every_fold_model_at_the_chosen_epoch_predicts_a_probabilities_submissio
     tiny_overrides, competition, store, mlflow_client, tmp_path
 ):
     overrides = [*tiny_overrides, "data.folds=2", "trainer.epochs=3", "data.submission_format=probabilities"]
+    overrides.append("data.metric=log_loss")  # a metric of probabilities: the file scores as logged
     run_id = trained(overrides, tmp_path / "out", mlflow_client)
     paths = artifact_paths(mlflow_client, run_id, "model")
     assert {"model/model_state_dict_fold0.pt", "model/model_state_dict_fold1.pt"} <= paths

@@ -30,7 +30,7 @@ from sweeplab.models.builders import TransferModel, build_model, check_model, pr
 from sweeplab.models.features import FeatureInput, cached_features, frozen_all_run
 from sweeplab.objective import objective_specs, objective_value
 from sweeplab.protocol import Artifact, Attr, Metric, Role, Tag
-from sweeplab.runs.predictions import write_test_probs, write_val_probs
+from sweeplab.runs.predictions import log_thresholds, write_test_probs, write_val_probs
 from sweeplab.runs.provenance import GitState, git_state, provenance_tags
 from sweeplab.runs.tracking import Tracker, experiment_name, run_url
 from sweeplab.study.job_side import StudyTrial
@@ -339,7 +339,9 @@ def log_predictions(job: Job, tracker: Tracker, result: FitResult) -> None:
     for name, probs in (("best", result.best_test_probs), ("last", result.last_test_probs)):
         path = write_test_probs(job.output_dir / Artifact.TEST_PROBS.format(epoch=name), probs, ids)
         tracker.log_artifact(path, "predictions")
-    _log_thresholds(job, tracker, result)
+    if result.best_thresholds is not None:  # multi-label: what a refit of it starts from
+        best, last = result.best_thresholds, result.last_thresholds
+        log_thresholds(tracker, job.output_dir, job.data.classes, job.cfg.data.metric, best, last)
     if result.best_val_probs is not None:
         rows = result.val_index
         path = write_val_probs(
@@ -357,23 +359,6 @@ def _write_submission(job: Job, result: FitResult, epoch: str) -> Path:
     )
     path = job.output_dir / f"submission_{epoch}.csv"
     return write_submission(path, job.data.competition, probs, job.answer, thresholds)
-
-
-def _log_thresholds(job: Job, tracker: Tracker, result: FitResult) -> None:
-    """A multi-label run's per-class thresholds (best and last epoch): what its submissions used, and
-    what a refit of it (no validation to tune on) and its ensembles start from."""
-    if result.best_thresholds is None:
-        return
-    shown = {
-        "classes": job.data.classes,
-        "metric": str(job.cfg.data.metric),
-        "best": [round(float(t), 4) for t in result.best_thresholds],
-        "last": [round(float(t), 4) for t in result.last_thresholds],
-    }
-    path = job.output_dir / Artifact.THRESHOLDS
-    path.write_text(json.dumps(shown, indent=2))
-    tracker.log_artifact(path, "predictions")
-    tracker.set_tags({Tag.THRESHOLDS: json.dumps(shown["best"])})
 
 
 class Interrupted(KeyboardInterrupt):
@@ -453,6 +438,10 @@ def _fixed_thresholds(data_cfg, data: ImageData) -> tuple[float, ...] | None:
             f"data.thresholds needs {len(data.classes)} numbers in (0, 1), one per class "
             f"({', '.join(data.classes[:5])}...); got {list(given)}"
         )
+    log.info(
+        "per-class thresholds from data.thresholds (a refit takes its trial's: no validation to tune on): %s",
+        ", ".join(f"{c}={float(t):g}" for c, t in zip(data.classes, given, strict=True)),
+    )
     return tuple(float(t) for t in given)
 
 
