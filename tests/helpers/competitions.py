@@ -81,3 +81,22 @@ def make_tagged(root, n_train: int = 36, n_test: int = 12):
         with (root / name).open("w", newline="") as f:
             csv.writer(f).writerows(rows_)
     return root
+
+
+def tagged_overrides(root: Path, tmp_path: Path, store: str) -> list[str]:
+    """A fast multi-label job (mean F2, tuned thresholds) on make_tagged's folder, tracked in `store`."""
+    from helpers import TINY_MODEL
+
+    return [
+        "data=kaggle",
+        f"data.root={root}",
+        "data.task=multilabel",
+        "data.metric=mean_f2",
+        f"data.cache_dir={tmp_path / 'cache'}",
+        *TINY_MODEL,
+        "trainer.epochs=3",
+        "trainer.batch_size=8",
+        "trainer.progress=false",
+        "optimizer.lr=3e-3",
+        f"tracking.uri={store}",
+    ]

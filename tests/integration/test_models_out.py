@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import TINY_MODEL, compose_config
-from helpers.competitions import make_tagged
+from helpers import compose_config, frozen_backbone
+from helpers.competitions import make_tagged, tagged_overrides
 from helpers.runs import artifact_paths, only_run
 from sweeplab.cli import main as sweeplab
 from sweeplab.data.layout import natural_key
@@ -148,19 +148,7 @@ def test_every_fold_model_at_the_chosen_epoch_predicts_a_probabilities_submissio
 def tagged_run(tmp_path, store, mlflow_client) -> tuple[str, Path, Path]:
     """A multi-label run (tags with tuned thresholds): its id, competition and output folder."""
     root = make_tagged(tmp_path / "planet")
-    overrides = [
-        "data=kaggle",
-        f"data.root={root}",
-        "data.task=multilabel",
-        "data.metric=mean_f2",
-        f"data.cache_dir={tmp_path / 'cache'}",
-        *TINY_MODEL,
-        "trainer.epochs=3",
-        "trainer.batch_size=8",
-        "trainer.progress=false",
-        "optimizer.lr=3e-3",
-        f"tracking.uri={store}",
-    ]
+    overrides = tagged_overrides(root, tmp_path, store)
     return trained(overrides, tmp_path / "out", mlflow_client), root, tmp_path / "out"
 
 
@@ -251,15 +239,7 @@ def test_bad_input_is_one_line_and_writes_nothing(
 def test_a_frozen_backbones_head_and_backbone_predict_and_export(
     tiny_overrides, competition, weights_path, store, mlflow_client, tmp_path
 ):
-    overrides = [
-        *[o for o in tiny_overrides if not o.startswith(("model.", "data.img_size"))],
-        "data.img_size=32",
-        "model=torchvision",
-        "model.arch=mobilenet_v3_small",
-        "model.weights=IMAGENET1K_V1",
-        f"model.weights_path={weights_path}",
-        "model.freeze_backbone=true",
-    ]
+    overrides = frozen_backbone(tiny_overrides, weights_path)
     run_id = trained(overrides, tmp_path / "out", mlflow_client)
     paths = artifact_paths(mlflow_client, run_id, "model")
     assert {"model/head_state_dict.pt", "model/backbone.json", "model/MLmodel"} <= paths

@@ -7,8 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from helpers import TINY_MODEL, compose_config, frozen_backbone
+from helpers import compose_config, frozen_backbone
 from helpers.competitions import TAGS, make_tagged
+from helpers.competitions import tagged_overrides as tagged_job
 from helpers.runs import artifact_paths, only_run
 from sweeplab.data import load_data, make_splits
 from sweeplab.data.splits import strata
@@ -22,20 +23,7 @@ from sweeplab.training.job import run
 
 @pytest.fixture
 def tagged_overrides(tmp_path, store):
-    root = make_tagged(tmp_path / "planet")
-    return [
-        "data=kaggle",
-        f"data.root={root}",
-        "data.task=multilabel",
-        "data.metric=mean_f2",
-        f"data.cache_dir={tmp_path / 'cache'}",
-        *TINY_MODEL,
-        "trainer.epochs=3",
-        "trainer.batch_size=8",
-        "trainer.progress=false",
-        "optimizer.lr=3e-3",
-        f"tracking.uri={store}",
-    ]
+    return tagged_job(make_tagged(tmp_path / "planet"), tmp_path, store)
 
 
 def test_tag_combinations_stratify_and_rare_ones_are_pooled():
