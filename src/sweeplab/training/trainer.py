@@ -146,7 +146,7 @@ class Trainer:
                 metrics.update(
                     validation_metrics(truth, val_probs, scoring.metric, thresholds, scoring.top_k)
                 )
-            metrics = self._end_epoch(data, result, metrics, (val_probs, thresholds), scoring)
+            metrics = self._end_epoch(data, result, metrics, val_probs, thresholds, scoring)
             prefix = "" if data.fold is None else f"fold {data.fold} "
             log.info("%sepoch %d/%d: %s", prefix, epoch, cfg.epochs, shown(metrics))
             for hook in hooks:  # the run's tracking, the trial's pruning (which stops the fit by raising)
@@ -161,13 +161,13 @@ class Trainer:
         data: ImageData,
         result: FitResult,
         metrics: dict[str, float],
-        validation: tuple[np.ndarray | None, np.ndarray | None],
+        val_probs: np.ndarray | None,
+        thresholds: np.ndarray | None,
         scoring: Scoring,
     ) -> dict[str, float]:
         """Predict the test set when needed, score it, and keep the epoch's metrics, probabilities and
         (multi-label) thresholds; the epoch's metrics returned (finite ones only)."""
         objective, mode, solution = scoring.objective, scoring.mode, scoring.solution
-        val_probs, thresholds = validation
         improved = improves(result, metrics, objective, mode)
         last = len(result.history) + 1 == self.cfg.epochs
         # Without a solution file the test set (12,500 images for Dogs vs. Cats) is predicted only for
