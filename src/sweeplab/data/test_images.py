@@ -29,14 +29,15 @@ class TestImages:
 
 
 def read_sample(layout: Layout) -> tuple[list[str], list[list[str]]]:
-    """The sample submission's header and rows; ([], []) without one."""
-    if layout.sample is None:
-        return [], []
-    header, rows = read_csv(layout.sample)
+    """The competition's sample submission's header and rows; ([], []) without one."""
+    return ([], []) if layout.sample is None else read_sample_file(layout.sample)
+
+
+def read_sample_file(path: Path) -> tuple[list[str], list[list[str]]]:
+    """A sample submission's header and rows; refused without an id and a value column."""
+    header, rows = read_csv(path)
     if len(header) < 2:
-        raise DataError(
-            f"{layout.sample} must have a header with an id column and a label column, e.g. 'id,label'"
-        )
+        raise DataError(f"{path} must have a header with an id column and a label column, e.g. 'id,label'")
     return header, rows
 
 
@@ -77,13 +78,13 @@ def _without_ids(layout: Layout, keys: DataKeys) -> TestImages:
     return TestImages([folder.path / folder.stems[i] for i in ids], ids, folder, [], ())
 
 
-def _check_all_found(ids, paths, folder: ImageFolder, source: str, dedicated: bool) -> None:
-    """Every id has an image; a folder of test images only (not shared with training) has no image
-    without an id."""
+def check_all_found(ids, paths, folder: ImageFolder, source: str, dedicated: bool) -> None:
+    """There are ids, every id has an image (its path, None where there is none), and a folder of test
+    images only (not shared with training) has no image without an id."""
     missing = [i for i, path in zip(ids, paths, strict=True) if path is None]
     named = {p.name for p in paths if p is not None and p.parent == folder.path}
     extra = sorted(set(folder.images) - named, key=natural_key) if dedicated else []
-    if not missing and not extra:
+    if ids and not missing and not extra:
         return
     with_extension = bool(ids) and ids[0] in folder.names  # show the extra images as the ids are written
     extra = [name if with_extension else os.path.splitext(name)[0] for name in extra]
@@ -92,7 +93,8 @@ def _check_all_found(ids, paths, folder: ImageFolder, source: str, dedicated: bo
     )
     if extra:
         problems.append(f"{len(extra)} images without an id (first: {', '.join(extra[:SHOWN])})")
-    raise DataError(f"{source} and {folder.path} disagree: {'; '.join(problems)}")
+    counts = f"{len(ids)} ids vs {len(folder.images)} images" if dedicated else f"{len(ids)} ids"
+    raise DataError(f"{source} and {folder.path} disagree: {'; '.join([counts, *problems])}")
 
 
 def _resolve_all(ids, folder: ImageFolder, others: list[ImageFolder], suffix) -> tuple[list, tuple]:
@@ -137,6 +139,6 @@ def read_test_images(layout: Layout, keys: DataKeys, train: ImageFolder | None) 
     others = [f for f in others if train is None or f.path != train.path]
     paths, also_in = _resolve_all(ids, folder, others, keys.image_suffix)
     dedicated = not shared and (is_test_like(folder.name) or keys.test_dir is not None)
-    _check_all_found(ids, paths, folder, str(source), dedicated)
+    check_all_found(ids, paths, folder, str(source), dedicated)
     values = tuple(row[1] for row in rows[:SAMPLE_VALUES] if len(row) > 1) if header else ()
     return TestImages(paths, ids, folder, header, values, also_in)

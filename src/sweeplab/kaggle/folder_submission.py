@@ -7,9 +7,8 @@ from collections import Counter
 from pathlib import Path
 
 from sweeplab.data.competition import Competition
-from sweeplab.data.labels_csv import read_csv
 from sweeplab.data.layout import IMAGE_SUFFIXES, ImageFolder, natural_key
-from sweeplab.data.test_images import SAMPLE_VALUES
+from sweeplab.data.test_images import SAMPLE_VALUES, check_all_found, read_sample_file
 from sweeplab.errors import DataError
 from sweeplab.models.packaged import Answer, ModelSpec
 
@@ -32,18 +31,10 @@ def folder_competition(images: Path, sample: Path | None, spec: ModelSpec) -> Co
     folder = image_folder(images)
     if sample is None:
         return _from_names(folder, spec)
-    header, rows = read_csv(sample)
-    if len(header) < 2:
-        raise DataError(f"{sample} must have a header with an id column and a value column, e.g. 'id,label'")
+    header, rows = read_sample_file(sample)
     ids = [row[0].strip() for row in rows]
-    names = [folder.resolve(i) for i in ids]
-    missing = [i for i, name in zip(ids, names, strict=True) if name is None]
-    extra = sorted(set(folder.images) - set(names), key=natural_key)
-    if missing or extra or not ids:
-        raise DataError(
-            f"{sample} and {images} disagree: {len(ids)} ids vs {len(folder.images)} images; ids without an "
-            f"image: {missing[:SHOWN]}; images without an id: {extra[:SHOWN]}"
-        )
+    files = [None if name is None else folder.path / name for name in map(folder.resolve, ids)]
+    check_all_found(ids, files, folder, str(sample), dedicated=True)  # the folder is the test set
     answer = spec.answer
     columns = tuple(header[1:])
     if answer.kind == "probabilities" and len(columns) > 1 and set(columns) != set(spec.classes):
@@ -52,9 +43,7 @@ def folder_competition(images: Path, sample: Path | None, spec: ModelSpec) -> Co
             f"{spec.classes[:SHOWN]}: give the competition's own sample submission"
         )
     values = tuple(row[1] for row in rows[:SAMPLE_VALUES] if len(row) > 1)
-    return _competition(
-        folder, [folder.path / n for n in names], ids, spec, header[0], header[1], columns, values
-    )
+    return _competition(folder, files, ids, spec, header[0], header[1], columns, values)
 
 
 def _from_names(folder: ImageFolder, spec: ModelSpec) -> Competition:
