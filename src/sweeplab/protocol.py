@@ -143,6 +143,7 @@ class Artifact:
     VAL_PROBS = "predictions/val_probs.npz"  # probs, rows (train image indices), labels; out-of-fold
     THRESHOLDS = "predictions/thresholds.json"  # multi-label: classes, best and last epoch's thresholds
     CONFIG = "config.yaml"
+    MODEL = "model"  # the run's MLflow model (runs:/ID/model), beside the weights' frozen names
 
 
 def study_overrides(name: str, storage: str, trial_id: int, number: int) -> list[str]:

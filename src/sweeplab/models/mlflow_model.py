@@ -18,6 +18,7 @@ import pandas as pd
 import sweeplab
 from sweeplab.models.inference import predict_files
 from sweeplab.models.packaged import SPEC_FILE, ModelSpec, Packaged, load_packaged
+from sweeplab.protocol import Artifact
 from sweeplab.training.device import resolve_device
 
 IMAGE_COLUMN = "image"
@@ -63,7 +64,7 @@ def save_mlflow_model(folder: Path, spec_file: Path, spec: ModelSpec) -> None:
                 pip_requirements=requirements(spec),
                 signature=signature,
                 input_example=pd.DataFrame({IMAGE_COLUMN: ["test/1.jpg"]}),
-                mlflow_model=Model(run_id=spec.run_id, artifact_path="model"),
+                mlflow_model=Model(run_id=spec.run_id, artifact_path=Artifact.MODEL),
             )
     finally:
         pyfunc_log.setLevel(level)

@@ -8,9 +8,10 @@ from mlflow.tracking import MlflowClient
 
 from sweeplab.errors import SweeplabError
 from sweeplab.models.packaged import SPEC_FILE
+from sweeplab.protocol import Artifact
 from sweeplab.runs.redact import redact
 
-MODEL_PATH = "model"  # a run's MLflow model: runs:/ID/model
+MODEL_PATH = Artifact.MODEL  # a run's MLflow model: runs:/ID/model
 
 
 def run_model_uri(client: MlflowClient, run_id: str) -> str:

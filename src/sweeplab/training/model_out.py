@@ -13,13 +13,12 @@ from sweeplab.models.builders import TransferModel
 from sweeplab.models.features import frozen_all_run
 from sweeplab.models.mlflow_model import save_mlflow_model
 from sweeplab.models.packaged import Answer, ModelSpec, weights_names, write_weights
+from sweeplab.protocol import Artifact
 from sweeplab.runs.tracking import Tracker
 from sweeplab.training.result import FitResult
 
 if TYPE_CHECKING:  # the job imports this module
     from sweeplab.training.job import Job
-
-MODEL_PATH = "model"  # the run's MLflow model: runs:/ID/model
 
 
 def log_model(job: "Job", tracker: Tracker, result: FitResult) -> None:
@@ -27,15 +26,15 @@ def log_model(job: "Job", tracker: Tracker, result: FitResult) -> None:
     epoch), its weights files also left in the job's output folder."""
     spec = model_spec(job, result, tracker.run_id)
     for path in write_weights(job.output_dir, spec, result.best_weights):
-        tracker.log_artifact(path, MODEL_PATH)
+        tracker.log_artifact(path, Artifact.MODEL)
     if spec.head_only:
         path = job.output_dir / "backbone.json"
         path.write_text(json.dumps(spec.backbone, indent=2))
-        tracker.log_artifact(path, MODEL_PATH)
+        tracker.log_artifact(path, Artifact.MODEL)
     with tempfile.TemporaryDirectory(prefix="sweeplab-model-") as tmp:
         spec_file = spec.write(Path(tmp) / "sweeplab_model.json")
-        save_mlflow_model(Path(tmp) / MODEL_PATH, spec_file, spec)
-        tracker.log_artifacts(Path(tmp) / MODEL_PATH, MODEL_PATH)
+        save_mlflow_model(Path(tmp) / Artifact.MODEL, spec_file, spec)
+        tracker.log_artifacts(Path(tmp) / Artifact.MODEL, Artifact.MODEL)
 
 
 def model_spec(job: "Job", result: FitResult, run_id: str) -> ModelSpec:
