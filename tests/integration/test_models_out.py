@@ -13,6 +13,7 @@ import mlflow.pyfunc
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from helpers import compose_config, frozen_backbone
 from helpers.competitions import make_tagged, tagged_overrides
@@ -184,13 +185,18 @@ def test_the_bundle_predicts_tags_offline_without_sweeplab(tagged_run, store, tm
     )
     assert done.returncode == 0, done.stderr
     assert_same_submission(tmp_path / "b.csv", out / "submission_best.csv")
+    predict_py = bundle_script(bundle)
+    # On a GPU the graph's own device checks must move too (seen on an H200: "Tensor device mismatch!
+    # Expected: cpu, Got: cuda:0"); the meta device stands in for one here.
+    moved = predict_py.load_model(bundle / "model.pt2", torch.device("meta"))
+    assert {str(n.kwargs["device"]) for n in moved.graph.nodes if "device" in n.kwargs} == {"meta"}
 
     with (bundle / "model.pt2").open("r+b") as f:  # one byte changed
         f.seek(100)
         byte = f.read(1)
         f.seek(100)
         f.write(bytes([byte[0] ^ 1]))
-    predict_py = bundle_script(bundle)  # in process: refused before torch loads anything
+    # in process: refused before torch loads anything
     assert predict_py.main(["--images", str(root / "test-jpg"), "--out", str(tmp_path / "x.csv")]) == 2
     err = capsys.readouterr().err
     assert "model.pt2 is not the file the bundle was made with" in err and len(err.strip().splitlines()) == 1

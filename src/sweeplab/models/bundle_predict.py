@@ -229,6 +229,18 @@ def check_columns(bundle: dict, header: list[str]) -> None:
         )
 
 
+def load_model(path: Path, device: torch.device) -> torch.nn.Module:
+    """model.pt2 on `device`. torch.export records the device it traced on (cpu) inside the graph, in the
+    checks before each dtype cast: `.to(device)` moves the weights but not those, and the first batch on
+    a GPU stops with "Tensor device mismatch". So the program itself is moved (torch >= 2.6)."""
+    program = torch.export.load(path)
+    if device.type != "cpu":
+        from torch.export.passes import move_to_device_pass
+
+        program = move_to_device_pass(program, device)
+    return program.module()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
@@ -246,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     device = torch.device(
         args.device if args.device != "auto" else "cuda" if torch.cuda.is_available() else "cpu"
     )
-    model = torch.export.load(HERE / "model.pt2").module().to(device)
+    model = load_model(HERE / "model.pt2", device)
     probs = predict(model, table["files"], bundle["img_size"], device, args.batch_size)
     rows = submission_values(probs, bundle, table["header"], table["sample_values"])
     with open(args.out, "w", newline="") as f:
