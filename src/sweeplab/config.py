@@ -196,6 +196,8 @@ class TrainerConfig:
     deterministic: bool | None = None  # None: on for CPU, off for CUDA
     progress: bool | None = None  # epoch and cache progress bars; null: only when stderr is a terminal
     oom_retry: bool = False  # on CUDA out-of-memory, start again with half the batch size
+    # torch's threads and data.num_workers' default; None: the sweep slot's share of the cores, else torch's
+    num_threads: int | None = None
     # Test-time augmentation: predictions averaged over the image and these views, for validation and
     # test alike (so val/score measures what is submitted).
     tta: list[TTAView] = field(default_factory=list)

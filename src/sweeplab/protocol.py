@@ -52,6 +52,10 @@ class Tag:
     SUBMISSION_FORMAT = "sweeplab.submission_format"  # label | probability | probabilities | tags | top_k
     THRESHOLDS = "sweeplab.thresholds"  # multi-label: the best epoch's per-class thresholds, JSON
     PRUNED = "sweeplab.pruned"
+    SLOT = "sweeplab.slot"  # the sweep's slot (0..slots-1) the trial ran in
+    VISIBLE_DEVICES = "sweeplab.visible_devices"  # CUDA_VISIBLE_DEVICES of the trial's process, or "all"
+    THREADS = "sweeplab.threads"  # torch and decoding threads the trial ran with
+    STOP_REASON = "sweeplab.stop_reason"  # on a study's parent run: why the sweep ended before n_trials
     PRUNED_EPOCH = "sweeplab.pruned_epoch"
     ERROR = "sweeplab.error"
     # commands
@@ -90,6 +94,8 @@ class Attr:
     WORKER = "sweeplab.worker"  # host:pid of the sweep process that ran the trial
     SURPLUS = "sweeplab.surplus"  # asked in a race with other workers after n_trials was reached
     REASON = "sweeplab.reason"  # why a trial failed or was pruned
+    NOISE = "sweeplab.noise"  # set by the job: its objective's noise (CV std, binomial s.e.), for min_delta
+    ENQUEUED = "sweeplab.enqueued"  # "enqueue" or "warm_start_from STUDY #N": a config asked to run first
 
 
 class Metric:
@@ -133,6 +139,8 @@ class StudyConfig:
     trial_id: int | None = None
     number: int | None = None
     parent_run_id: str | None = None
+    slot: int | None = None  # the sweep's slot running this trial
+    threads: int | None = None  # the slot's share of the cores (trainer.num_threads overrides)
 
 
 class Artifact:

@@ -181,6 +181,18 @@ class PatientPrunerConfig:
 
 
 @dataclass
+class WilcoxonPrunerConfig:
+    """Prunes a k-fold trial on its per-fold scores (data.folds=K, K >= 5 in practice; refused below 4):
+    the job reports one value per finished fold instead of one per epoch. With p_threshold=0.1 the
+    smallest p-value Wilcoxon's signed-rank test can give after 2, 3, 4 folds is 0.25, 0.125, 0.0625, so
+    a trial can be pruned from its 4th fold on."""
+
+    _target_: str = "optuna.pruners.WilcoxonPruner"
+    p_threshold: float = 0.1
+    n_startup_steps: int = 2
+
+
+@dataclass
 class OptunaSweeperConf:
     _target_: str = "hydra_plugins.sweeplab_optuna.sweeper.OptunaSweeper"
     _recursive_: bool = False  # the sweeper builds sampler and pruner itself (re-seeded per resume)
@@ -196,7 +208,7 @@ class OptunaSweeperConf:
     # and directions
     study_name: str | None = None
     n_trials: int = 20  # finished (complete or pruned) trials the study should hold
-    n_jobs: int = 2  # trials launched at once through the Hydra launcher
+    n_jobs: int = 2  # trials running at once (slots): a new one starts the moment one ends
     max_failure_rate: float = 0.0  # stop once failed trials exceed this share of n_trials
     search_space: dict[str, Any] | None = None  # the older mapping form
     params: dict[str, str] | None = None
@@ -207,6 +219,17 @@ class OptunaSweeperConf:
     heartbeat_interval: int = HEARTBEAT_INTERVAL_S
     grace_period: int = GRACE_PERIOD_S
     mlflow: bool = True  # parent run per study, child run per trial
+    # Slots: min(n_jobs, the launcher's own n_jobs, devices x trials_per_device). Each slot gets
+    # max(1, cores // slots) torch and decoding threads (trainer.num_threads overrides).
+    batched: bool = False  # true: today's batches of n_jobs, each waiting for its slowest trial
+    devices: list[str] | None = None  # GPU ids for the slots, e.g. [0, 1]; None: every visible GPU, else cpu
+    trials_per_device: int = 1  # slots per device: >1 shares a GPU between small trials
+    patience: int | None = None  # stop after this many finished trials in a row without a better value
+    min_delta: float | None = None  # better = by more than this; None: the objective's noise (README)
+    # Configs run first, e.g. [{optimizer.lr: 3e-4, trainer.batch_size: 64}]: each a trial of this study
+    enqueue: list[Any] = field(default_factory=list)
+    warm_start_from: str | None = None  # a study in the same storage: its best configs run first
+    warm_start_top: int = 5
 
 
 def store_configs() -> None:
@@ -232,6 +255,7 @@ def store_configs() -> None:
             "successive_halving": SuccessiveHalvingPrunerConfig,
             "hyperband": HyperbandPrunerConfig,
             "patient": PatientPrunerConfig,
+            "wilcoxon": WilcoxonPrunerConfig,
         },
     }
     for group, nodes in options.items():
