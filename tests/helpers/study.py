@@ -1,5 +1,9 @@
 """Doubles for the study loop in process: a sweeper config, a launcher that runs a plain function."""
 
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+
 from hydra.core.utils import JobReturn, JobStatus
 from omegaconf import OmegaConf
 
@@ -49,3 +53,32 @@ def sphere(params):
 
 def feasible(trial) -> list[float]:
     return [-1.0]  # <= 0: every trial satisfies the constraint
+
+
+class ThreadSlots:
+    """The pool protocol (sweeplab.study.slots.Pooled) over threads in this process: each job runs the
+    objective on its own thread, its start and end recorded as (job_idx, slot, start, end)."""
+
+    def __init__(self, objective):
+        self.objective, self.spans, self.interrupted, self.shut = objective, [], False, False
+        self._lock = threading.Lock()
+
+    def start(self, slots) -> None:
+        self.executor = ThreadPoolExecutor(max_workers=len(slots))
+
+    def submit(self, overrides, job_idx, slot) -> Future:
+        return self.executor.submit(self._run, overrides, job_idx, slot)
+
+    def _run(self, overrides, job_idx, slot) -> JobReturn:
+        started = time.perf_counter()
+        (result,) = launcher(self.objective)([overrides], job_idx)
+        with self._lock:
+            self.spans.append((job_idx, slot.index, started, time.perf_counter()))
+        return result
+
+    def interrupt(self) -> None:
+        self.interrupted = True
+
+    def shutdown(self) -> None:
+        self.shut = True
+        self.executor.shutdown(wait=True)

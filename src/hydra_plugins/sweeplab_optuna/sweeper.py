@@ -30,4 +30,4 @@ class OptunaSweeper(Sweeper):
         # Imported here: Hydra imports every plugin at start-up, and most runs never sweep with Optuna.
         from sweeplab.study.sweep import run_sweep
 
-        run_sweep(self.sweeper_cfg, self.config, self.launcher.launch, list(arguments))
+        run_sweep(self.sweeper_cfg, self.config, self.launcher, list(arguments))

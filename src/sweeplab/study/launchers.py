@@ -58,6 +58,8 @@ def placement(config: DictConfig) -> Placement:
         return Placement("rq", Where.THIS_MACHINE if here else Where.OTHER_MACHINES, batch=True)
     if name == "JoblibLauncher":
         return Placement("joblib", Where.THIS_MACHINE, batch=True)
+    if name == "PoolLauncher":
+        return Placement("pool", Where.THIS_MACHINE, batch=True)
     return Placement(name or "unknown", Where.THIS_MACHINE, batch=True)
 
 

@@ -1,12 +1,17 @@
-"""The Optuna study loop behind `hydra/sweeper=optuna`: ask a batch, launch it through Hydra, tell results.
+"""The Optuna study loop behind `hydra/sweeper=optuna`: keep every slot busy, tell results as they come.
 
-The study it runs is opened by sweeplab.study.opening (search space, storage, sampler, pruner, resume checks).
+With a launcher that takes one job at a time into a slot (sweeplab.study.slots.pooled: hydra/launcher=pool,
+joblib) the loop is a pool: the moment a trial ends, the next is asked and launched into its slot. With any
+other launcher, or hydra.sweeper.batched=true, it asks a batch of n_jobs, launches it through Hydra and
+waits for its slowest trial. The study it runs is opened by sweeplab.study.opening (search space, storage,
+sampler, pruner, resume checks).
 """
 
 import logging
 import math
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 
 import optuna
 from hydra.core.utils import JobReturn, JobStatus
@@ -20,6 +25,8 @@ from sweeplab.protocol import Attr, study_overrides
 from sweeplab.runs.redact import redact
 from sweeplab.study.opening import StudyOpening
 from sweeplab.study.outcome import outcome_of
+from sweeplab.study.plateau import Plateau
+from sweeplab.study.slots import Pooled, Slot, plan_slots, slot_overrides
 from sweeplab.study.storage import Heartbeat
 
 log = logging.getLogger(__name__)
@@ -47,10 +54,13 @@ class StudyLoop:
         arguments: list[str],
         *,
         parallel: bool = True,  # whether the launcher runs a batch of jobs at once (not Hydra's basic one)
+        pool: Pooled | None = None,  # one job at a time into a slot: the loop keeps every slot busy
     ) -> None:
         cfg = sweeper_cfg
         self.opening = StudyOpening(cfg, job_cfg, arguments)
         self.sweeper_cfg, self.job_cfg, self.launch, self.parallel = cfg, job_cfg, launch, parallel
+        self.pool = None if cfg.get("batched", False) else pool
+        self.slots: list[Slot] = plan_slots(cfg, job_cfg, sequential=not parallel)
         grid = self.opening.grid
         # Failed trials take a slot of n_trials: a grid point is tried once, and max_failure_rate=1.0
         # means, as in the official plugin, n_trials attempts whatever their outcome.
@@ -62,6 +72,8 @@ class StudyLoop:
         self.job_idx = 0  # Hydra's numbering of launched jobs
         self.failures: list[str] = []
         self.waiting = False  # already said that it waits for other workers
+        self.plateau: Plateau | None = None  # set once the study's directions are known
+        self.stop_reason: str | None = None  # why the study ended before n_trials (plateau)
 
     @property
     def study_name(self) -> str:
@@ -139,14 +151,17 @@ class StudyLoop:
 
     def run(self, on_start: OnStart | None = None, on_trial: OnTrial | None = None) -> optuna.Study:
         study = self.opening.open()
+        self.plateau = Plateau.from_config(self.sweeper_cfg, self.opening.directions)
         optuna.storages.fail_stale_trials(study)  # trials whose process died while running
         extra = on_start(study) if on_start else []
         _log_start(study, self.opening, self.n_trials, self._counts(study)[0])
+        _log_slots(self.slots, self.pool is not None)
+        if self.pool is not None:
+            return self._run_pool(study, extra, on_trial)
         while True:
             optuna.storages.fail_stale_trials(study)  # a dead worker's trial frees its slot
             finished, running = self._counts(study)
-            if self.grid_exhausted or finished >= self.n_trials:
-                self._log_failures()
+            if self._done(study, finished):
                 return study
             open_slots = self.n_trials - finished - running
             if open_slots <= 0:
@@ -155,10 +170,77 @@ class StudyLoop:
             self.waiting = False
             # A sequential launcher gets one trial at a time: a trial asked ahead would sit RUNNING,
             # holding a slot other workers could use and dying with this worker if it is killed.
-            batch = self.sweeper_cfg.n_jobs if self.parallel else 1
+            batch = len(self.slots) if self.parallel else 1
             trials = self._ask(study, min(batch, open_slots))
             if trials:
                 self._run_batch(study, trials, extra, on_trial)
+
+    def _done(self, study: optuna.Study, finished: int) -> bool:
+        """Whether the study is over: n_trials finished, the grid tried, or a plateau reached."""
+        if self.stop_reason is None and self.plateau is not None:
+            self.stop_reason = self.plateau.reason(study)
+            if self.stop_reason:
+                log.info("Study %s %s", study.study_name, self.stop_reason)
+        if self.grid_exhausted or finished >= self.n_trials or self.stop_reason:
+            self._log_failures()
+            return True
+        return False
+
+    def _run_pool(self, study: optuna.Study, extra: list[str], on_trial: OnTrial | None) -> optuna.Study:
+        """Every slot busy: a trial is asked and launched into a slot the moment the slot is free."""
+        pool, free = self.pool, list(self.slots)
+        running: dict[Future, tuple[optuna.Trial, Slot]] = {}
+        beating: set[int] = set()
+        pool.start(self.slots)
+        try:
+            with Heartbeat(self.opening.storage, beating):
+                while True:
+                    self._fill(study, free, running, beating, extra)
+                    if not running:
+                        finished, elsewhere = self._counts(study)
+                        if self._done(study, finished):
+                            return study
+                        self._wait(elsewhere)  # the open trials run in other workers
+                        optuna.storages.fail_stale_trials(study)
+                        continue
+                    done, _ = wait(list(running), return_when=FIRST_COMPLETED)
+                    for future in sorted(done, key=lambda f: running[f][0].number):
+                        trial, slot = running.pop(future)
+                        beating.discard(trial_id(trial))
+                        free.append(slot)
+                        self._tell(study, trial, _result_of(future), on_trial)
+                    self._check_failure_rate()
+        except KeyboardInterrupt:
+            pool.interrupt()
+            _fail_interrupted(study, [trial for trial, _ in running.values()])
+            raise
+        finally:
+            pool.shutdown()
+
+    def _fill(
+        self,
+        study: optuna.Study,
+        free: list[Slot],
+        running: dict[Future, tuple[optuna.Trial, Slot]],
+        beating: set[int],
+        extra: list[str],
+    ) -> None:
+        """Ask a trial for each free slot while the study wants more, and launch it there."""
+        pins = bool(getattr(self.pool, "pins_devices", False))
+        while free:
+            finished, running_anywhere = self._counts(study)
+            if self._done(study, finished) or self.n_trials - finished - running_anywhere <= 0:
+                return
+            self.waiting = False
+            trials = self._ask(study, 1)
+            if not trials:
+                return
+            trial, slot = trials[0], free.pop(0)
+            overrides = self._trial_overrides(study, trial, extra + slot_overrides(slot, pins, self.job_cfg))
+            beating.add(trial_id(trial))
+            _log_launch(self.job_idx, overrides)
+            running[self.pool.submit(overrides, self.job_idx, slot)] = (trial, slot)
+            self.job_idx += 1
 
     def _log_failures(self) -> None:
         if self.failures:
@@ -173,13 +255,16 @@ class StudyLoop:
         self, study: optuna.Study, trials: list[optuna.Trial], extra: list[str], on_trial: OnTrial | None
     ) -> None:
         overrides = [
-            self._trial_overrides(study, t, extra + _device_override(i, len(trials), self.job_cfg))
-            for i, t in enumerate(trials)
+            self._trial_overrides(study, t, extra + slot_overrides(slot, False, self.job_cfg))
+            for t, slot in zip(trials, self.slots, strict=False)
         ]
         results = _launch(self.launch, self.opening.storage, study, trials, overrides, self.job_idx)
         self.job_idx += len(results)
         for trial, result in zip(trials, results, strict=True):
             self._tell(study, trial, result, on_trial)
+        self._check_failure_rate()
+
+    def _check_failure_rate(self) -> None:
         rate = self.sweeper_cfg.max_failure_rate
         if rate < 1.0 and len(self.failures) > rate * self.n_trials:
             raise SweepFailed(
@@ -194,6 +279,14 @@ class StudyLoop:
         if not isinstance(result, JobReturn):  # RQ returns None for a job whose worker died
             result = lost_job(f"the launcher returned no result for this job ({result!r}): its worker died?")
         outcome = outcome_of(result, len(self.opening.directions), self.sweeper_cfg.diverged_as)
+        told = self.opening.storage.get_trial(trial_id(trial)).state
+        if told.is_finished() and told != TrialState.FAIL:
+            # Its job told the study itself (so that a sweep killed meanwhile still counts it).
+            if outcome.state == TrialState.FAIL:
+                self.failures.append(f"trial {trial.number}: {outcome.reason}")
+            if on_trial:
+                on_trial(study, study.get_trials(deepcopy=False)[trial.number])
+            return
         if outcome.reason:
             trial.set_user_attr(Attr.REASON, outcome.reason[:2000])
         if outcome.state == TrialState.FAIL:
@@ -253,10 +346,7 @@ def _launch(
         try:
             return launch(overrides, job_idx)
         except KeyboardInterrupt:
-            # Told now, not left RUNNING until grace_period passes: a resume re-runs them at once.
-            for trial in trials:
-                trial.set_user_attr(Attr.REASON, "interrupted (Ctrl-C)")
-                study.tell(trial, state=TrialState.FAIL)
+            _fail_interrupted(study, trials)
             raise
         except Exception as e:  # noqa: BLE001 - the launcher lost its batch, not the sweep its study
             # A Slurm job killed at its time limit (submitit's UncompletedJobError) or a Ray worker
@@ -273,11 +363,38 @@ def lost_job(reason: str) -> JobReturn:
     return result
 
 
-def _device_override(index: int, batch: int, job_cfg: DictConfig) -> list[str]:
-    """On a multi-GPU machine, concurrent trials each get their own device."""
-    if batch < 2 or job_cfg.get("trainer", {}).get("device", "auto") != "auto":
-        return []
-    import torch
+def _fail_interrupted(study: optuna.Study, trials: list[optuna.Trial]) -> None:
+    """Ctrl-C: its running trials are told FAIL now, not left RUNNING until grace_period passes, so that a
+    resume re-runs them at once (a trial its job already told keeps its result)."""
+    for trial in trials:
+        if trial.storage.get_trial(trial_id(trial)).state.is_finished():
+            continue
+        trial.set_user_attr(Attr.REASON, "interrupted (Ctrl-C)")
+        study.tell(trial, state=TrialState.FAIL)
 
-    count = torch.cuda.device_count()
-    return [f"trainer.device=cuda:{index % count}"] if count > 1 else []
+
+def _result_of(future: Future) -> JobReturn:
+    """A pool's result; a future that raised (it should not) is a failed job, not a failed sweep."""
+    error = future.exception()
+    if error is None:
+        return future.result()
+    return lost_job(f"the launcher lost this job: {type(error).__name__}: {error}")
+
+
+def _log_slots(slots: list[Slot], pool: bool) -> None:
+    if len(slots) < 2:
+        return
+    devices = sorted({s.visible_devices for s in slots if s.visible_devices is not None})
+    on = f"GPUs {', '.join(devices)}" if devices else "the CPU"
+    log.info(
+        "%d slots (%s), %d threads each, on %s",
+        len(slots),
+        "a pool: a trial starts as soon as one ends" if pool else "batches of n_jobs",
+        slots[0].threads,
+        on,
+    )
+
+
+def _log_launch(job_idx: int, overrides: list[str]) -> None:
+    """Hydra's launchers' line for each job, so that scripts reading them keep working."""
+    log.info(f"\t#{job_idx} : {' '.join(o for o in overrides if not o.startswith('study.'))}")

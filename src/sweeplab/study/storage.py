@@ -92,14 +92,15 @@ def _unopenable(url: str, error: Exception) -> ConfigError:
 class Heartbeat:
     """Records the heartbeats of running trials from a daemon thread while their jobs train."""
 
-    def __init__(self, storage: RDBStorage, trial_ids: list[int]):
+    def __init__(self, storage: RDBStorage, trial_ids: list[int] | set[int]):
+        # A set may change while it beats: a pool's running trials come and go.
         self.storage, self.trial_ids = storage, trial_ids
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._beat, daemon=True, name=f"heartbeat-{trial_ids}")
+        self._thread = threading.Thread(target=self._beat, daemon=True, name="heartbeat")
 
     def _beat(self) -> None:
         while True:
-            for trial_id in self.trial_ids:
+            for trial_id in list(self.trial_ids):
                 self.storage.record_heartbeat(trial_id)
             if self._stop.wait(self.storage.get_heartbeat_interval()):
                 return

@@ -6,23 +6,27 @@ too: the trial table, the parent run closed, the study's name; then the official
 import logging
 
 import optuna
+from hydra.plugins.launcher import Launcher
 from omegaconf import DictConfig
 
 from sweeplab.protocol import Tag, quoted
 from sweeplab.runs.tracking import experiment_name, resolve_tracking_uri
 from sweeplab.study.launchers import Placement, Where, placement, storage_warning
-from sweeplab.study.loop import Launch, StudyLoop
+from sweeplab.study.loop import StudyLoop
 from sweeplab.study.results import write_results
 from sweeplab.study.runs import StudyRuns
+from sweeplab.study.slots import pooled
 from sweeplab.study.table import format_table, trial_rows
 
 log = logging.getLogger(__name__)
 
 
-def run_sweep(sweeper_cfg: DictConfig, job_cfg: DictConfig, launch: Launch, arguments: list[str]) -> None:
-    """The study to n_trials through the launcher's `launch`; Ctrl-C stops it resumably, in one line."""
+def run_sweep(sweeper_cfg: DictConfig, job_cfg: DictConfig, launcher: Launcher, arguments: list[str]) -> None:
+    """The study to n_trials through the Hydra launcher; Ctrl-C stops it resumably, in one line."""
     where = placement(job_cfg)
-    loop = StudyLoop(sweeper_cfg, job_cfg, launch, arguments, parallel=where.batch)
+    loop = StudyLoop(
+        sweeper_cfg, job_cfg, launcher.launch, arguments, parallel=where.batch, pool=pooled(launcher)
+    )
     runs = None
     if sweeper_cfg.mlflow and "tracking" in job_cfg:
         runs = StudyRuns(job_cfg.tracking.uri, experiment_name(job_cfg))
@@ -74,6 +78,8 @@ def _end(loop: StudyLoop, runs: StudyRuns | None, study: optuna.Study | None, st
         log.info("Trials of study %s:\n%s", study.study_name, format_table(trial_rows(study)))
         if runs is not None and runs.tracker.run_id is not None:
             runs.close_orphans(study)  # runs of trials whose worker died while this one went on
+            if loop.stop_reason:
+                runs.tracker.set_tags({Tag.STOP_REASON: loop.stop_reason})
             runs.finish(study, status)
     log.info("Study name: %s (sweeplab rerun --best / compare --sweep take it)", loop.study_name)
 
@@ -90,7 +96,7 @@ def _warn_about_launcher(
     line = storage_warning(where, storage_url, tracking_uri)
     if line:
         log.warning(line)
-    elsewhere = where.where != Where.IN_PROCESS and where.launcher != "joblib"
+    elsewhere = where.where != Where.IN_PROCESS and where.launcher not in ("joblib", "pool")
     if elsewhere and tracking_uri is not None and not job_cfg.tracking.uri:
         return [f"tracking.uri={quoted(tracking_uri)}"]
     return []

@@ -6,6 +6,7 @@ import random
 
 import numpy as np
 import torch
+from omegaconf import DictConfig, OmegaConf
 
 from sweeplab.errors import ConfigError
 
@@ -40,3 +41,18 @@ def autocast(amp: bool, device: torch.device) -> contextlib.AbstractContextManag
     if amp and device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
+
+def set_threads(cfg: DictConfig) -> int:
+    """torch's threads, and the decoding threads' default: trainer.num_threads, else the sweep slot's share
+    of the cores (study.threads), else torch's own choice. Set in the job before torch does any work, so
+    that two trials on one machine do not each take every core."""
+    threads = cfg.trainer.get("num_threads") or OmegaConf.select(cfg, "study.threads", default=None)
+    if threads is None:
+        return torch.get_num_threads()
+    if int(threads) < 1:
+        raise ConfigError(f"trainer.num_threads={threads} must be at least 1 (null: the slot's share)")
+    torch.set_num_threads(int(threads))
+    if "num_workers" in cfg.data and cfg.data.num_workers is None:
+        cfg.data.num_workers = int(threads)
+    return int(threads)

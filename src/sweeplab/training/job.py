@@ -8,6 +8,7 @@ asked), `record_outputs` writes the submissions, plot, model and objective onto 
 import contextlib
 import json
 import logging
+import os
 import tempfile
 import time
 from dataclasses import dataclass
@@ -35,7 +36,7 @@ from sweeplab.runs.provenance import GitState, git_state, provenance_tags
 from sweeplab.runs.tracking import Tracker, experiment_name, run_url
 from sweeplab.study.job_side import StudyTrial
 from sweeplab.training.cv import combine_folds
-from sweeplab.training.device import resolve_device, seed_everything
+from sweeplab.training.device import resolve_device, seed_everything, set_threads
 from sweeplab.training.fold_weights import FoldWeights
 from sweeplab.training.hooks import TrackingHook, TrialHook, log_epoch
 from sweeplab.training.model_out import log_model
@@ -79,6 +80,7 @@ class Job:
     answer: SubmissionFormat  # what the submission file holds: labels, probabilities, tags, top-k
     features: ImageData | None = None  # a frozen backbone's cached features in place of the pixels
     feature_cache: str = "off"  # hit | miss | off
+    threads: int = 1  # torch's and the decoder's (set_threads)
 
 
 def run(
@@ -98,6 +100,8 @@ def run(
             record_inputs(job, tracker)
             result, fit_seconds = fit(job, tracker)
             values = record_outputs(job, tracker, result, fit_seconds)
+            if job.trial is not None:  # counted even if the sweep that launched it died meanwhile
+                job.trial.tell(values)
     finally:
         job.parts = None  # this frame outlives the call in a kept traceback: let the model go
         if job.device.type == "cuda":  # a sweep's next trial in this process gets the memory back
@@ -112,6 +116,7 @@ def prepare(cfg: DictConfig, output_dir: Path | None, overrides: list[str] | Non
     objectives = objective_specs(cfg.objective, cfg.data.metric)
     _check_validation(cfg)
     check_trainer(cfg.trainer)
+    threads = set_threads(cfg)
     device = resolve_device(cfg.trainer.device)
     deterministic = (
         cfg.trainer.deterministic if cfg.trainer.deterministic is not None else device.type == "cpu"
@@ -142,6 +147,7 @@ def prepare(cfg: DictConfig, output_dir: Path | None, overrides: list[str] | Non
         git=git_state(),
         batch_size=cfg.trainer.batch_size,
         answer=answer,
+        threads=threads,
     )
     # Built before the run exists: a config the model or optimizer refuses records nothing.
     job.parts = build_parts(job)
@@ -276,8 +282,9 @@ def fit_split(
             trainer = job.parts = None
             torch.cuda.empty_cache()
             job.parts = build_parts(job)
-        except optuna.TrialPruned:
+        except optuna.TrialPruned as e:
             tracker.set_tags({Tag.PRUNED: "true", Tag.PRUNED_EPOCH: job.trial.pruned_at})
+            job.trial.tell_pruned(str(e))
             # A pruned trial ends with a line too, as a finished one does with its summary.
             log.info(
                 "run %s (%s): pruned by the study's pruner at step %s",
@@ -489,6 +496,9 @@ def _run_tags(job: Job) -> dict[str, str]:
         Tag.FEATURE_CACHE: job.feature_cache,
         Tag.COMPETITION: job.data.competition.description,
         Tag.SUBMISSION_FORMAT: job.answer.kind,
+        Tag.THREADS: str(job.threads),
+        # Which GPUs this process could see: a pool's slot starts its worker with its own.
+        Tag.VISIBLE_DEVICES: os.environ.get("CUDA_VISIBLE_DEVICES", "all"),
         **_input_tags(job),
         **provenance_tags(job.cfg, job.git),
     }
@@ -504,4 +514,6 @@ def _run_tags(job: Job) -> dict[str, str]:
         )
         if job.cfg.study.parent_run_id:
             tags[Tag.PARENT_RUN] = job.cfg.study.parent_run_id
+        if job.cfg.study.get("slot") is not None:
+            tags[Tag.SLOT] = str(job.cfg.study.slot)
     return tags

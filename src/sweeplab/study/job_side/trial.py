@@ -1,11 +1,17 @@
 """The job's view of its Optuna trial: report each epoch's objective, raise TrialPruned when told."""
 
+import logging
+import math
+
 import optuna
 from hydra.utils import instantiate
+from optuna.trial import TrialState
 
 from sweeplab.compat import trial_handle
 from sweeplab.protocol import Attr, StudyConfig
 from sweeplab.study.storage import Heartbeat, open_storage
+
+log = logging.getLogger(__name__)
 
 
 class StudyTrial:
@@ -43,3 +49,23 @@ class StudyTrial:
         if self.trial.should_prune():
             self.pruned_at = step
             raise optuna.TrialPruned(f"pruned at {where or f'epoch {step}'} (value {value:.4g})")
+
+    def tell(self, values: list[float]) -> None:
+        """The job's own result to the study, as the sweep would tell it: a sweep whose launcher died while
+        this job ran (SIGKILL) finds the trial COMPLETE when resumed, not RUNNING and then failed. Values the
+        sweep would refuse (not finite, not one per objective) are left to it, to fail with its reason."""
+        if len(values) != len(self.study.directions) or not all(math.isfinite(v) for v in values):
+            return
+        self._tell(values=values)
+
+    def tell_pruned(self, reason: str) -> None:
+        self.trial.set_user_attr(Attr.REASON, reason[:2000])
+        self._tell(state=TrialState.PRUNED)
+
+    def _tell(self, **outcome) -> None:
+        try:
+            self.study.tell(self.trial, **outcome)
+        except (ValueError, RuntimeError) as e:
+            # Already finished: the sweep marked it FAIL (no heartbeat for grace_period), or a grid
+            # sampler's study.stop(), which only the sweep acts on.
+            log.info("trial %d: result not told by the job (%s); the sweep tells it", self.number, e)
