@@ -72,6 +72,20 @@ class StudyRuns:
                 self.client.set_tag(run.info.run_id, Tag.ERROR, "the process running this trial died")
                 self.client.set_terminated(run.info.run_id, "KILLED")
 
+    def record_unrecorded(self, study: optuna.Study) -> None:
+        """Trials whose jobs told the study their result after the sweep that launched them died: their
+        runs get the trial's state, as the sweep would have given them."""
+        trials = {t.user_attrs.get(Attr.RUN): t for t in study.get_trials(deepcopy=False)}
+        for run in self.client.search_runs(
+            [self.tracker.experiment_id],
+            study_runs_filter(study.study_name, Role.TRIAL) + " and attributes.status != 'RUNNING'",
+            max_results=10_000,
+        ):
+            trial = trials.get(run.info.run_id)
+            told = trial is not None and trial.state in (TrialState.COMPLETE, TrialState.PRUNED)
+            if told and Tag.TRIAL_STATE not in run.data.tags:
+                self.record_trial(study, trial)
+
     def record_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
         """Mirror the trial's final state onto its run (the job cannot know e.g. a non-finite objective)."""
         run_id = trial.user_attrs.get(Attr.RUN)

@@ -36,6 +36,7 @@ def run_sweep(sweeper_cfg: DictConfig, job_cfg: DictConfig, launcher: Launcher, 
         if runs is None:
             return jobs_tracking
         runs.close_orphans(study)
+        runs.record_unrecorded(study)
         return [f"study.parent_run_id={_open_parent(runs, loop, study)}", *jobs_tracking]
 
     study, status = None, "FINISHED"
