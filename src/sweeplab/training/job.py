@@ -279,15 +279,10 @@ def fit_split(
             trainer = job.parts = None
             torch.cuda.empty_cache()
             job.parts = build_parts(job)
-        except optuna.TrialPruned:
+        except optuna.TrialPruned as e:
             tracker.set_tags({Tag.PRUNED: "true", Tag.PRUNED_EPOCH: job.trial.pruned_at})
             # A pruned trial ends with a line too, as a finished one does with its summary.
-            log.info(
-                "run %s (%s): pruned by the study's pruner at step %s",
-                tracker.run_id,
-                tracker.experiment_name,
-                job.trial.pruned_at,
-            )
+            log.info("run %s (%s): %s, by the study's pruner", tracker.run_id, tracker.experiment_name, e)
             raise
         except KeyboardInterrupt as e:
             raise Interrupted(_save_best_so_far(job, tracker, getattr(trainer, "result", FitResult()))) from e
