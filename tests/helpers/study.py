@@ -82,3 +82,25 @@ class ThreadSlots:
     def shutdown(self) -> None:
         self.shut = True
         self.executor.shutdown(wait=True)
+
+
+def job_launcher(base_overrides: list[str], out_dir):
+    """Hydra's launch contract over real training jobs in this process: each trial's overrides composed
+    onto `base_overrides` (a real config) and run by sweeplab's job, as a launcher's worker would."""
+    from helpers import compose_config
+    from sweeplab.training.job import run
+
+    def launch(batch: list[list[str]], initial_job_idx: int) -> list[JobReturn]:
+        results = []
+        for i, overrides in enumerate(batch):
+            result = JobReturn(overrides=overrides)
+            try:
+                cfg = compose_config([*base_overrides, *overrides])
+                result.return_value = run(cfg, output_dir=out_dir / str(initial_job_idx + i))
+                result.status = JobStatus.COMPLETED
+            except Exception as e:  # noqa: BLE001 - what Hydra's launchers record (TrialPruned too)
+                result.return_value, result.status = e, JobStatus.FAILED
+            results.append(result)
+        return results
+
+    return launch

@@ -2,7 +2,9 @@
 study created or loaded, and refused when it cannot be resumed with this search space and direction.
 
 What the sweep refuses before its first trial is here: sweeper values no study can run with (before the
-storage is opened), and a stored study with another direction or search space (once it is loaded).
+storage is opened: a pruner its folds cannot feed, enqueued configs outside the search space too), and a
+stored study with another direction or search space (once it is loaded). Configs asked to run first
+(hydra.sweeper.enqueue, warm_start_from) are enqueued once the study is open and checked.
 """
 
 import logging
@@ -27,10 +29,12 @@ from sweeplab.study.directions import (
     study_directions,
     sweep_directions,
 )
+from sweeplab.study.fold_pruning import check_fold_pruning, sweep_folds
 from sweeplab.study.naming import default_study_name, studies_of
 from sweeplab.study.samplers import build_sampler, check_sampler, sampler_class
 from sweeplab.study.search_space import grid_values, parse_search_space, search_space_signature
 from sweeplab.study.storage import open_storage
+from sweeplab.study.warm_start import WarmStart
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +74,9 @@ class StudyOpening:
         self.directions, self.derived = sweep_directions(cfg.direction, job_cfg)
         self.objective = objective_text(job_cfg)
         self.distributions, self.fixed = parse_search_space(cfg.params, cfg.search_space, arguments)
+        if "data" in job_cfg:  # a sweeplab job: a per-fold pruner needs its folds
+            check_fold_pruning(cfg.pruner, *sweep_folds(job_cfg, self.fixed, self.distributions))
+        self.warm_start = WarmStart(cfg, self.distributions, self.fixed)
         self.extend = get_method(cfg.custom_search_space) if cfg.custom_search_space else None
         is_grid = sampler_class(cfg.sampler.get("_target_", "")) == "GridSampler"
         # The grid sampler's search space: the values of every parameter, every point of it tried once.
@@ -83,6 +90,7 @@ class StudyOpening:
         )
         if not self.named:
             self._find_earlier(job_cfg.get("name") or self.base_name, signature)
+        self.warm_start.read_source(self.storage, self.study_name)
         self.storage_url = redact(self.storage.url)  # for messages; jobs get self.storage.url
         self.worker = f"{socket.gethostname()}:{os.getpid()}"
         self.created = False  # set by open: whether this worker created the study (so its MLflow parent run)
@@ -109,6 +117,8 @@ class StudyOpening:
             pruner=self._pruner(),
         )
         self._check_resumable(study)
+        if self.created or not concurrent:  # workers starting together: the creator enqueues, once
+            self.warm_start.enqueue(study)
         return study
 
     def _find_earlier(self, job_name: str, signature: str) -> None:

@@ -2,7 +2,8 @@
 
 Every fold trains the same number of epochs, so the curves line up: epoch e's val/acc, val/score and
 val/loss are the mean over the folds at epoch e, the objective is the best epoch of that mean curve, and
-the submission averages the fold models' test probabilities at that epoch.
+the submission averages the fold models' test probabilities at that epoch; the objective's spread over
+the folds at that epoch is its noise (Attr.NOISE).
 """
 
 import numpy as np
@@ -43,6 +44,9 @@ def combine_folds(
             combined.best_thresholds = thresholds
         combined.history.append(metrics)
     combined.last_test_probs, combined.last_thresholds = test, thresholds
+    chosen = [r.history[combined.best_epoch - 1].get(scoring.objective) for r in results]
+    if len(results) > 1 and combined.best_epoch and None not in chosen:  # val/score: cv/std at that epoch
+        combined.fold_spread = float(np.std(chosen, ddof=1))
     # The Kaggle-style out-of-fold score: each fold's model at its own best epoch, on its own rows.
     oof = _out_of_fold([r.best_val_probs for r in results])
     if oof is None:

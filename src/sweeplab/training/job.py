@@ -34,6 +34,7 @@ from sweeplab.protocol import Artifact, Attr, Metric, Role, Tag
 from sweeplab.runs.predictions import log_thresholds, write_test_probs, write_val_probs
 from sweeplab.runs.provenance import GitState, git_state, provenance_tags
 from sweeplab.runs.tracking import Tracker, experiment_name, run_url
+from sweeplab.study.fold_pruning import check_fold_pruning
 from sweeplab.study.job_side import StudyTrial
 from sweeplab.training.cv import combine_folds
 from sweeplab.training.device import resolve_device, seed_everything, set_threads
@@ -42,7 +43,7 @@ from sweeplab.training.hooks import TrackingHook, TrialHook, log_epoch
 from sweeplab.training.model_out import log_model
 from sweeplab.training.optim import build_optimizer, build_scheduler
 from sweeplab.training.plots import plot_learning_curves
-from sweeplab.training.result import FitResult, Scoring, shown
+from sweeplab.training.result import FitResult, Scoring, objective_noise, shown
 from sweeplab.training.trainer import Hook, Trainer, check_trainer
 
 log = logging.getLogger(__name__)
@@ -155,6 +156,8 @@ def prepare(cfg: DictConfig, output_dir: Path | None, overrides: list[str] | Non
         cfg, data, job.parts.model, job.parts.augment, job.device
     )
     job.trial = StudyTrial.from_config(cfg.get("study"))
+    if job.trial is not None:  # the sweep refused these already; a job started otherwise is refused here
+        check_fold_pruning(job.trial.pruner_cfg, [cfg.data.folds], cfg.data.get("fold"))
     return job
 
 
@@ -286,12 +289,7 @@ def fit_split(
             tracker.set_tags({Tag.PRUNED: "true", Tag.PRUNED_EPOCH: job.trial.pruned_at})
             job.trial.tell_pruned(str(e))
             # A pruned trial ends with a line too, as a finished one does with its summary.
-            log.info(
-                "run %s (%s): pruned by the study's pruner at step %s",
-                tracker.run_id,
-                tracker.experiment_name,
-                job.trial.pruned_at,
-            )
+            log.info("run %s (%s): %s, by the study's pruner", tracker.run_id, tracker.experiment_name, e)
             raise
         except KeyboardInterrupt as e:
             raise Interrupted(_save_best_so_far(job, tracker, getattr(trainer, "result", FitResult()))) from e
@@ -301,7 +299,7 @@ def _hooks(job: Job, tracker: Tracker) -> list[Hook]:
     """What each epoch reports to: the run, and the study's trial (whose pruner may stop the fit)."""
     hooks: list[Hook] = [TrackingHook(tracker)]
     if job.trial is not None:
-        hooks.append(TrialHook(job.trial, job.scoring.objective, job.cfg.trainer.epochs))
+        hooks.append(TrialHook(job.trial, job.scoring, job.cfg.trainer.epochs, len(job.data.splits)))
     return hooks
 
 
@@ -333,6 +331,9 @@ def record_outputs(job: Job, tracker: Tracker, result: FitResult, fit_seconds: f
     tracker.set_tags(
         {Tag.BEST_EPOCH: result.best_epoch, Tag.OBJECTIVE: values[0] if len(values) == 1 else values}
     )
+    if job.trial is not None:  # what the study's plateau stop takes as the least real improvement
+        noise = objective_noise(result, job.scoring, values[0], len(job.data.splits[0].val_index))
+        job.trial.trial.set_user_attr(Attr.NOISE, noise)
     finite = {Metric.OBJECTIVE: values[0]} if np.isfinite(values[0]) else {}
     tracker.log_metrics({**finite, Metric.FIT_SECONDS: fit_seconds}, step=len(result.history))
     return values

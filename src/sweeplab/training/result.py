@@ -1,5 +1,6 @@
 """How a fit's epochs are scored and which is the best, and what a fit returns."""
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -50,6 +51,8 @@ class FitResult:
     # The weights that made best_test_probs, one state_dict (on the CPU) per model averaged: the best
     # epoch's; with folds every fold's at the mean curve's best epoch.
     best_weights: list[dict[str, torch.Tensor]] = field(default_factory=list)
+    # k-fold: the objective's spread (sample std) over the folds at the best epoch of the mean curve.
+    fold_spread: float | None = None
 
 
 def state_copy(model: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -69,6 +72,20 @@ def improves(result: FitResult, metrics: dict[str, float], objective: str, mode:
     if best is None:
         return True
     return metrics[objective] < best if mode == "min" else metrics[objective] > best
+
+
+def objective_noise(result: FitResult, scoring: Scoring, value: float, n_val: int) -> float:
+    """The returned objective's noise (a study's plateau stop takes it as the least real improvement):
+    with folds its spread over the folds at the returned epoch; for accuracy on a holdout the binomial
+    standard error sqrt(p(1-p)/n) at p = the value, n validation images; else 0.0."""
+    if result.fold_spread is not None:
+        return result.fold_spread
+    accuracy = scoring.objective == Metric.VAL_ACC or (
+        scoring.objective == Metric.VAL_SCORE and scoring.metric == "accuracy"
+    )
+    if accuracy and n_val > 0 and 0.0 <= value <= 1.0:  # NaN (no validation) fails both comparisons
+        return math.sqrt(value * (1 - value) / n_val)
+    return 0.0
 
 
 def shown(metrics: dict[str, float]) -> str:

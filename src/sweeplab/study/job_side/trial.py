@@ -1,4 +1,4 @@
-"""The job's view of its Optuna trial: report each epoch's objective, raise TrialPruned when told."""
+"""The job's view of its Optuna trial: report each epoch's or fold's objective, raise TrialPruned if told."""
 
 import logging
 import math
@@ -21,7 +21,7 @@ class StudyTrial:
         self.storage = open_storage(storage_url)
         # The pruner is not kept in the storage: the sweeper stores its config with the study.
         study_id = self.storage.get_study_id_from_name(study_name)
-        pruner_cfg = self.storage.get_study_user_attrs(study_id).get(Attr.PRUNER)
+        pruner_cfg = self.pruner_cfg = self.storage.get_study_user_attrs(study_id).get(Attr.PRUNER)
         pruner = (
             instantiate(pruner_cfg)
             if pruner_cfg and pruner_cfg.get("_target_")
@@ -32,6 +32,8 @@ class StudyTrial:
         self.number, self.study_name, self.storage_url = number, study_name, storage_url
         self.heartbeat = Heartbeat(self.storage, [trial_id])
         self.pruned_at: int | None = None
+        # Wilcoxon compares per-fold scores: the job reports one value per fold (step = fold index).
+        self.per_fold = isinstance(pruner, optuna.pruners.WilcoxonPruner)
 
     @classmethod
     def from_config(cls, cfg: StudyConfig | None) -> "StudyTrial | None":
@@ -41,14 +43,15 @@ class StudyTrial:
         return cls(cfg.name, cfg.storage, int(cfg.trial_id), int(cfg.number))
 
     def report(self, value: float, step: int, where: str | None = None) -> None:
-        """Record the step's objective (the epoch; with folds fold x epochs + epoch); raise
-        optuna.TrialPruned if the study's pruner says so."""
+        """Record the step's objective (the epoch; with folds fold x epochs + epoch, or the fold for a
+        per-fold pruner); raise optuna.TrialPruned if the study's pruner says so. `where`: "at fold 1
+        epoch 2 (step 4)", "after fold 4 of 5", for the reason."""
         if len(self.study.directions) > 1:  # Optuna cannot prune multi-objective trials
             return
         self.trial.report(value, step)
         if self.trial.should_prune():
             self.pruned_at = step
-            raise optuna.TrialPruned(f"pruned at {where or f'epoch {step}'} (value {value:.4g})")
+            raise optuna.TrialPruned(f"pruned {where or f'at epoch {step}'} (value {value:.4g})")
 
     def tell(self, values: list[float]) -> None:
         """The job's own result to the study, as the sweep would tell it: a sweep whose launcher died while
