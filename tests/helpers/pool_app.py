@@ -24,6 +24,7 @@ class PoolAppConf:
     x: int = 0
     sleep: float = 0.0  # seconds the job takes after writing job.json
     fail: bool = False  # the job raises, on purpose
+    ignore_ctrl_c: bool = False  # the job sleeps on after a KeyboardInterrupt
 
 
 ConfigStore.instance().store(name="pool_app", node=PoolAppConf)
@@ -42,7 +43,12 @@ def task(cfg: DictConfig) -> int:
     output_dir = Path(HydraConfig.get().runtime.output_dir)
     (output_dir / "job.tmp").write_text(json.dumps(record))
     (output_dir / "job.tmp").rename(output_dir / "job.json")  # whole when it appears
-    time.sleep(cfg.sleep)
+    try:
+        time.sleep(cfg.sleep)
+    except KeyboardInterrupt:
+        if not cfg.ignore_ctrl_c:
+            raise
+        time.sleep(cfg.sleep)
     if cfg.fail:
         raise ValueError(f"x={cfg.x} fails on purpose")
     (output_dir / "ended").touch()

@@ -109,6 +109,20 @@ def test_ctrl_c_fails_the_running_jobs_and_keeps_the_workers(pool):
     assert [read_record(sweep_dir(pool), number)["pid"] for number, _ in after] == pids
 
 
+@pytest.mark.slow  # ~4 s: the terminated worker's replacement imports torch
+def test_ctrl_c_terminates_a_job_that_ignores_it(pool, monkeypatch):
+    monkeypatch.setattr(pool, "interrupt_grace_s", 0.5)
+    number, future = run(pool, SLOTS[0], "sleep=30", "ignore_ctrl_c=true")
+    pid = read_record(sweep_dir(pool), number, timeout=START_S)["pid"]
+    pool.interrupt()
+    assert str(job_error(future.result(timeout=1))) == (
+        "interrupted (Ctrl-C): the worker of slot 0 did not stop within 0.5 s and was terminated"
+    )
+    number, future = run(pool, SLOTS[0], "x=2")  # a new worker for the slot
+    assert future.result(timeout=START_S).return_value == 4
+    assert read_record(sweep_dir(pool), number)["pid"] != pid
+
+
 @pytest.mark.slow  # ~5 s: the killed worker's replacement imports torch
 def test_a_killed_worker_fails_its_own_job_and_is_replaced(pool):
     doomed, killed = run(pool, SLOTS[0], "x=1", "sleep=30")

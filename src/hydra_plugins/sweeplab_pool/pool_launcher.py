@@ -76,6 +76,7 @@ class PoolLauncher(Launcher):
         self._lock = threading.Lock()
         self._payload = b""
         self._closing = False
+        self.interrupt_grace_s = INTERRUPT_GRACE_S
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         self.config = config
@@ -145,13 +146,13 @@ class PoolLauncher(Launcher):
             job.future.set_result(worker.failed(RuntimeError("interrupted (Ctrl-C) before it started")))
         for _, process, _ in busy:
             _signal(process, signal.SIGINT)
-        deadline = time.monotonic() + INTERRUPT_GRACE_S
+        deadline = time.monotonic() + self.interrupt_grace_s
         for w, process, job in busy:
             wait([job.future], timeout=max(0.0, deadline - time.monotonic()))
             if not job.future.done():
                 w.stop_reason = (
                     f"interrupted (Ctrl-C): the worker of slot {w.slot.index} did not stop within "
-                    f"{INTERRUPT_GRACE_S:.0f} s and was terminated"
+                    f"{self.interrupt_grace_s:g} s and was terminated"
                 )
                 process.terminate()
         _end([(process, job) for _, process, job in busy])
