@@ -59,7 +59,8 @@ class StudyLoop:
         cfg = sweeper_cfg
         self.opening = StudyOpening(cfg, job_cfg, arguments)
         self.sweeper_cfg, self.job_cfg, self.launch, self.parallel = cfg, job_cfg, launch, parallel
-        self.pool = None if cfg.get("batched", False) else pool
+        self.batched = bool(cfg.get("batched", False))
+        self.pool = pool
         self.slots: list[Slot] = plan_slots(cfg, job_cfg, sequential=not parallel)
         grid = self.opening.grid
         # Failed trials take a slot of n_trials: a grid point is tried once, and max_failure_rate=1.0
@@ -155,9 +156,19 @@ class StudyLoop:
         optuna.storages.fail_stale_trials(study)  # trials whose process died while running
         extra = on_start(study) if on_start else []
         _log_start(study, self.opening, self.n_trials, self._counts(study)[0])
-        _log_slots(self.slots, self.pool is not None)
-        if self.pool is not None:
+        _log_slots(self.slots, self.pool is not None and not self.batched)
+        if self.pool is not None and not self.batched:
             return self._run_pool(study, extra, on_trial)
+        if self.pool is not None:  # batches through the pool's launch(), on the slots' own workers
+            self.pool.start(self.slots)
+            try:
+                return self._run_batches(study, extra, on_trial)
+            finally:
+                self.pool.shutdown()
+        return self._run_batches(study, extra, on_trial)
+
+    def _run_batches(self, study: optuna.Study, extra: list[str], on_trial: OnTrial | None) -> optuna.Study:
+        """Today's batches of n_jobs (a sequential launcher: one at a time), each waiting for its slowest."""
         while True:
             optuna.storages.fail_stale_trials(study)  # a dead worker's trial frees its slot
             finished, running = self._counts(study)
@@ -238,7 +249,6 @@ class StudyLoop:
             trial, slot = trials[0], free.pop(0)
             overrides = self._trial_overrides(study, trial, extra + slot_overrides(slot, pins, self.job_cfg))
             beating.add(trial_id(trial))
-            _log_launch(self.job_idx, overrides)
             running[self.pool.submit(overrides, self.job_idx, slot)] = (trial, slot)
             self.job_idx += 1
 
@@ -393,8 +403,3 @@ def _log_slots(slots: list[Slot], pool: bool) -> None:
         slots[0].threads,
         on,
     )
-
-
-def _log_launch(job_idx: int, overrides: list[str]) -> None:
-    """Hydra's launchers' line for each job, so that scripts reading them keep working."""
-    log.info(f"\t#{job_idx} : {' '.join(o for o in overrides if not o.startswith('study.'))}")

@@ -9,7 +9,7 @@ the slot's CUDA_VISIBLE_DEVICES; other launchers get the threads only (as `study
 import os
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -24,16 +24,20 @@ class Slot:
 
 
 class Pooled(Protocol):
-    """A launcher that takes one job at a time into a slot (hydra/launcher=pool, joblib through an adapter).
-    A future resolves to Hydra's JobReturn, a failed one for a job whose worker died; it never raises."""
+    """A launcher that runs one job at a time per slot, so the sweeper refills a slot as soon as it frees."""
 
-    def start(self, slots: list[Slot]) -> None: ...
+    def start(self, slots: list[Slot]) -> None:
+        """Once, before the first submit: workers for these slots."""
 
-    def submit(self, overrides: list[str], job_idx: int, slot: Slot) -> Future: ...
+    def submit(self, overrides: list[str], job_idx: int, slot: Slot) -> Future:
+        """One job on the slot; the Future resolves to its hydra JobReturn (failed, never raising, when its
+        worker died)."""
 
-    def interrupt(self) -> None: ...
+    def interrupt(self) -> None:
+        """Ctrl-C: stop every running job now."""
 
-    def shutdown(self) -> None: ...
+    def shutdown(self) -> None:
+        """Sweep end: stop the workers."""
 
 
 def usable_cores() -> int:
@@ -82,13 +86,22 @@ def slot_overrides(slot: Slot, pins_devices: bool, job_cfg: DictConfig) -> list[
     return overrides
 
 
-def pooled(launcher: object) -> Pooled | None:
-    """The launcher as a pool of slots, or None for one that runs batches (Hydra's basic launcher,
-    submitit, Ray, RQ). Recognised by name: importing the plugins here would cost seconds (ray)."""
-    if all(hasattr(launcher, m) for m in ("start", "submit", "interrupt", "shutdown")):
-        return launcher  # hydra/launcher=pool
-    if type(launcher).__name__ == "JoblibLauncher":
+def pooled(launcher: Any) -> Pooled | None:
+    """The launcher as a pool: the pool launcher itself, joblib through an adapter; None: it runs batches.
+
+    Recognised by the class of the instance, without importing any plugin: Hydra imports every installed
+    plugin at start-up, and ray alone takes seconds.
+    """
+    if _is_instance(launcher, "hydra_plugins.sweeplab_pool.pool_launcher", "PoolLauncher"):
+        return launcher
+    if _is_instance(launcher, "hydra_plugins.hydra_joblib_launcher.joblib_launcher", "JoblibLauncher"):
         from sweeplab.study.joblib_pool import JoblibPool
 
         return JoblibPool(launcher)
     return None
+
+
+def _is_instance(obj: Any, module: str, name: str) -> bool:
+    """Whether obj's class is module.name, by name: Hydra's plugin discovery executes hydra_plugins modules
+    again, so the class object an instance was made from need not be the one in sys.modules."""
+    return type(obj).__module__ == module and type(obj).__name__ == name

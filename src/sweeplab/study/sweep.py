@@ -24,9 +24,10 @@ log = logging.getLogger(__name__)
 def run_sweep(sweeper_cfg: DictConfig, job_cfg: DictConfig, launcher: Launcher, arguments: list[str]) -> None:
     """The study to n_trials through the Hydra launcher; Ctrl-C stops it resumably, in one line."""
     where = placement(job_cfg)
-    loop = StudyLoop(
-        sweeper_cfg, job_cfg, launcher.launch, arguments, parallel=where.batch, pool=pooled(launcher)
-    )
+    pool = pooled(launcher)
+    if sweeper_cfg.get("batched") and pool is not launcher:
+        pool = None  # joblib's batches go through its own launch(), as before the pool existed
+    loop = StudyLoop(sweeper_cfg, job_cfg, launcher.launch, arguments, parallel=where.batch, pool=pool)
     runs = None
     if sweeper_cfg.mlflow and "tracking" in job_cfg:
         runs = StudyRuns(job_cfg.tracking.uri, experiment_name(job_cfg))
