@@ -215,12 +215,18 @@ class StudyLoop:
                         optuna.storages.fail_stale_trials(study)
                         continue
                     done, _ = wait(list(running), return_when=FIRST_COMPLETED)
+                    ended = []
                     for future in sorted(done, key=lambda f: running[f][0].number):
                         trial, slot = running.pop(future)
                         beating.discard(trial_id(trial))
                         free.append(slot)
-                        self._tell(study, trial, _result_of(future), on_trial)
+                        self._tell(study, trial, _result_of(future), None)
+                        ended.append(trial)
                     self._check_failure_rate()
+                    # The sampler has seen the results: the next trials start before MLflow mirrors them.
+                    self._fill(study, free, running, beating, extra)
+                    for trial in ended if on_trial else ():
+                        on_trial(study, study.get_trials(deepcopy=False)[trial.number])
         except KeyboardInterrupt:
             pool.interrupt()
             _fail_interrupted(study, [trial for trial, _ in running.values()])

@@ -8,6 +8,7 @@ import warnings
 from pathlib import Path
 
 import optuna
+from mlflow.entities import RunTag
 from optuna.trial import FrozenTrial, TrialState
 
 from sweeplab.protocol import Attr, Metric, Role, Tag, study_runs_filter
@@ -91,11 +92,11 @@ class StudyRuns:
         run_id = trial.user_attrs.get(Attr.RUN)
         if run_id is None:  # the job failed before it created a run
             return
-        self.client.set_tag(run_id, Tag.TRIAL_STATE, trial.state.name)
-        for name, value in trial.params.items():
-            self.client.set_tag(run_id, Tag.OPTUNA_PARAM_PREFIX + name, str(value))
-        run = self.client.get_run(run_id)
-        if trial.state == TrialState.FAIL and run.info.status != "FAILED":
+        tags = {Tag.TRIAL_STATE: trial.state.name}
+        tags.update({Tag.OPTUNA_PARAM_PREFIX + name: str(v) for name, v in trial.params.items()})
+        # One write, not one per tag: the sweep does this between a trial's end and the next one's start.
+        self.client.log_batch(run_id, tags=[RunTag(k, v) for k, v in tags.items()])
+        if trial.state == TrialState.FAIL and self.client.get_run(run_id).info.status != "FAILED":
             self.client.set_tag(run_id, Tag.ERROR, trial.user_attrs.get(Attr.REASON, "failed"))
             self.client.set_terminated(run_id, "FAILED")
 
