@@ -52,6 +52,16 @@ def test_sphere_example_runs_unchanged(tmp_path):
     assert "Trials of study sphere" in done.stdout
 
 
+def test_a_sweep_of_an_app_without_tracking_never_imports_mlflow(tmp_path, monkeypatch):
+    """MLflow takes ~1 s to import: the sphere (no `tracking` in its config) sweeps without it."""
+    monkeypatch.setenv("PYTHONPROFILEIMPORTTIME", "1")  # python -X importtime: one line per import
+    done = sweep("sphere", "hydra.sweeper.n_trials=2", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout
+    lines = [line for line in done.stdout.splitlines() if line.startswith("import time:")]
+    imported = {line.rsplit("|", 1)[-1].strip().split(".")[0] for line in lines}
+    assert "optuna" in imported and "mlflow" not in imported
+
+
 def test_multi_objective_example(tmp_path):
     done = sweep("multi_objective", "hydra.sweeper.n_trials=10", cwd=tmp_path)
     assert done.returncode == 0, done.stdout

@@ -1,11 +1,16 @@
 """Every option of every config group, and every experiment, composes and builds."""
 
+import copy
+
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
+from hydra.core.config_store import ConfigStore
 from hydra.errors import ConfigCompositionException
+from omegaconf import OmegaConf
 
 from helpers import ROOT, compose_config
+from sweeplab.compat import shared_config_store
 from sweeplab.models.builders import build_model, exact_sizes
 
 # search/ options are global packages (they fill hydra.sweeper): tested below with Hydra's own config.
@@ -38,6 +43,17 @@ def test_experiment_composes(experiment):
 def sweeper_config(overrides: list[str]):
     with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
         return compose("config", overrides=overrides, return_hydra_config=True).hydra.sweeper
+
+
+def test_a_sweeps_shared_config_store_composes_the_same_configs():
+    """A sweep's jobs compose without deep-copying Hydra's ConfigStore each time (sweeplab.compat)."""
+    cases = [[f"experiment={e}"] for e in EXPERIMENTS] + [["model=resnet18", "search=batch_lr_epochs"]]
+    copied = [OmegaConf.to_yaml(compose_config(o, with_hydra=True)) for o in cases]
+    with shared_config_store():
+        assert copy.deepcopy(ConfigStore.instance()) is ConfigStore.instance()
+        shared = [OmegaConf.to_yaml(compose_config(o, with_hydra=True)) for o in cases]
+    assert copy.deepcopy(ConfigStore.instance()) is not ConfigStore.instance()  # only inside the sweep
+    assert shared == copied
 
 
 def test_search_group_is_shared_by_the_sweep_experiments():

@@ -9,17 +9,19 @@ import time
 import traceback
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from mlflow.entities import Metric as MlflowMetric
-from mlflow.entities import Param, RunTag
-from mlflow.exceptions import MlflowException
-from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 
 from sweeplab.errors import ConfigError
 from sweeplab.protocol import Metric, Tag
 from sweeplab.runs.redact import redact
 from sweeplab.runs.sqlite_lock import sqlite_file, sqlite_setup_lock
+
+# MLflow takes ~1 s to import (2 cores): it is imported where a client is made or used, so that a sweep of
+# an app whose config has no `tracking` (the sweeper imports this module for experiment_name) never pays it.
+if TYPE_CHECKING:
+    from mlflow.tracking import MlflowClient
 
 DEFAULT_STORE = Path("mlruns")
 # MLflow says "Creating initial MLflow database tables..." at INFO on a new store: not the user's concern.
@@ -77,7 +79,7 @@ def run_url(uri: str, experiment_id: str, run_id: str | None = None) -> str:
     return f"{base}/#/experiments/{experiment_id}/runs?{VIEW_KEY}={VIEW_NAME}&workflowType=machine_learning"
 
 
-def set_runs_view(client: MlflowClient, experiment_id: str, lower_is_better: bool = False) -> None:
+def set_runs_view(client: "MlflowClient", experiment_id: str, lower_is_better: bool = False) -> None:
     """The experiment's runs table as sweeplab users compare runs: scores as columns, best val/score first
     (lowest first for a competition scored by a loss).
 
@@ -111,6 +113,9 @@ class Tracker:
     """One MLflow run: params, per-epoch metrics, tags and artifacts."""
 
     def __init__(self, uri: str | None, experiment: str, lower_is_better: bool = False):
+        from mlflow.exceptions import MlflowException
+        from mlflow.tracking import MlflowClient
+
         self.uri = resolve_tracking_uri(uri)
         database = sqlite_file(self.uri)
         if database is not None:  # MLflow makes the folder anyway; made first, it holds the lock
@@ -127,6 +132,8 @@ class Tracker:
         self.run_id: str | None = None
 
     def _experiment_id(self, name: str, lower_is_better: bool) -> str:
+        from mlflow.exceptions import MlflowException
+
         found = self.client.get_experiment_by_name(name)
         if found is not None:
             return found.experiment_id
@@ -173,17 +180,23 @@ class Tracker:
         self.client.log_text(self.run_id, redact(OmegaConf.to_yaml(cfg, resolve=True)), "config.yaml")
 
     def log_params(self, params: dict[str, str]) -> None:
+        from mlflow.entities import Param
+
         items = [Param(k, redact(str(v))) for k, v in params.items()]
         for i in range(0, len(items), BATCH_LIMIT):
             self.client.log_batch(self.run_id, params=items[i : i + BATCH_LIMIT])
 
     def log_metrics(self, metrics: dict[str, float], step: int) -> None:
+        from mlflow.entities import Metric as MlflowMetric
+
         now = int(time.time() * 1000)
         self.client.log_batch(
             self.run_id, metrics=[MlflowMetric(k, float(v), now, step) for k, v in metrics.items()]
         )
 
     def set_tags(self, tags: dict[str, str]) -> None:
+        from mlflow.entities import RunTag
+
         self.client.log_batch(self.run_id, tags=[RunTag(k, redact(str(v))) for k, v in tags.items()])
 
     def log_artifact(self, path: Path, artifact_path: str | None = None) -> None:
