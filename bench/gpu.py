@@ -6,14 +6,20 @@ flipped on the device (engine.batches, BatchAugment), then Trainer.train_step. I
 
 1. images/s in fp32 and in bf16 AMP + channels_last, side by side in one run;
 2. the input pipeline's share of step time (host time spent producing the next batch / wall time);
-3. peak GPU memory (torch.cuda.max_memory_allocated) per batch size, or OOM.
+3. peak GPU memory (torch.cuda.max_memory_allocated) per batch size, or OOM;
+4. small trials sharing one GPU: 8 head-only trials (a frozen ResNet-18's cached features, the head
+   trains) of a `train.py -m` study on hydra/launcher=pool, 4 slots on the one GPU
+   (hydra.sweeper.trials_per_device=4) against 1, as trials per second between the first trial's start
+   and the last one's end (goal: >= 2.5x).
 
-    python bench/gpu.py [--steps 30] [--batch-sizes 32,64,128,256,512]
+    python bench/gpu.py [--steps 30] [--batch-sizes 32,64,128,256,512] [--only shared]
 
 Sized to finish in well under 5 minutes on one data-centre GPU.
 """
 
 import argparse
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -27,6 +33,9 @@ from sweeplab.data.augment import BatchAugment
 from sweeplab.data.batches import batches
 from sweeplab.models.builders import build_model
 from sweeplab.training.trainer import Trainer
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_TRIALS = 8
 
 MODELS = {  # name -> (model config, image size, batch size for the throughput rows)
     "seed_cnn": (SeedCNNConfig(), 444, 100),  # the lab's network and batch
@@ -96,18 +105,81 @@ def peak_memory(images, labels, model_cfg, size, batch, amp) -> str:
         torch.cuda.empty_cache()
 
 
+def shared_gpu(folder: Path) -> None:
+    """Trials per second of a head-only study with 4 slots on one GPU against 1 slot."""
+    from mlflow.tracking import MlflowClient
+    from torchvision import models as tv_models
+
+    weights = folder / "resnet18.pth"  # random weights as a local file: the machine may be offline
+    torch.save(tv_models.resnet18().state_dict(), weights)
+    common = [
+        "model=resnet18",
+        "model.weights=IMAGENET1K_V1",
+        f"model.weights_path={weights}",
+        "model.freeze_backbone=true",
+        "augmentation=none",
+        "data.img_size=64",
+        "trainer.epochs=20",
+        "trainer.progress=false",
+        "hydra/sweeper=optuna",
+        "hydra/launcher=pool",
+        f"data.cache_dir={folder / 'cache'}",
+        f"tracking.uri=sqlite:///{folder / 'mlflow.db'}",
+        f"hydra.sweeper.storage=sqlite:///{folder / 'optuna.db'}",
+        "optimizer.lr=tag(log,interval(1e-4,1e-2))",
+    ]
+    runs = {}
+    for name, slots in (("warm-up", 1), ("one-after-another", 1), ("shared", 4)):
+        trials = 1 if name == "warm-up" else SHARED_TRIALS  # the warm-up builds the feature cache
+        args = [
+            *common,
+            f"hydra.sweeper.study_name={name}",
+            f"hydra.sweeper.n_trials={trials}",
+            f"hydra.sweeper.n_jobs={slots}",
+            f"hydra.sweeper.trials_per_device={slots}",
+            f"hydra.sweep.dir={folder / 'multirun' / name}",
+        ]
+        done = subprocess.run(
+            [sys.executable, str(ROOT / "train.py"), "-m", *args], cwd=folder, capture_output=True, text=True
+        )
+        if done.returncode:
+            sys.exit(done.stdout[-3000:] + done.stderr[-3000:])
+        client = MlflowClient(f"sqlite:///{folder / 'mlflow.db'}")
+        found = client.search_runs(
+            [e.experiment_id for e in client.search_experiments()],
+            f"tags.`sweeplab.study` = '{name}' and tags.`sweeplab.role` = 'trial'",
+        )
+        runs[name] = found
+    print(f"\n{SHARED_TRIALS} head-only trials (frozen resnet18, 20 epochs of the head), hydra/launcher=pool")
+    print(f"{'slots on one GPU':<20}{'trials/s':>10}{'devices seen':>16}")
+    speed = {}
+    for name in ("one-after-another", "shared"):
+        found = runs[name]
+        start = min(r.info.start_time for r in found) / 1000
+        end = max(r.info.end_time for r in found) / 1000
+        speed[name] = len(found) / (end - start)
+        seen = sorted({r.data.tags.get("sweeplab.visible_devices", "?") for r in found})
+        print(f"{1 if name != 'shared' else 4:<20}{speed[name]:>10.2f}{','.join(seen):>16}")
+    print(f"4 slots sharing the GPU / 1 slot: x{speed['shared'] / speed['one-after-another']:.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--batch-sizes", default="32,64,128,256,512")
+    parser.add_argument("--only", choices=["throughput", "shared"], help="one part of the benchmark")
     args = parser.parse_args()
     if not torch.cuda.is_available():
         raise SystemExit("bench/gpu.py needs a CUDA device")
     sizes = [int(b) for b in args.batch_sizes.split(",")]
     print(f"{torch.cuda.get_device_name()}, torch {torch.__version__}")
     with tempfile.TemporaryDirectory() as tmp:
+        if args.only != "throughput":
+            shared_gpu(Path(tmp))
+        if args.only == "shared":
+            return
         for name, (model_cfg, size, batch) in MODELS.items():
             images = cache_file(Path(tmp), max(sizes) * 2, size)
             labels = np.random.default_rng(1).integers(0, 2, len(images)).astype(np.int64)

@@ -62,11 +62,12 @@ def main(conn: Any, visible_devices: str | None, threads: int, payload: bytes) -
             return
         job_idx, overrides = message
         result = _run(job_idx, overrides, hydra_context, config, task_function, state)
-        _clean_up(home)
         try:
             conn.send_bytes(_dumps(("done", job_idx, result)))
         except OSError:  # the sweep died while the job ran: the job recorded itself; nothing else starts
             return
+        # After the result is sent: the sweep tells it and asks the next trial meanwhile.
+        _clean_up(home)
         if not parent.job_done():
             return
 
@@ -178,10 +179,16 @@ def _clean_up(home: str) -> None:
             handler.close()
     if os.getcwd() != home:  # run_job goes back itself; a job that changed folder on its own does not
         os.chdir(home)
-    gc.collect()
     torch = sys.modules.get("torch")
     if torch is not None and torch.cuda.is_initialized():
+        # The job's tensors in reference cycles hold GPU memory until a full collection: the next trial
+        # on this GPU needs it back.
+        gc.collect()
         torch.cuda.empty_cache()
+    else:
+        # On the CPU Python's own collections free the rest; a full one here took 0.2 s of the next
+        # job's start on two cores (the sweep's idle share).
+        gc.collect(1)
 
 
 def failed(error: BaseException) -> JobReturn:

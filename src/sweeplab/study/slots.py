@@ -6,6 +6,7 @@ gets max(1, cores // slots) torch and decoding threads. The pool launcher starts
 the slot's CUDA_VISIBLE_DEVICES; other launchers get the threads only (as `study.threads`).
 """
 
+import logging
 import os
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -14,6 +15,8 @@ from typing import Any, Protocol
 from omegaconf import DictConfig, OmegaConf
 
 from sweeplab.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -68,8 +71,17 @@ def plan_slots(sweeper_cfg: DictConfig, job_cfg: DictConfig, sequential: bool) -
         raise ConfigError(f"hydra.sweeper.trials_per_device={per_device} must be at least 1")
     given = sweeper_cfg.get("devices")
     devices = [str(d) for d in given] if given else visible_gpus(job_cfg)
-    if devices:
-        count = min(count, len(devices) * per_device)
+    if devices and count > len(devices) * per_device:
+        log.info(
+            "%d slots, not hydra.sweeper.n_jobs=%d: %d GPU%s x hydra.sweeper.trials_per_device=%d "
+            "(raise it to share a GPU between small trials)",
+            len(devices) * per_device,
+            count,
+            len(devices),
+            "" if len(devices) == 1 else "s",
+            per_device,
+        )
+        count = len(devices) * per_device
     threads = max(1, usable_cores() // count)
     return [Slot(i, devices[i % len(devices)] if devices else None, threads) for i in range(count)]
 
