@@ -295,8 +295,10 @@ class StudyLoop:
         if not isinstance(result, JobReturn):  # RQ returns None for a job whose worker died
             result = lost_job(f"the launcher returned no result for this job ({result!r}): its worker died?")
         outcome = outcome_of(result, len(self.opening.directions), self.sweeper_cfg.diverged_as)
-        told = self.opening.storage.get_trial(trial_id(trial)).state
-        if told.is_finished() and told != TrialState.FAIL:
+        # Only a sweeplab job tells the study itself; other apps' trials are not read back (a storage read
+        # per trial that the official plugin's sphere would pay for nothing).
+        told = self.opening.storage.get_trial(trial_id(trial)).state if "study" in self.job_cfg else None
+        if told is not None and told.is_finished() and told != TrialState.FAIL:
             # Its job told the study itself (so that a sweep killed meanwhile still counts it).
             if outcome.state == TrialState.FAIL:
                 self.failures.append(f"trial {trial.number}: {outcome.reason}")
