@@ -25,3 +25,7 @@ class TrainingDiverged(SweeplabError):
 
 class WeightsError(SweeplabError):
     """Pretrained weights that cannot be downloaded, found or trusted (a corrupted file)."""
+
+
+class SweepFailed(SweeplabError):
+    """More trials failed than hydra.sweeper.max_failure_rate allows."""

@@ -256,4 +256,4 @@ def test_joblib_launcher_runs_parallel_trials_that_report_and_prune(tmp_path, ti
     (parent,), children = study_runs(store)
     assert len(children) == 6 and {c.info.status for c in children} == {"FINISHED"}
     # Two worker processes ran the trials (each job records its pid through the launcher's output folder).
-    assert "Joblib.Parallel(n_jobs=2" in done.stdout
+    assert "Joblib (loky) pool of 2 workers" in done.stdout  # trials as a pool, not batches

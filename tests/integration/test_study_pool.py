@@ -9,7 +9,7 @@ from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
 from helpers.study import ThreadSlots, launcher, sphere, sweeper_cfg
-from sweeplab.errors import ConfigError
+from sweeplab.errors import ConfigError, SweepFailed
 from sweeplab.protocol import Attr
 from sweeplab.study.loop import StudyLoop
 from sweeplab.study.plateau import Plateau
@@ -39,8 +39,9 @@ def test_a_pool_starts_the_next_trial_the_moment_a_slot_is_free(tmp_path):
     assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 8 and loop.job_idx == 8
     (_, long_slot, long_start, long_end), *others = sorted(slots.spans)
     during = [s for s in others if long_start < s[2] < long_end]
-    # The other slot ran trial after trial while the long one trained: all 7 short ones fit in 1 s.
-    assert len(during) == 7 and {s[1] for s in during} == {1 - long_slot}
+    # The other slot ran trial after trial while the long one trained (7 of 0.05 s fit in its 1 s; 4 leave
+    # room for a busy machine's slower loop); batches would have run none.
+    assert len(during) >= 4 and {s[1] for s in during} == {1 - long_slot}
     assert sorted(s[0] for s in slots.spans) == list(range(8)) and slots.shut
 
 
@@ -74,15 +75,33 @@ def test_failures_in_a_pool_follow_max_failure_rate(tmp_path):
     assert all("boom" in t.user_attrs[Attr.REASON] for t in study.trials if t.state == TrialState.FAIL)
 
 
+def test_a_failure_rate_stop_lets_the_running_trials_finish_and_tells_them(tmp_path):
+    def objective(params):
+        if float(params["x"]) == LONG_MARK:
+            time.sleep(0.5)
+            return 1.0
+        raise RuntimeError("boom")
+
+    loop = StudyLoop(
+        sweeper_cfg(tmp_path, n_trials=4), OmegaConf.create({}), None, [], pool=ThreadSlots(objective)
+    )
+    enqueue_long(loop)
+    with pytest.raises(SweepFailed, match="more than hydra.sweeper.max_failure_rate=0.0"):
+        loop.run()
+    study = optuna.load_study(study_name="loop", storage=f"sqlite:///{tmp_path / 'optuna.db'}")
+    assert study.trials[0].state == TrialState.COMPLETE  # the long trial finished, as in a batch
+    assert not [t for t in study.trials if t.state == TrialState.RUNNING]
+
+
 def test_ctrl_c_in_a_pool_fails_the_running_trials_and_stops_every_slot(tmp_path):
     calls = []
 
     def objective(params):
         calls.append(params)
         if len(calls) == 3:
-            time.sleep(0.1)  # the sweep is waiting for its trials, as it is most of the time
+            time.sleep(0.2)  # the sweep is waiting for its trials, as it is most of the time
             _thread.interrupt_main()  # Ctrl-C while the other slot's trial is running
-        time.sleep(0.3)
+        time.sleep(0.6)
         return sphere(params)
 
     slots = ThreadSlots(objective)

@@ -61,13 +61,14 @@ def main(conn: Any, visible_devices: str | None, threads: int, payload: bytes) -
         if message is None or not parent.take_job():
             return
         job_idx, overrides = message
+        before = _handlers()
         result = _run(job_idx, overrides, hydra_context, config, task_function, state)
         try:
             conn.send_bytes(_dumps(("done", job_idx, result)))
         except OSError:  # the sweep died while the job ran: the job recorded itself; nothing else starts
             return
         # After the result is sent: the sweep tells it and asks the next trial meanwhile.
-        _clean_up(home)
+        _clean_up(home, before)
         if not parent.job_done():
             return
 
@@ -171,12 +172,25 @@ def _restore_singletons(state: bytes) -> None:
     BaseContainer._resolvers = loaded["omegaconf_resolvers"]
 
 
-def _clean_up(home: str) -> None:
-    """What a job leaves behind that the next one must not see: its log files, its CUDA memory."""
-    for logger in [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]:
+def _handlers() -> set[tuple[int, int]]:
+    """(logger, handler) ids of every handler now attached, the root logger's left out."""
+    loggers = logging.Logger.manager.loggerDict.values()
+    return {(id(lg), id(h)) for lg in loggers for h in getattr(lg, "handlers", [])}
+
+
+def _clean_up(home: str, before: set[tuple[int, int]]) -> None:
+    """What a job leaves behind that the next one must not see: its log files (the root logger's handlers,
+    which Hydra's job logging sets, and any a job added; the ones libraries attach at import stay, or
+    Optuna's and MLflow's messages would be lost from the second job on), its CUDA memory."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+        handler.close()
+    for logger in list(logging.Logger.manager.loggerDict.values()):
         for handler in list(getattr(logger, "handlers", [])):
-            logger.removeHandler(handler)
-            handler.close()
+            if (id(logger), id(handler)) not in before:
+                logger.removeHandler(handler)
+                handler.close()
     if os.getcwd() != home:  # run_job goes back itself; a job that changed folder on its own does not
         os.chdir(home)
     torch = sys.modules.get("torch")

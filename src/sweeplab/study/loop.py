@@ -11,21 +11,21 @@ import logging
 import math
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, wait
 
 import optuna
-from hydra.core.utils import JobReturn, JobStatus
+from hydra.core.utils import JobReturn
 from omegaconf import DictConfig
 from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial, TrialState
 
 from sweeplab.compat import trial_id
-from sweeplab.errors import ConfigError, SweeplabError
+from sweeplab.errors import ConfigError, SweepFailed
 from sweeplab.protocol import Attr, study_overrides
 from sweeplab.runs.redact import redact
 from sweeplab.study.opening import StudyOpening
-from sweeplab.study.outcome import outcome_of
+from sweeplab.study.outcome import lost_job, outcome_of
 from sweeplab.study.plateau import Plateau
+from sweeplab.study.pool_loop import PoolRun, fail_interrupted
 from sweeplab.study.slots import Pooled, Slot, plan_slots, slot_overrides
 from sweeplab.study.storage import Heartbeat
 
@@ -37,10 +37,6 @@ WAIT_POLL_S = 1.0  # how often a worker with nothing to ask looks at the shared 
 Launch = Callable[[list[list[str]], int], Sequence[JobReturn]]
 OnStart = Callable[[optuna.Study], list[str]]
 OnTrial = Callable[[optuna.Study, FrozenTrial], None]
-
-
-class SweepFailed(SweeplabError):
-    """More trials failed than hydra.sweeper.max_failure_rate allows."""
 
 
 class StudyLoop:
@@ -55,13 +51,14 @@ class StudyLoop:
         *,
         parallel: bool = True,  # whether the launcher runs a batch of jobs at once (not Hydra's basic one)
         pool: Pooled | None = None,  # one job at a time into a slot: the loop keeps every slot busy
+        local: bool = True,  # the launcher runs jobs on this machine (its GPUs and cores are theirs)
     ) -> None:
         cfg = sweeper_cfg
         self.opening = StudyOpening(cfg, job_cfg, arguments)
         self.sweeper_cfg, self.job_cfg, self.launch, self.parallel = cfg, job_cfg, launch, parallel
         self.batched = bool(cfg.get("batched", False))
         self.pool = pool
-        self.slots: list[Slot] = plan_slots(cfg, job_cfg, sequential=not parallel)
+        self.slots: list[Slot] = plan_slots(cfg, job_cfg, sequential=not parallel, local=local)
         grid = self.opening.grid
         # Failed trials take a slot of n_trials: a grid point is tried once, and max_failure_rate=1.0
         # means, as in the official plugin, n_trials attempts whatever their outcome.
@@ -75,6 +72,7 @@ class StudyLoop:
         self.waiting = False  # already said that it waits for other workers
         self.plateau: Plateau | None = None  # set once the study's directions are known
         self.stop_reason: str | None = None  # why the study ended before n_trials (plateau)
+        self.failures_logged = False
 
     @property
     def study_name(self) -> str:
@@ -85,7 +83,7 @@ class StudyLoop:
         """Whether this worker created the study (and so its MLflow parent run); known once it runs."""
         return self.opening.created
 
-    def _trial_overrides(self, study: optuna.Study, trial: optuna.Trial, extra: list[str]) -> list[str]:
+    def trial_overrides(self, study: optuna.Study, trial: optuna.Trial, extra: list[str]) -> list[str]:
         # As in the official plugin, the custom search space sees the fixed parameters as user attributes
         # (recorded like everything else: passwords redacted); sweeplab's own are set after it.
         fixed = self.opening.fixed
@@ -106,7 +104,7 @@ class StudyLoop:
             ]
         return [*(f"{name}={value}" for name, value in params.items()), *identity]
 
-    def _counts(self, study: optuna.Study) -> tuple[int, int]:
+    def counts(self, study: optuna.Study) -> tuple[int, int]:
         """(finished, running) over all workers: each counts from the shared storage, not locally."""
         done = (*FINISHED, TrialState.FAIL) if self.failures_count else FINISHED
         trials = [t for t in study.get_trials(deepcopy=False) if not t.user_attrs.get(Attr.SURPLUS)]
@@ -127,7 +125,7 @@ class StudyLoop:
         ]
         return len(earlier) >= self.n_trials
 
-    def _ask(self, study: optuna.Study, count: int) -> list[optuna.Trial]:
+    def ask(self, study: optuna.Study, count: int) -> list[optuna.Trial]:
         """Up to `count` trials for this worker; a trial asked in a race for the last slot never runs."""
         trials = []
         for _ in range(count):
@@ -143,7 +141,7 @@ class StudyLoop:
             trials.append(trial)
         return trials
 
-    def _wait(self, running: int) -> None:
+    def wait_for_others(self, running: int) -> None:
         """Every open trial runs in another worker: wait, since one may still fail and need replacing."""
         if not self.waiting:
             log.info("%d trials running in other workers; waiting for them to finish", running)
@@ -151,14 +149,15 @@ class StudyLoop:
         time.sleep(WAIT_POLL_S)
 
     def run(self, on_start: OnStart | None = None, on_trial: OnTrial | None = None) -> optuna.Study:
-        study = self.opening.open()
+        # Refused before the storage is opened: a refused sweep leaves no empty study behind.
         self.plateau = Plateau.from_config(self.sweeper_cfg, self.opening.directions)
+        study = self.opening.open()
         optuna.storages.fail_stale_trials(study)  # trials whose process died while running
         extra = on_start(study) if on_start else []
-        _log_start(study, self.opening, self.n_trials, self._counts(study)[0])
+        _log_start(study, self.opening, self.n_trials, self.counts(study)[0])
         _log_slots(self.slots, self.pool is not None and not self.batched)
         if self.pool is not None and not self.batched:
-            return self._run_pool(study, extra, on_trial)
+            return PoolRun(self, self.pool).run(study, extra, on_trial)
         if self.pool is not None:  # batches through the pool's launch(), on the slots' own workers
             self.pool.start(self.slots)
             try:
@@ -171,22 +170,22 @@ class StudyLoop:
         """Today's batches of n_jobs (a sequential launcher: one at a time), each waiting for its slowest."""
         while True:
             optuna.storages.fail_stale_trials(study)  # a dead worker's trial frees its slot
-            finished, running = self._counts(study)
-            if self._done(study, finished):
+            finished, running = self.counts(study)
+            if self.done(study, finished):
                 return study
             open_slots = self.n_trials - finished - running
             if open_slots <= 0:
-                self._wait(running)
+                self.wait_for_others(running)
                 continue
             self.waiting = False
             # A sequential launcher gets one trial at a time: a trial asked ahead would sit RUNNING,
             # holding a slot other workers could use and dying with this worker if it is killed.
             batch = len(self.slots) if self.parallel else 1
-            trials = self._ask(study, min(batch, open_slots))
+            trials = self.ask(study, min(batch, open_slots))
             if trials:
                 self._run_batch(study, trials, extra, on_trial)
 
-    def _done(self, study: optuna.Study, finished: int) -> bool:
+    def done(self, study: optuna.Study, finished: int) -> bool:
         """Whether the study is over: n_trials finished, the grid tried, or a plateau reached."""
         if self.stop_reason is None and self.plateau is not None:
             self.stop_reason = self.plateau.reason(study)
@@ -197,69 +196,9 @@ class StudyLoop:
             return True
         return False
 
-    def _run_pool(self, study: optuna.Study, extra: list[str], on_trial: OnTrial | None) -> optuna.Study:
-        """Every slot busy: a trial is asked and launched into a slot the moment the slot is free."""
-        pool, free = self.pool, list(self.slots)
-        running: dict[Future, tuple[optuna.Trial, Slot]] = {}
-        beating: set[int] = set()
-        pool.start(self.slots)
-        try:
-            with Heartbeat(self.opening.storage, beating):
-                while True:
-                    self._fill(study, free, running, beating, extra)
-                    if not running:
-                        finished, elsewhere = self._counts(study)
-                        if self._done(study, finished):
-                            return study
-                        self._wait(elsewhere)  # the open trials run in other workers
-                        optuna.storages.fail_stale_trials(study)
-                        continue
-                    done, _ = wait(list(running), return_when=FIRST_COMPLETED)
-                    ended = []
-                    for future in sorted(done, key=lambda f: running[f][0].number):
-                        trial, slot = running.pop(future)
-                        beating.discard(trial_id(trial))
-                        free.append(slot)
-                        self._tell(study, trial, _result_of(future), None)
-                        ended.append(trial)
-                    self._check_failure_rate()
-                    # The sampler has seen the results: the next trials start before MLflow mirrors them.
-                    self._fill(study, free, running, beating, extra)
-                    for trial in ended if on_trial else ():
-                        on_trial(study, study.get_trials(deepcopy=False)[trial.number])
-        except KeyboardInterrupt:
-            pool.interrupt()
-            _fail_interrupted(study, [trial for trial, _ in running.values()])
-            raise
-        finally:
-            pool.shutdown()
-
-    def _fill(
-        self,
-        study: optuna.Study,
-        free: list[Slot],
-        running: dict[Future, tuple[optuna.Trial, Slot]],
-        beating: set[int],
-        extra: list[str],
-    ) -> None:
-        """Ask a trial for each free slot while the study wants more, and launch it there."""
-        pins = bool(getattr(self.pool, "pins_devices", False))
-        while free:
-            finished, running_anywhere = self._counts(study)
-            if self._done(study, finished) or self.n_trials - finished - running_anywhere <= 0:
-                return
-            self.waiting = False
-            trials = self._ask(study, 1)
-            if not trials:
-                return
-            trial, slot = trials[0], free.pop(0)
-            overrides = self._trial_overrides(study, trial, extra + slot_overrides(slot, pins, self.job_cfg))
-            beating.add(trial_id(trial))
-            running[self.pool.submit(overrides, self.job_idx, slot)] = (trial, slot)
-            self.job_idx += 1
-
     def _log_failures(self) -> None:
-        if self.failures:
+        if self.failures and not self.failures_logged:
+            self.failures_logged = True
             log.warning(
                 "%d trials of this sweep failed (hydra.sweeper.max_failure_rate=%s); first: %s",
                 len(self.failures),
@@ -271,16 +210,16 @@ class StudyLoop:
         self, study: optuna.Study, trials: list[optuna.Trial], extra: list[str], on_trial: OnTrial | None
     ) -> None:
         overrides = [
-            self._trial_overrides(study, t, extra + slot_overrides(slot, False, self.job_cfg))
+            self.trial_overrides(study, t, extra + slot_overrides(slot, False, self.job_cfg))
             for t, slot in zip(trials, self.slots, strict=False)
         ]
         results = _launch(self.launch, self.opening.storage, study, trials, overrides, self.job_idx)
         self.job_idx += len(results)
         for trial, result in zip(trials, results, strict=True):
-            self._tell(study, trial, result, on_trial)
-        self._check_failure_rate()
+            self.tell(study, trial, result, on_trial)
+        self.check_failure_rate()
 
-    def _check_failure_rate(self) -> None:
+    def check_failure_rate(self) -> None:
         rate = self.sweeper_cfg.max_failure_rate
         if rate < 1.0 and len(self.failures) > rate * self.n_trials:
             raise SweepFailed(
@@ -289,7 +228,7 @@ class StudyLoop:
                 f"first: {self.failures[0]}"
             )
 
-    def _tell(
+    def tell(
         self, study: optuna.Study, trial: optuna.Trial, result: JobReturn, on_trial: OnTrial | None
     ) -> None:
         if not isinstance(result, JobReturn):  # RQ returns None for a job whose worker died
@@ -364,7 +303,7 @@ def _launch(
         try:
             return launch(overrides, job_idx)
         except KeyboardInterrupt:
-            _fail_interrupted(study, trials)
+            fail_interrupted(trials)
             raise
         except Exception as e:  # noqa: BLE001 - the launcher lost its batch, not the sweep its study
             # A Slurm job killed at its time limit (submitit's UncompletedJobError) or a Ray worker
@@ -372,31 +311,6 @@ def _launch(
             lost = f"the launcher lost this job's batch: {type(e).__name__}: {e}"
             log.warning("hydra/launcher lost a batch of %d jobs; %s", len(trials), lost)
             return [lost_job(lost)] * len(trials)
-
-
-def lost_job(reason: str) -> JobReturn:
-    """A failed JobReturn for a job whose launcher gave no result back."""
-    result = JobReturn(status=JobStatus.FAILED)
-    result.return_value = RuntimeError(reason)
-    return result
-
-
-def _fail_interrupted(study: optuna.Study, trials: list[optuna.Trial]) -> None:
-    """Ctrl-C: its running trials are told FAIL now, not left RUNNING until grace_period passes, so that a
-    resume re-runs them at once (a trial its job already told keeps its result)."""
-    for trial in trials:
-        if trial.storage.get_trial(trial_id(trial)).state.is_finished():
-            continue
-        trial.set_user_attr(Attr.REASON, "interrupted (Ctrl-C)")
-        study.tell(trial, state=TrialState.FAIL)
-
-
-def _result_of(future: Future) -> JobReturn:
-    """A pool's result; a future that raised (it should not) is a failed job, not a failed sweep."""
-    error = future.exception()
-    if error is None:
-        return future.result()
-    return lost_job(f"the launcher lost this job: {type(error).__name__}: {error}")
 
 
 def _log_slots(slots: list[Slot], pool: bool) -> None:

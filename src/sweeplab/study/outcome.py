@@ -48,3 +48,10 @@ def outcome_of(result: JobReturn, n_objectives: int, diverged_as: Any) -> Outcom
     if not all(math.isfinite(v) for v in values):
         return Outcome(TrialState.FAIL, reason=f"objective {values} is not finite")
     return Outcome(TrialState.COMPLETE, values)
+
+
+def lost_job(reason: str) -> JobReturn:
+    """A failed JobReturn for a job whose launcher gave no result back."""
+    result = JobReturn(status=JobStatus.FAILED)
+    result.return_value = RuntimeError(reason)
+    return result

@@ -27,7 +27,10 @@ def run_sweep(sweeper_cfg: DictConfig, job_cfg: DictConfig, launcher: Launcher, 
     pool = pooled(launcher)
     if sweeper_cfg.get("batched") and pool is not launcher:
         pool = None  # joblib's batches go through its own launch(), as before the pool existed
-    loop = StudyLoop(sweeper_cfg, job_cfg, launcher.launch, arguments, parallel=where.batch, pool=pool)
+    local = where.where != Where.OTHER_MACHINES
+    loop = StudyLoop(
+        sweeper_cfg, job_cfg, launcher.launch, arguments, parallel=where.batch, pool=pool, local=local
+    )
     runs = None
     if sweeper_cfg.mlflow and "tracking" in job_cfg:
         runs = StudyRuns(job_cfg.tracking.uri, experiment_name(job_cfg))

@@ -99,10 +99,13 @@ def run(
             if job.trial is not None:
                 job.trial.trial.set_user_attr(Attr.RUN, tracker.run_id)
             record_inputs(job, tracker)
-            result, fit_seconds = fit(job, tracker)
-            values = record_outputs(job, tracker, result, fit_seconds)
-            if job.trial is not None:  # counted even if the sweep that launched it died meanwhile
-                job.trial.tell(values)
+            # The trial beats until its result is told: a resume after the sweep died must not take a
+            # job still writing its outputs for a dead one.
+            with job.trial.heartbeat if job.trial else contextlib.nullcontext():
+                result, fit_seconds = fit(job, tracker)
+                values = record_outputs(job, tracker, result, fit_seconds)
+                if job.trial is not None:  # counted even if the sweep that launched it died meanwhile
+                    job.trial.tell(values)
     finally:
         job.parts = None  # this frame outlives the call in a kept traceback: let the model go
         if job.device.type == "cuda":  # a sweep's next trial in this process gets the memory back
@@ -225,10 +228,9 @@ def fit(job: Job, tracker: Tracker) -> tuple[FitResult, float]:
         cfg.trainer.epochs,
         "" if cfg.trainer.epochs == 1 else "s",
     )
-    with job.trial.heartbeat if job.trial else contextlib.nullcontext():
-        if split.fold is None:
-            return fit_split(job, tracker, split)
-        return fit_folds(job, tracker)
+    if split.fold is None:
+        return fit_split(job, tracker, split)
+    return fit_folds(job, tracker)
 
 
 def fit_folds(job: Job, tracker: Tracker) -> tuple[FitResult, float]:

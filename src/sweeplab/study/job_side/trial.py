@@ -2,6 +2,8 @@
 
 import logging
 import math
+import os
+import socket
 
 import optuna
 from hydra.utils import instantiate
@@ -30,6 +32,7 @@ class StudyTrial:
         self.study = optuna.load_study(study_name=study_name, storage=self.storage, pruner=pruner)
         self.trial = trial_handle(self.study, trial_id)
         self.number, self.study_name, self.storage_url = number, study_name, storage_url
+        self.trial_id = trial_id
         self.heartbeat = Heartbeat(self.storage, [trial_id])
         self.pruned_at: int | None = None
         # Wilcoxon compares per-fold scores: the job reports one value per fold (step = fold index).
@@ -54,16 +57,35 @@ class StudyTrial:
             raise optuna.TrialPruned(f"pruned {where or f'at epoch {step}'} (value {value:.4g})")
 
     def tell(self, values: list[float]) -> None:
-        """The job's own result to the study, as the sweep would tell it: a sweep whose launcher died while
-        this job ran (SIGKILL) finds the trial COMPLETE when resumed, not RUNNING and then failed. Values the
+        """The job's own result to the study, when the sweep that launched it has died (SIGKILL) while it
+        ran: the same command then finds the trial COMPLETE, not RUNNING and then failed. While the sweep
+        lives it tells the result itself, through its own sampler (constraints_func, after_trial). Values the
         sweep would refuse (not finite, not one per objective) are left to it, to fail with its reason."""
         if len(values) != len(self.study.directions) or not all(math.isfinite(v) for v in values):
+            return
+        if not self._sweep_gone():
             return
         self._tell(values=values)
 
     def tell_pruned(self, reason: str) -> None:
-        self.trial.set_user_attr(Attr.REASON, reason[:2000])
-        self._tell(state=TrialState.PRUNED)
+        if self._sweep_gone():
+            self.trial.set_user_attr(Attr.REASON, reason[:2000])
+            self._tell(state=TrialState.PRUNED)
+
+    def _sweep_gone(self) -> bool:
+        """Whether the sweep process that asked this trial (Attr.WORKER, host:pid) is no longer running on
+        this machine. One on another machine cannot be checked: it is taken as alive."""
+        worker = self.storage.get_trial(self.trial_id).user_attrs.get(Attr.WORKER, "")
+        host, _, pid = worker.rpartition(":")
+        if host != socket.gethostname() or not pid.isdigit():
+            return False
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:  # another user's process with that pid: alive
+            return False
+        return False
 
     def _tell(self, **outcome) -> None:
         try:
