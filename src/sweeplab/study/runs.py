@@ -8,7 +8,6 @@ import warnings
 from pathlib import Path
 
 import optuna
-from mlflow.entities import RunTag
 from optuna.trial import FrozenTrial, TrialState
 
 from sweeplab.protocol import Attr, Metric, Role, Tag, study_runs_filter
@@ -95,6 +94,8 @@ class StudyRuns:
         tags = {Tag.TRIAL_STATE: trial.state.name}
         tags.update({Tag.OPTUNA_PARAM_PREFIX + name: str(v) for name, v in trial.params.items()})
         # One write, not one per tag: the sweep does this between a trial's end and the next one's start.
+        from mlflow.entities import RunTag  # here: a sweep of an app without tracking never imports MLflow
+
         self.client.log_batch(run_id, tags=[RunTag(k, v) for k, v in tags.items()])
         if trial.state == TrialState.FAIL and self.client.get_run(run_id).info.status != "FAILED":
             self.client.set_tag(run_id, Tag.ERROR, trial.user_attrs.get(Attr.REASON, "failed"))
