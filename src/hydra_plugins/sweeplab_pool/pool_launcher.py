@@ -31,7 +31,7 @@ from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig
 
-from sweeplab.study.slots import Slot
+from sweeplab.study.slots import Slot, failed_job
 
 from . import worker
 
@@ -133,7 +133,7 @@ class PoolLauncher(Launcher):
                 self._dispatch(w)
         if w is None:  # resolved outside the lock: a callback of the future may submit again
             reason = f"hydra/launcher=pool has no worker for slot {slot.index} (stopped, or not started)"
-            future.set_result(worker.failed(RuntimeError(reason)))
+            future.set_result(failed_job(RuntimeError(reason)))
         return future
 
     def interrupt(self) -> None:
@@ -145,7 +145,7 @@ class PoolLauncher(Launcher):
             for w in self._workers.values():
                 w.waiting.clear()
         for job in queued:
-            job.future.set_result(worker.failed(RuntimeError("interrupted (Ctrl-C) before it started")))
+            job.future.set_result(failed_job(RuntimeError("interrupted (Ctrl-C) before it started")))
         for _, process, _ in busy:
             _signal(process, signal.SIGINT)
         deadline = time.monotonic() + self.interrupt_grace_s
@@ -177,7 +177,7 @@ class PoolLauncher(Launcher):
                 else:
                     w.process.terminate()
         for job in queued:
-            job.future.set_result(worker.failed(RuntimeError("hydra/launcher=pool was shut down before it")))
+            job.future.set_result(failed_job(RuntimeError("hydra/launcher=pool was shut down before it")))
         deadline = time.monotonic() + STOP_GRACE_S
         for process, reader in alive:
             process.join(max(0.0, deadline - time.monotonic()))
@@ -251,7 +251,7 @@ class PoolLauncher(Launcher):
             except (EOFError, OSError):
                 break
             except Exception as e:  # noqa: BLE001 - a result that cannot be unpickled here
-                message = ("done", None, worker.failed(RuntimeError(f"its result could not be read: {e}")))
+                message = ("done", None, failed_job(RuntimeError(f"its result could not be read: {e}")))
             if message[0] == "ready":
                 w.ready = True
                 continue
@@ -282,7 +282,7 @@ class PoolLauncher(Launcher):
                     doomed += [(j, _death(w, how, j.idx)) for j in w.waiting]
                     w.waiting.clear()
         for job, reason in doomed:
-            job.future.set_result(worker.failed(RuntimeError(reason)))
+            job.future.set_result(failed_job(RuntimeError(reason)))
 
 
 def default_slots(n_jobs: int | None, jobs: int) -> list[Slot]:

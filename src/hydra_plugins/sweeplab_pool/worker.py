@@ -26,6 +26,8 @@ from hydra.core.utils import JobReturn, JobStatus, run_job, setup_globals
 from omegaconf import open_dict
 from omegaconf.basecontainer import BaseContainer
 
+from sweeplab.study.slots import failed_job
+
 log = logging.getLogger(__name__)
 
 
@@ -142,9 +144,9 @@ def _run(
             job_subdir_key="hydra.sweep.subdir",
         )
     except KeyboardInterrupt:
-        return failed(RuntimeError(f"interrupted (Ctrl-C) while running job {job_idx}"))
+        return failed_job(RuntimeError(f"interrupted (Ctrl-C) while running job {job_idx}"))
     except Exception as e:  # noqa: BLE001 - composing the job's config failed: the job fails, not the worker
-        return failed(_portable(e))
+        return failed_job(_portable(e))
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
     if result.status == JobStatus.FAILED:
@@ -205,13 +207,6 @@ def _clean_up(home: str, before: set[tuple[int, int]]) -> None:
         gc.collect(1)
 
 
-def failed(error: BaseException) -> JobReturn:
-    """A failed JobReturn whose return_value is `error`."""
-    result = JobReturn(status=JobStatus.FAILED)
-    result.return_value = error
-    return result
-
-
 class RemoteTraceback(Exception):
     """The worker's traceback of a job's error, kept as the error's __cause__ (as concurrent.futures does)."""
 
@@ -251,4 +246,4 @@ def _dumps(message: tuple) -> bytes:
     except Exception as e:  # noqa: BLE001 - any pickling failure of a user's return value
         kind, job_idx, _ = message
         error = RuntimeError(f"job {job_idx}'s result could not be pickled: {type(e).__name__}: {e}")
-        return cloudpickle.dumps((kind, job_idx, failed(error)))
+        return cloudpickle.dumps((kind, job_idx, failed_job(error)))

@@ -15,14 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from hydra.core.singleton import Singleton
-from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrides, setup_globals
+from hydra.core.utils import configure_log, filter_overrides, setup_globals
 from joblib import cpu_count
 from joblib.externals.loky import get_reusable_executor
 from joblib.externals.loky.process_executor import ShutdownExecutorError
 
 from hydra_plugins.hydra_joblib_launcher._core import execute_job
 from hydra_plugins.hydra_joblib_launcher.joblib_launcher import JoblibLauncher
-from sweeplab.study.slots import Slot
+from sweeplab.study.slots import Slot, failed_job
 
 log = logging.getLogger(__name__)
 
@@ -102,16 +102,16 @@ class JoblibPool:
         try:
             result = inner.result()
         except BrokenProcessPool as e:
-            result = failed(
+            result = failed_job(
                 RuntimeError(
                     f"worker process died: a loky worker of hydra/launcher=joblib died, which fails every "
                     f"job of its executor, job {job_idx} among them ({type(e).__name__}: {e})"
                 )
             )
         except CancelledError:
-            result = failed(RuntimeError(f"job {job_idx} was cancelled by the joblib pool"))
+            result = failed_job(RuntimeError(f"job {job_idx} was cancelled by the joblib pool"))
         except Exception as e:  # noqa: BLE001 - execute_job raised (the job's config did not compose)
-            result = failed(e)
+            result = failed_job(e)
         with self._lock:  # whoever takes it from _pending resolves it, outside the lock (callbacks)
             mine = outer in self._pending
             self._pending.discard(outer)
@@ -122,7 +122,7 @@ class JoblibPool:
         with self._lock:
             pending, self._pending = self._pending, set()
         for future in pending:
-            future.set_result(failed(RuntimeError(reason)))
+            future.set_result(failed_job(RuntimeError(reason)))
 
 
 def workers(n_jobs: Any) -> int:
@@ -136,9 +136,3 @@ def workers(n_jobs: Any) -> int:
 def _executor(max_workers: int) -> Any:
     """loky's reusable executor: the running one, or a fresh one if the last broke or was shut down."""
     return get_reusable_executor(max_workers=max_workers, timeout=IDLE_WORKER_TIMEOUT_S)
-
-
-def failed(error: BaseException) -> JobReturn:
-    result = JobReturn(status=JobStatus.FAILED)
-    result.return_value = error
-    return result

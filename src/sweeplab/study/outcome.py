@@ -12,6 +12,7 @@ from optuna.trial import TrialState
 
 from sweeplab.compat import job_error
 from sweeplab.errors import TrainingDiverged
+from sweeplab.study.slots import failed_job
 
 
 @dataclass
@@ -52,6 +53,4 @@ def outcome_of(result: JobReturn, n_objectives: int, diverged_as: Any) -> Outcom
 
 def lost_job(reason: str) -> JobReturn:
     """A failed JobReturn for a job whose launcher gave no result back."""
-    result = JobReturn(status=JobStatus.FAILED)
-    result.return_value = RuntimeError(reason)
-    return result
+    return failed_job(RuntimeError(reason))

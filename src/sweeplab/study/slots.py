@@ -12,6 +12,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from hydra.core.utils import JobReturn, JobStatus
 from omegaconf import DictConfig, OmegaConf
 
 from sweeplab.errors import ConfigError
@@ -25,6 +26,14 @@ class Slot:
     visible_devices: str | None  # CUDA_VISIBLE_DEVICES for its worker ("0", "1", ...); None: not pinned
     threads: int | None  # torch threads and decoding threads of its trials; None: the job's own choice
     device_index: int | None = None  # its GPU among those the sweep sees (trainer.device=cuda:I)
+
+
+def failed_job(error: BaseException) -> JobReturn:
+    """A failed JobReturn whose return_value is `error`: what a pool's future, or a launcher that lost a
+    job, gives for a job that did not finish."""
+    result = JobReturn(status=JobStatus.FAILED)
+    result.return_value = error
+    return result
 
 
 class Pooled(Protocol):
