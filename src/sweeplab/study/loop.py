@@ -11,6 +11,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 import optuna
 from hydra.core.utils import JobReturn
@@ -19,9 +20,8 @@ from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial, TrialState
 
 from sweeplab.compat import trial_id
-from sweeplab.errors import ConfigError, SweepFailed
-from sweeplab.protocol import Attr, study_overrides
-from sweeplab.runs.redact import redact
+from sweeplab.errors import SweepFailed
+from sweeplab.protocol import Attr
 from sweeplab.study.opening import StudyOpening
 from sweeplab.study.outcome import lost_job, outcome_of
 from sweeplab.study.plateau import Plateau
@@ -37,6 +37,38 @@ WAIT_POLL_S = 1.0  # how often a worker with nothing to ask looks at the shared 
 Launch = Callable[[list[list[str]], int], Sequence[JobReturn]]
 OnStart = Callable[[optuna.Study], list[str]]
 OnTrial = Callable[[optuna.Study, FrozenTrial], None]
+
+
+@dataclass
+class Failures:
+    """The sweep's failed trials, against hydra.sweeper.max_failure_rate x n_trials."""
+
+    rate: float
+    n_trials: int
+    reasons: list[str] = field(default_factory=list)
+    said: bool = False
+
+    def add(self, number: int, reason: str) -> None:
+        self.reasons.append(f"trial {number}: {reason}")
+
+    def check(self) -> None:
+        """Stop the sweep once more trials failed than the rate allows (at 1.0 they only count)."""
+        if self.rate < 1.0 and len(self.reasons) > self.rate * self.n_trials:
+            raise SweepFailed(
+                f"{len(self.reasons)} trials failed, more than hydra.sweeper.max_failure_rate="
+                f"{self.rate} of n_trials={self.n_trials}; first: {self.reasons[0]}"
+            )
+
+    def say(self) -> None:
+        """The sweep's one line about its failures, once, as it ends."""
+        if self.reasons and not self.said:
+            self.said = True
+            log.warning(
+                "%d trials of this sweep failed (hydra.sweeper.max_failure_rate=%s); first: %s",
+                len(self.reasons),
+                self.rate,
+                self.reasons[0],
+            )
 
 
 class StudyLoop:
@@ -68,11 +100,10 @@ class StudyLoop:
         # Changed while the study runs:
         self.grid_exhausted = False
         self.job_idx = 0  # Hydra's numbering of launched jobs
-        self.failures: list[str] = []
+        self.failures = Failures(cfg.max_failure_rate, self.n_trials)
         self.waiting = False  # already said that it waits for other workers
         self.plateau: Plateau | None = None  # set once the study's directions are known
         self.stop_reason: str | None = None  # why the study ended before n_trials (plateau)
-        self.failures_logged = False
 
     @property
     def study_name(self) -> str:
@@ -82,27 +113,6 @@ class StudyLoop:
     def created(self) -> bool:
         """Whether this worker created the study (and so its MLflow parent run); known once it runs."""
         return self.opening.created
-
-    def trial_overrides(self, study: optuna.Study, trial: optuna.Trial, extra: list[str]) -> list[str]:
-        # As in the official plugin, the custom search space sees the fixed parameters as user attributes
-        # (recorded like everything else: passwords redacted); sweeplab's own are set after it.
-        fixed = self.opening.fixed
-        for name, value in fixed.items():
-            trial.set_user_attr(name, redact(value))
-        if self.opening.extend is not None:
-            self.opening.extend(self.job_cfg, trial)
-        trial.set_user_attr(Attr.WORKER, self.opening.worker)
-        overlap = set(trial.params) & set(fixed)
-        if overlap:
-            raise ConfigError(f"hydra.sweeper: {sorted(overlap)} are both fixed and searched")
-        params = {**trial.params, **fixed}
-        identity = []
-        if "study" in self.job_cfg:  # a sweeplab job: it reports epochs to this trial and may be pruned
-            identity = [
-                *study_overrides(study.study_name, self.opening.storage.url, trial_id(trial), trial.number),
-                *extra,
-            ]
-        return [*(f"{name}={value}" for name, value in params.items()), *identity]
 
     def counts(self, study: optuna.Study) -> tuple[int, int]:
         """(finished, running) over all workers: each counts from the shared storage, not locally."""
@@ -192,41 +202,24 @@ class StudyLoop:
             if self.stop_reason:
                 log.info("Study %s %s", study.study_name, self.stop_reason)
         if self.grid_exhausted or finished >= self.n_trials or self.stop_reason:
-            self._log_failures()
+            self.failures.say()
             return True
         return False
-
-    def _log_failures(self) -> None:
-        if self.failures and not self.failures_logged:
-            self.failures_logged = True
-            log.warning(
-                "%d trials of this sweep failed (hydra.sweeper.max_failure_rate=%s); first: %s",
-                len(self.failures),
-                self.sweeper_cfg.max_failure_rate,
-                self.failures[0],
-            )
 
     def _run_batch(
         self, study: optuna.Study, trials: list[optuna.Trial], extra: list[str], on_trial: OnTrial | None
     ) -> None:
         overrides = [
-            self.trial_overrides(study, t, extra + slot_overrides(slot, False, self.job_cfg))
+            self.opening.trial_overrides(
+                study, t, self.job_cfg, extra + slot_overrides(slot, False, self.job_cfg)
+            )
             for t, slot in zip(trials, self.slots, strict=False)
         ]
         results = _launch(self.launch, self.opening.storage, study, trials, overrides, self.job_idx)
         self.job_idx += len(results)
         for trial, result in zip(trials, results, strict=True):
             self.tell(study, trial, result, on_trial)
-        self.check_failure_rate()
-
-    def check_failure_rate(self) -> None:
-        rate = self.sweeper_cfg.max_failure_rate
-        if rate < 1.0 and len(self.failures) > rate * self.n_trials:
-            raise SweepFailed(
-                f"{len(self.failures)} trials failed, more than hydra.sweeper.max_failure_rate="
-                f"{self.sweeper_cfg.max_failure_rate} of n_trials={self.n_trials}; "
-                f"first: {self.failures[0]}"
-            )
+        self.failures.check()
 
     def tell(
         self, study: optuna.Study, trial: optuna.Trial, result: JobReturn, on_trial: OnTrial | None
@@ -240,14 +233,14 @@ class StudyLoop:
         if told is not None and told.is_finished() and told != TrialState.FAIL:
             # Its job told the study itself (so that a sweep killed meanwhile still counts it).
             if outcome.state == TrialState.FAIL:
-                self.failures.append(f"trial {trial.number}: {outcome.reason}")
+                self.failures.add(trial.number, outcome.reason)
             if on_trial:
                 on_trial(study, study.get_trials(deepcopy=False)[trial.number])
             return
         if outcome.reason:
             trial.set_user_attr(Attr.REASON, outcome.reason[:2000])
         if outcome.state == TrialState.FAIL:
-            self.failures.append(f"trial {trial.number}: {outcome.reason}")
+            self.failures.add(trial.number, outcome.reason)
             log.warning("Trial %d failed: %s", trial.number, outcome.reason)
         try:
             study.tell(trial, values=outcome.values, state=outcome.state)

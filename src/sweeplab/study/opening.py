@@ -18,9 +18,10 @@ from omegaconf import DictConfig, OmegaConf
 from optuna.exceptions import DuplicatedStudyError
 from optuna.trial import TrialState
 
+from sweeplab.compat import trial_id
 from sweeplab.errors import ConfigError
 from sweeplab.objective import objective_specs
-from sweeplab.protocol import Attr
+from sweeplab.protocol import Attr, study_overrides
 from sweeplab.runs.redact import redact
 from sweeplab.runs.tracking import experiment_name
 from sweeplab.study.directions import (
@@ -229,3 +230,28 @@ class StudyOpening:
                 "to a new name, or unset it so that each search space gets a study of its own, or restore "
                 "the original hydra.sweeper.params"
             )
+
+    def trial_overrides(
+        self, study: optuna.Study, trial: optuna.Trial, job_cfg: DictConfig, extra: list[str]
+    ) -> list[str]:
+        """The overrides of a trial's job: its parameters, fixed ones too, and for a sweeplab job the
+        trial it reports to; the fixed parameters and this worker are recorded on the trial."""
+        # As in the official plugin, the custom search space sees the fixed parameters as user attributes
+        # (recorded like everything else: passwords redacted); sweeplab's own are set after it.
+        fixed = self.fixed
+        for name, value in fixed.items():
+            trial.set_user_attr(name, redact(value))
+        if self.extend is not None:
+            self.extend(job_cfg, trial)
+        trial.set_user_attr(Attr.WORKER, self.worker)
+        overlap = set(trial.params) & set(fixed)
+        if overlap:
+            raise ConfigError(f"hydra.sweeper: {sorted(overlap)} are both fixed and searched")
+        params = {**trial.params, **fixed}
+        identity = []
+        if "study" in job_cfg:  # a sweeplab job: it reports epochs to this trial and may be pruned
+            identity = [
+                *study_overrides(study.study_name, self.storage.url, trial_id(trial), trial.number),
+                *extra,
+            ]
+        return [*(f"{name}={value}" for name, value in params.items()), *identity]

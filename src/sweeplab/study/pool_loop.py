@@ -75,7 +75,7 @@ class PoolRun:
             self.beating.discard(trial_id(trial))
             self.free.append(slot)
             ended.append(trial)
-        self.loop.check_failure_rate()
+        self.loop.failures.check()
         return ended
 
     def _drain(self, study: optuna.Study) -> None:
@@ -98,7 +98,7 @@ class PoolRun:
                 return
             self.asked, slot = trials[0], self.free.pop(0)
             told = slot_overrides(slot, self.pins_devices, loop.job_cfg)
-            overrides = loop.trial_overrides(study, self.asked, extra + told)
+            overrides = loop.opening.trial_overrides(study, self.asked, loop.job_cfg, extra + told)
             self.beating.add(trial_id(self.asked))
             self.running[self.pool.submit(overrides, loop.job_idx, slot)] = (self.asked, slot)
             self.asked = None
