@@ -31,7 +31,7 @@ from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig
 
-from sweeplab.study.slots import Slot, failed_job
+from sweeplab.study.slots import Slot, failed_job, usable_cores
 
 from . import worker
 
@@ -288,8 +288,7 @@ class PoolLauncher(Launcher):
 def default_slots(n_jobs: int | None, jobs: int) -> list[Slot]:
     """Slots for a sweeper that gives none: n_jobs workers (else 2), no more than jobs, sharing the cores."""
     n = max(1, min(n_jobs or DEFAULT_WORKERS, jobs))
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return [Slot(index=i, visible_devices=None, threads=max(1, cores // n)) for i in range(n)]
+    return [Slot(index=i, visible_devices=None, threads=max(1, usable_cores() // n)) for i in range(n)]
 
 
 def _death(w: _SlotWorker, how: str, job_idx: int) -> str:
