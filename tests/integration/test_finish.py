@@ -311,3 +311,26 @@ def test_greedy_selection_refuses_runs_all_at_chance(study_members, tmp_path):
     with pytest.raises(SweeplabError, match="every run scores at chance on validation"):
         ensemble(client, run_ids[2:], tmp_path / "chance", select=True)
     assert len(client.search_runs([client.get_experiment_by_name("competition").experiment_id])) == 4
+
+
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("no model", "the ensemble cannot be registered: member {first} has no MLflow model"),
+        ("last epoch", "--register takes the members' best epochs, whose models they logged"),
+        ("bad name", "model name 'a/b': use letters, digits"),
+    ],
+)
+def test_ensemble_register_refusals_are_one_line_and_record_nothing(
+    members, store, tmp_path, monkeypatch, capsys, case, message
+):
+    client, run_ids, _, _ = members
+    monkeypatch.chdir(tmp_path)
+    extra = {"last epoch": ["--epoch", "last"], "bad name": []}.get(case, [])
+    name = "a/b" if case == "bad name" else "ens"
+    before = len(all_runs(client))
+    args = ["ensemble", *run_ids, *extra, "--register", name, "--tracking-uri", store]
+    assert sweeplab(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert message.format(first=run_ids[0][:8]) in err and len(err.splitlines()) == 1
+    assert len(all_runs(client)) == before and not client.search_registered_models()

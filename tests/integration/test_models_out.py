@@ -1,10 +1,7 @@
 """Models out of a run: the MLflow model under `model/`, `sweeplab predict` on a folder of images and the
 offline bundle of `sweeplab export`, each reproducing the run's own submission_best.csv."""
 
-import csv
-import importlib.util
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -18,58 +15,15 @@ import torch
 from helpers import compose_config, frozen_backbone
 from helpers.competitions import make_tagged, tagged_overrides
 from helpers.runs import artifact_paths, only_run
+from helpers.submissions import assert_same_submission, bundle_script, predicted, rows_of, stubbed_env
 from sweeplab.cli import main as sweeplab
-from sweeplab.data.layout import natural_key
 from sweeplab.training.job import run
-
-TOLERANCE = 1e-6  # the values are written with ten significant digits
-
-
-def rows_of(path: Path) -> tuple[list[str], list[list[str]]]:
-    with path.open(newline="") as f:
-        header, *rows = list(csv.reader(f))
-    return header, rows
-
-
-def assert_same_submission(got: Path, expected: Path, ordered: bool = True) -> None:
-    """Same header, ids (in order, unless not `ordered`) and values: numbers to TOLERANCE, labels exactly."""
-    (got_header, got_rows), (header, rows) = rows_of(got), rows_of(expected)
-    assert got_header == header
-    if not ordered:
-        got_rows, rows = (sorted(r, key=lambda row: natural_key(row[0])) for r in (got_rows, rows))
-    assert [r[0] for r in got_rows] == [r[0] for r in rows]
-    for got_row, row in zip(got_rows, rows, strict=True):
-        for value, want in zip(got_row[1:], row[1:], strict=True):
-            try:
-                assert float(value) == pytest.approx(float(want), abs=TOLERANCE)
-            except ValueError:
-                assert value == want
 
 
 def trained(overrides: list[str], out: Path, client) -> str:
     """One run of the job; its id."""
     run(compose_config(overrides), output_dir=out)
     return only_run(client).info.run_id
-
-
-def predicted(run_id: str, images: Path, out: Path, store: str, *extra: str) -> Path:
-    assert (
-        sweeplab(
-            [
-                "predict",
-                run_id[:8],
-                "--images",
-                str(images),
-                "--out",
-                str(out),
-                "--tracking-uri",
-                store,
-                *extra,
-            ]
-        )
-        == 0
-    )
-    return out
 
 
 @pytest.mark.slow  # ~5 s: a run, four predictions (one through the registry) and an MLflow load
@@ -153,17 +107,6 @@ def tagged_run(tmp_path, store, mlflow_client) -> tuple[str, Path, Path]:
     return trained(overrides, tmp_path / "out", mlflow_client), root, tmp_path / "out"
 
 
-def stubbed_env(tmp_path: Path) -> dict[str, str]:
-    """An environment where `import sweeplab` and `import mlflow` fail, as on a Kaggle notebook, while
-    torch, numpy and pillow import from this venv. (Not `python -I`: it would drop PYTHONPATH, and the
-    venv's editable sweeplab would import.)"""
-    stubs = tmp_path / "stubs"
-    for name in ("sweeplab", "mlflow"):
-        (stubs / name).mkdir(parents=True)
-        (stubs / name / "__init__.py").write_text(f"raise ImportError('no {name} on a Kaggle notebook')\n")
-    return {**os.environ, "PYTHONPATH": str(stubs)}
-
-
 @pytest.mark.slow  # ~13 s: a run, a prediction, an export and predict.py in a fresh process
 def test_the_bundle_predicts_tags_offline_without_sweeplab(tagged_run, store, tmp_path, capsys):
     run_id, root, out = tagged_run
@@ -201,14 +144,6 @@ def test_the_bundle_predicts_tags_offline_without_sweeplab(tagged_run, store, tm
     err = capsys.readouterr().err
     assert "model.pt2 is not the file the bundle was made with" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "x.csv").exists()
-
-
-def bundle_script(bundle: Path):
-    """A bundle's predict.py imported as a module (it reads the files beside it)."""
-    spec = importlib.util.spec_from_file_location("bundle_predict", bundle / "predict.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_bad_input_is_one_line_and_writes_nothing(
@@ -256,5 +191,6 @@ def test_a_frozen_backbones_head_and_backbone_predict_and_export(
     bundle = tmp_path / "bundle"
     assert sweeplab(["export", run_id[:8], str(bundle), "--tracking-uri", store]) == 0
     config = json.loads((bundle / "bundle.json").read_text())  # torch.export checked it predicts the same
-    assert config["model"] == "model=torchvision model.arch=mobilenet_v3_small" and config["img_size"] == 32
+    (part,) = config["parts"]
+    assert part["model"] == "model=torchvision model.arch=mobilenet_v3_small" and part["img_size"] == 32
     assert (bundle / "model.pt2").stat().st_size > 4e6  # the backbone's weights (6 MB) are inside

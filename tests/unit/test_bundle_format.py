@@ -5,8 +5,10 @@ import importlib.util
 
 import numpy as np
 import pytest
+from scipy.stats import rankdata
 
 from sweeplab.data.competition import Competition
+from sweeplab.kaggle.averaging import combine
 from sweeplab.kaggle.submission import SubmissionFormat, write_submission
 from sweeplab.models.bundle import TEMPLATE
 
@@ -87,3 +89,20 @@ def test_predict_py_writes_what_sweeplab_writes(case, tmp_path):
     assert predict_py.submission_header(bundle, header) == expected_header
     rows = predict_py.submission_values(probs, bundle, header, values)
     assert [[i, *row] for i, row in zip(ids, rows, strict=True)] == expected
+
+
+@pytest.mark.parametrize("method", ["mean", "rank"])
+@pytest.mark.parametrize("multilabel", [False, True])
+def test_predict_py_mixes_an_ensembles_parts_as_sweeplab_does(method, multilabel):
+    rng = np.random.default_rng(3)
+    probs = [rng.random((9, 3)) for _ in range(3)]
+    probs[1][:4, 0] = 0.5  # ties share their mean rank
+    probs[2][:, 1] = 0.25  # a constant column: every row tied
+    weights = [1.0, 2.0, 0.5]
+    got = template().mix(probs, method, weights, multilabel)
+    np.testing.assert_allclose(got, combine(probs, method, weights, multilabel), rtol=0, atol=1e-12)
+
+
+def test_predict_py_ranks_ties_as_scipy_does():
+    values = np.array([0.3, 0.1, 0.3, 0.2, 0.3, 0.1])
+    np.testing.assert_array_equal(template().average_ranks(values), rankdata(values))

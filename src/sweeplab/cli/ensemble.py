@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 from sweeplab.cli import common
+from sweeplab.cli.register import add_register_options, check_register, register_made
 from sweeplab.cli.run_ids import resolve_run_id
 from sweeplab.errors import SweeplabError
 
@@ -28,6 +29,7 @@ def register(commands: common.Subparsers) -> None:
     )
     parser.add_argument("--out", help="folder for the submission (default: outputs/DATE/TIME-ensemble)")
     parser.add_argument("--tracking-uri", help=common.TRACKING_URI_HELP)
+    add_register_options(parser)
     parser.set_defaults(run=run)
 
 
@@ -42,6 +44,11 @@ def run(args: argparse.Namespace) -> int:
         raise SweeplabError(
             "--top K takes --sweep STUDY and K >= 2 (without it the trials are selected greedily)"
         )
+    check_register(args)
+    if args.register and args.epoch != "best":
+        raise SweeplabError(
+            "--register takes the members' best epochs, whose models they logged: drop --epoch last"
+        )
     client = common.client(args)
     if args.sweep:
         run_ids = top_trial_runs(args.sweep, args.storage, args.top)
@@ -52,7 +59,14 @@ def run(args: argparse.Namespace) -> int:
     method = "rank" if args.rank else "mean"
     select = bool(args.sweep) and args.top is None
     made = ensemble(
-        client, run_ids, output_dir, method=method, weights=weights, epoch=args.epoch, select=select
+        client,
+        run_ids,
+        output_dir,
+        method=method,
+        weights=weights,
+        epoch=args.epoch,
+        select=select,
+        require_model=bool(args.register),
     )
     for note in made.notes:
         print(note, file=sys.stderr if note.startswith("warning:") else sys.stdout)
@@ -63,4 +77,7 @@ def run(args: argparse.Namespace) -> int:
         f"submission {output_dir / 'submission_best.csv'}; "
         f"send it with `sweeplab kaggle submit {new_id[:8]} --competition SLUG`"
     )
+    if made.no_model:
+        print(f"no MLflow model logged for the ensemble: {made.no_model}")
+    register_made(args, client, new_id)
     return 0

@@ -26,8 +26,8 @@ def run(args: argparse.Namespace) -> int:
     """Everything is checked (model, folder, sample) before the model runs; the file is written last."""
     from sweeplab.kaggle.folder_submission import folder_competition
     from sweeplab.kaggle.submission import SubmissionFormat, write_submission
-    from sweeplab.models.inference import predict_files
-    from sweeplab.models.packaged import SPEC_FILE, ModelSpec, load_packaged
+    from sweeplab.models.inference import predict_packaged
+    from sweeplab.models.packaged import SPEC_FILE, load_packaged, read_spec
     from sweeplab.runs.model_source import download_model
     from sweeplab.training.device import resolve_device
 
@@ -36,12 +36,10 @@ def run(args: argparse.Namespace) -> int:
     sample = Path(args.sample) if args.sample else None
     with tempfile.TemporaryDirectory(prefix="sweeplab-predict-") as tmp:
         folder = download_model(client, uri, Path(tmp))
-        competition = folder_competition(Path(args.images), sample, ModelSpec.read(folder / SPEC_FILE))
+        competition = folder_competition(Path(args.images), sample, read_spec(folder / SPEC_FILE))
         packaged = load_packaged(folder)
     spec, device = packaged.spec, resolve_device("auto")
-    probs, corrupt = predict_files(
-        packaged.predictor, competition.test_files, spec.img_size, device, args.batch_size, spec.amp
-    )
+    probs, corrupt = predict_packaged(packaged, competition.test_files, device, args.batch_size)
     if corrupt:
         print(
             f"warning: {len(corrupt)} images could not be decoded, predicted as black: {corrupt[:3]}",
@@ -51,9 +49,17 @@ def run(args: argparse.Namespace) -> int:
     out = write_submission(
         Path(args.out), competition, probs, SubmissionFormat(answer.kind, answer.top_k), spec.thresholds
     )
-    tta = f", TTA {'+'.join(spec.tta)}" if spec.tta else ""
     print(
         f"{out}: {len(probs)} images of {args.images} predicted by {uri} on {device} "
-        f"({len(spec.weights)} model{'s' if len(spec.weights) > 1 else ''}{tta}), as {answer.kind}"
+        f"({_models(packaged)}), as {answer.kind}"
     )
     return 0
+
+
+def _models(packaged) -> str:
+    """2 models, TTA hflip; an ensemble: ensemble of 3 runs (mean), 5 models."""
+    count = f"{packaged.models} model{'s' if packaged.models > 1 else ''}"
+    if len(packaged.parts) > 1:
+        return f"ensemble of {len(packaged.parts)} runs ({packaged.method}), {count}"
+    tta = packaged.spec.tta
+    return count + (f", TTA {'+'.join(tta)}" if tta else "")

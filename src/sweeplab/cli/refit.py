@@ -5,7 +5,7 @@ import argparse
 from mlflow.tracking import MlflowClient
 
 from sweeplab.cli import common
-from sweeplab.cli.register import add_register_options, register_made
+from sweeplab.cli.register import add_register_options, check_register, register_made
 from sweeplab.protocol import Tag
 
 
@@ -23,6 +23,7 @@ def run(args: argparse.Namespace) -> int:
     from sweeplab.runs.recorded import apply_overrides, load_recorded
     from sweeplab.runs.refit import refit_overrides, refit_tags
 
+    check_register(args)
     client = common.client(args)
     run_id = common.chosen_run(args, client)
     output_dir = common.outputs_dir("refit", run_id)

@@ -16,6 +16,14 @@ def add_register_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--alias", default="champion", help=ALIAS_HELP)
 
 
+def check_register(args: argparse.Namespace) -> None:
+    """Before refit or ensemble records anything: the name --register gives."""
+    from sweeplab.runs.registry import check_name
+
+    if args.register is not None:
+        check_name(args.register)
+
+
 def register_made(args: argparse.Namespace, client, run_id: str) -> None:
     """After refit or ensemble: register the run they made, when --register asked for it."""
     from sweeplab.runs.registry import describe, register_run

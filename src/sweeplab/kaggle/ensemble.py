@@ -15,11 +15,12 @@ import numpy as np
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig
-from scipy.stats import rankdata
 
 from sweeplab.data import competition_root
 from sweeplab.data.competition import Competition, read_competition
 from sweeplab.errors import SweeplabError
+from sweeplab.kaggle.averaging import combine
+from sweeplab.kaggle.ensemble_model import log_ensemble_model, why_no_model
 from sweeplab.kaggle.ensemble_selection import Candidates, best_of, better, draggers, greedy_counts
 from sweeplab.kaggle.metrics import leaderboard_metrics, validation_metrics
 from sweeplab.kaggle.scoring import read_solution
@@ -37,8 +38,6 @@ from sweeplab.runs.predictions import (
 from sweeplab.runs.recorded import load_recorded
 from sweeplab.runs.tracking import Tracker
 
-METHODS = ("mean", "rank")
-
 
 @dataclass
 class Ensembled:
@@ -48,6 +47,7 @@ class Ensembled:
     scores: dict[str, float]
     members: list[str]  # run ids
     notes: list[str]  # one line each: the selection made, or the members that drag the average down
+    no_model: str | None  # why it logged no MLflow model (model/), or None: it did
 
 
 @dataclass
@@ -106,29 +106,6 @@ def check_members(members: list[Member]) -> None:
             )
 
 
-def combine(
-    probs: list[np.ndarray],
-    method: str = "mean",
-    weights: list[float] | None = None,
-    multilabel: bool = False,
-) -> np.ndarray:
-    """The weighted mean of the members' probabilities; `rank`: of each class column's ranks (0..1)
-    instead, rows then scaled to sum to 1 (for metrics that only rank, such as ROC-AUC; a multi-label
-    row's tags are independent, so its ranks stay as they are)."""
-    if method not in METHODS:
-        raise SweeplabError(f"--method {method!r} is unknown; valid: {', '.join(METHODS)}")
-    w = np.ones(len(probs)) if weights is None else np.asarray(weights, dtype=np.float64)
-    if len(w) != len(probs) or (w < 0).any() or w.sum() == 0:
-        raise SweeplabError(
-            f"--weights needs {len(probs)} non-negative numbers, not all 0, one per run; got {list(w)}"
-        )
-    w = w / w.sum()
-    if method == "rank":
-        probs = [rankdata(p, axis=0) / len(p) for p in probs]
-    mixed = sum(wi * p.astype(np.float64) for wi, p in zip(w, probs, strict=True))
-    return mixed / mixed.sum(1, keepdims=True) if method == "rank" and not multilabel else mixed
-
-
 def combine_validation(members: list[Member], method: str, weights: list[float] | None) -> ValProbs | None:
     """The members' validation probabilities on the rows all of them predicted, combined."""
     aligned = _aligned(members)
@@ -167,9 +144,11 @@ def ensemble(
     weights: list[float] | None = None,
     epoch: str = "best",
     select: bool = False,
+    require_model: bool = False,
 ) -> Ensembled:
     """Average the runs' probabilities (with `select`, those greedy selection picks), write the submission
-    and log it as a run."""
+    and log it as a run, with an MLflow model of its members' models when they have one (refused before
+    anything is recorded when `require_model` and they cannot)."""
     members = [load_member(client, r, epoch) for r in run_ids]
     check_members(members)
     first = members[0]
@@ -184,6 +163,9 @@ def ensemble(
         members, weights, notes = _select(members, method, metric)
     else:
         notes = _dragging(members, method, weights, metric)
+    no_model = why_no_model(client, members, epoch)
+    if no_model and require_model:
+        raise SweeplabError(f"the ensemble cannot be registered: {no_model}")
     answer = submission_format(
         competition, metric, first.config.data.get("submission_format"), first.config.data.get("top_k", 5)
     )
@@ -202,7 +184,11 @@ def ensemble(
         if thresholds is not None:  # one model: its best epoch is its last
             log_thresholds(tracker, output_dir, competition.classes, metric, thresholds, thresholds)
         tracker.log_metrics({k: v for k, v in metrics.items() if np.isfinite(v)}, step=1)
-    return Ensembled(tracker.run_id, metrics, [m.run_id for m in members], notes)
+        if not no_model:
+            shown = None if thresholds is None else [float(t) for t in thresholds]
+            run_ids = [m.run_id for m in members]
+            log_ensemble_model(client, tracker, run_ids, (method, weights), answer, shown)
+    return Ensembled(tracker.run_id, metrics, [m.run_id for m in members], notes, no_model)
 
 
 def _thresholds(members: list[Member], val: ValProbs | None, metric: str, top_k: int) -> np.ndarray:

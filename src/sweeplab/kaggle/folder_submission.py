@@ -10,7 +10,7 @@ from sweeplab.data.competition import Competition
 from sweeplab.data.layout import IMAGE_SUFFIXES, ImageFolder, natural_key
 from sweeplab.data.test_images import SAMPLE_VALUES, check_all_found, read_sample_file
 from sweeplab.errors import DataError
-from sweeplab.models.packaged import Answer, ModelSpec
+from sweeplab.models.packaged import Answer, EnsembleSpec, ModelSpec
 
 SHOWN = 5
 
@@ -26,7 +26,7 @@ def image_folder(images: Path) -> ImageFolder:
     return folder
 
 
-def folder_competition(images: Path, sample: Path | None, spec: ModelSpec) -> Competition:
+def folder_competition(images: Path, sample: Path | None, spec: ModelSpec | EnsembleSpec) -> Competition:
     """The folder as a Competition that write_submission takes: ids, files, header, classes."""
     folder = image_folder(images)
     if sample is None:
@@ -46,7 +46,7 @@ def folder_competition(images: Path, sample: Path | None, spec: ModelSpec) -> Co
     return _competition(folder, files, ids, spec, header[0], header[1], columns, values)
 
 
-def _from_names(folder: ImageFolder, spec: ModelSpec) -> Competition:
+def _from_names(folder: ImageFolder, spec: ModelSpec | EnsembleSpec) -> Competition:
     """No sample: every image in natural order, its id its name (or stem, as the run's ids were)."""
     answer: Answer = spec.answer
     names = sorted(folder.images, key=natural_key)
@@ -69,7 +69,7 @@ def _from_names(folder: ImageFolder, spec: ModelSpec) -> Competition:
 
 
 def _competition(
-    folder, files, ids, spec: ModelSpec, id_column, label_column, columns, values
+    folder, files, ids, spec: ModelSpec | EnsembleSpec, id_column, label_column, columns, values
 ) -> Competition:
     return Competition(
         root=folder.path,

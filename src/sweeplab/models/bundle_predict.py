@@ -3,11 +3,12 @@
     python predict.py --images /kaggle/input/COMP/test --out submission.csv [--sample sample_submission.csv]
 
 Needs torch, numpy and pillow only: not sweeplab, not MLflow (a Kaggle notebook without internet has
-these). model.pt2 holds the whole prediction (scaling, normalisation, every member model, softmax or
-sigmoid, the TTA views); bundle.json beside this file holds the image size, the classes, the thresholds,
-the submission's format and model.pt2's SHA-256. The rules are `sweeplab predict`'s: images decoded as
-sweeplab's image cache decodes them; with --sample the sample's header, ids and order; without, the
-run's own header, every image in natural order of its name.
+these). model.pt2 holds the whole prediction (scaling, normalisation, every fold model, softmax or
+sigmoid, the TTA views); an ensemble's bundle holds one such program per member run (model_0.pt2, ...),
+each at its own image size, mixed as `sweeplab ensemble` mixed them. bundle.json beside this file holds
+the parts, the classes, the thresholds, the submission's format and every program's SHA-256. The rules
+are `sweeplab predict`'s: images decoded as sweeplab's image cache decodes them; with --sample the
+sample's header, ids and order; without, the run's own header, every image in natural order of its name.
 
 This file is a template kept in sweeplab (sweeplab/models/bundle_predict.py), tested against
 `sweeplab predict` and the run's own submission.
@@ -146,10 +147,10 @@ def decode(path: Path, img_size: int) -> np.ndarray | None:
         return None
 
 
-def predict(model, files: list[Path], img_size: int, device: torch.device, batch_size: int) -> np.ndarray:
-    """Probabilities (N, C) in the files' order; the next batch decodes while the model runs."""
+def predict(models: list, files: list[Path], img_size: int, device: torch.device, batch_size: int) -> list:
+    """Each model's probabilities (N, C) in the files' order; the next batch decodes while they run."""
     black = np.zeros((3, img_size, img_size), dtype=np.uint8)
-    probs, corrupt = [], []
+    probs, corrupt = [[] for _ in models], []
     with ThreadPoolExecutor(max_workers=len(os.sched_getaffinity(0))) as pool:
         pending = pool.map(lambda p: decode(p, img_size), files[:batch_size])
         for start in range(0, len(files), batch_size):
@@ -160,7 +161,8 @@ def predict(model, files: list[Path], img_size: int, device: torch.device, batch
             corrupt += [path for path, image in zip(batch, images, strict=True) if image is None]
             x = torch.from_numpy(np.stack([black if i is None else i for i in images])).to(device)
             with torch.no_grad():
-                probs.append(model(x).float().cpu())
+                for got, model in zip(probs, models, strict=True):
+                    got.append(model(x).float().cpu())
             print(f"\r{start + len(batch)}/{len(files)} images", end="", file=sys.stderr, flush=True)
     print(file=sys.stderr)
     if corrupt:
@@ -168,7 +170,43 @@ def predict(model, files: list[Path], img_size: int, device: torch.device, batch
             f"warning: {len(corrupt)} images could not be decoded, predicted as black: {corrupt[:3]}",
             file=sys.stderr,
         )
-    return torch.cat(probs).numpy()
+    return [torch.cat(got).numpy() for got in probs]
+
+
+def predict_parts(bundle: dict, files: list[Path], device: torch.device, batch_size: int) -> np.ndarray:
+    """Every part's probabilities, the parts of one image size on one decoding, mixed into (N, C)."""
+    parts, probs = bundle["parts"], {}
+    for size in dict.fromkeys(part["img_size"] for part in parts):
+        chosen = [i for i, part in enumerate(parts) if part["img_size"] == size]
+        models = [load_model(HERE / parts[i]["program"], device) for i in chosen]
+        probs |= dict(zip(chosen, predict(models, files, size, device, batch_size), strict=True))
+    if len(parts) == 1:
+        return probs[0]
+    weights = [part["weight"] for part in parts]
+    multilabel = bundle["task"] == "multilabel"
+    return mix([probs[i] for i in range(len(parts))], bundle["method"], weights, multilabel)
+
+
+def mix(probs: list, method: str, weights: list[float], multilabel: bool) -> np.ndarray:
+    """The parts' weighted mean; `rank`: of each column's average ranks / N, rows then scaled to sum to 1
+    unless multi-label. Exactly sweeplab.kaggle.averaging.combine, without scipy."""
+    w = np.asarray(weights, dtype=np.float64)
+    w = w / w.sum()
+    if method == "rank":
+        probs = [np.stack([average_ranks(column) for column in p.T], 1) / len(p) for p in probs]
+    mixed = sum(wi * p.astype(np.float64) for wi, p in zip(w, probs, strict=True))
+    return mixed / mixed.sum(1, keepdims=True) if method == "rank" and not multilabel else mixed
+
+
+def average_ranks(values: np.ndarray) -> np.ndarray:
+    """1..N, tied values sharing their mean rank (scipy.stats.rankdata's default)."""
+    order = np.argsort(values, kind="stable")
+    ordered = values[order]
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])  # where each run of ties begins
+    ends = np.r_[starts[1:], len(values)]
+    ranks = np.empty(len(values))
+    ranks[order] = np.repeat((starts + 1 + ends) / 2, ends - starts)
+    return ranks
 
 
 def label_names(classes: list[str], sample_values: list[str]) -> list[str]:
@@ -230,9 +268,9 @@ def check_columns(bundle: dict, header: list[str]) -> None:
 
 
 def load_model(path: Path, device: torch.device) -> torch.nn.Module:
-    """model.pt2 on `device`. torch.export records the device it traced on (cpu) inside the graph, in the
-    checks before each dtype cast: `.to(device)` moves the weights but not those, and the first batch on
-    a GPU stops with "Tensor device mismatch". So the program itself is moved (torch >= 2.6)."""
+    """A program (model.pt2) on `device`. torch.export records the device it traced on (cpu) inside the
+    graph, in the checks before each dtype cast: `.to(device)` moves the weights but not those, and the
+    first batch on a GPU stops with "Tensor device mismatch". The program itself is moved (torch >= 2.6)."""
     program = torch.export.load(path)
     if device.type != "cpu":
         from torch.export.passes import move_to_device_pass
@@ -258,8 +296,7 @@ def main(argv: list[str] | None = None) -> int:
     device = torch.device(
         args.device if args.device != "auto" else "cuda" if torch.cuda.is_available() else "cpu"
     )
-    model = load_model(HERE / "model.pt2", device)
-    probs = predict(model, table["files"], bundle["img_size"], device, args.batch_size)
+    probs = predict_parts(bundle, table["files"], device, args.batch_size)
     rows = submission_values(probs, bundle, table["header"], table["sample_values"])
     with open(args.out, "w", newline="") as f:
         writer = csv.writer(f)

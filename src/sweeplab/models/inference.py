@@ -1,4 +1,4 @@
-"""Image files through a Predictor: decoded as the image cache decodes them, in batches, on the device."""
+"""Image files through a model: decoded as the image cache decodes them, in batches, on the device."""
 
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -6,9 +6,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
 from tqdm import tqdm
 
 from sweeplab.data.images import decode, decode_threads
+from sweeplab.kaggle.averaging import combine
+from sweeplab.models.packaged import Packaged
 from sweeplab.models.predictor import Predictor
 from sweeplab.training.device import autocast
 
@@ -18,7 +21,7 @@ BATCH_SIZE = 64
 
 
 def predict_files(
-    predictor: Predictor,
+    predictor: nn.Module,
     files: list[Path],
     img_size: int,
     device: torch.device,
@@ -50,3 +53,37 @@ def predict_files(
                 probs.append(predictor(x).float().cpu())
             bar.update(len(batch))
     return torch.cat(probs).numpy(), corrupt
+
+
+class Stacked(nn.Module):
+    """Several Predictors on one batch: (N, P, C), one slice per predictor, so one decoding serves all."""
+
+    def __init__(self, predictors: list[Predictor]):
+        super().__init__()
+        self.predictors = nn.ModuleList(predictors)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return torch.stack([p(images).float() for p in self.predictors], 1)
+
+
+def predict_packaged(
+    packaged: Packaged,
+    files: list[Path],
+    device: torch.device,
+    batch_size: int = BATCH_SIZE,
+    progress: bool | None = None,
+) -> tuple[np.ndarray, list[Path]]:
+    """A model folder's probabilities for the files: one run's; an ensemble's members each at its own
+    image size, mixed as `sweeplab ensemble` mixed their test predictions (kaggle.averaging.combine)."""
+    parts, probs, corrupt = packaged.parts, {}, {}
+    for size, amp in dict.fromkeys((part.spec.img_size, part.spec.amp) for part in parts):
+        chosen = [i for i, part in enumerate(parts) if (part.spec.img_size, part.spec.amp) == (size, amp)]
+        stacked = Stacked([parts[i].predictor for i in chosen])
+        got, bad = predict_files(stacked, files, size, device, batch_size, amp, progress)
+        probs |= {i: got[:, j] for j, i in enumerate(chosen)}
+        corrupt |= dict.fromkeys(bad)  # each size decodes every file: said once
+    if len(parts) == 1:
+        return probs[0], list(corrupt)
+    weights = [part.weight for part in parts]
+    mixed = combine([probs[i] for i in range(len(parts))], packaged.method, weights, packaged.spec.multilabel)
+    return mixed, list(corrupt)

@@ -2,9 +2,10 @@
 image file paths and returns the class probabilities, with the run's preprocessing and TTA.
 
 A pyfunc with a loader module (this one) rather than a pickled PythonModel: MLflow copies the sweeplab
-package into the model (code/), and `_load_pyfunc` rebuilds the Predictor from the weights files beside
-it and the spec in data/. Saved with explicit pip requirements and a given signature, so MLflow runs no
-subprocess to infer requirements and does not load the model to infer a signature.
+package into the model (code/), and `_load_pyfunc` rebuilds the Predictors from the weights files beside
+it (an ensemble's: under members/) and the spec in data/. Saved with explicit pip requirements and a
+given signature, so MLflow runs no subprocess to infer requirements and does not load the model to infer
+a signature.
 """
 
 import functools
@@ -16,8 +17,8 @@ import numpy as np
 import pandas as pd
 
 import sweeplab
-from sweeplab.models.inference import predict_files
-from sweeplab.models.packaged import SPEC_FILE, ModelSpec, Packaged, load_packaged
+from sweeplab.models.inference import predict_packaged
+from sweeplab.models.packaged import SPEC_FILE, EnsembleSpec, ModelSpec, Packaged, load_packaged
 from sweeplab.protocol import Artifact
 from sweeplab.training.device import resolve_device
 
@@ -27,8 +28,11 @@ IMAGE_COLUMN = "image"
 REQUIREMENTS = ("torch", "torchvision", "numpy", "pillow", "pandas", "hydra-core", "omegaconf", "tqdm")
 
 
-def requirements(spec: ModelSpec) -> list[str]:
-    names = [*REQUIREMENTS, "timm"] if spec.model.get("name") == "timm" else REQUIREMENTS
+def requirements(models: list[ModelSpec], ensemble: bool) -> list[str]:
+    """REQUIREMENTS, timm for timm models, scipy for an ensemble's mixing (its rank method)."""
+    names = [*REQUIREMENTS]
+    names += ["timm"] if any(spec.model.get("name") == "timm" for spec in models) else []
+    names += ["scipy"] if ensemble else []
     return [_pinned(name) for name in names]
 
 
@@ -38,8 +42,11 @@ def _pinned(name: str) -> str:
     return f"{name}=={importlib.metadata.version(name).split('+')[0]}"
 
 
-def save_mlflow_model(folder: Path, spec_file: Path, spec: ModelSpec) -> None:
-    """MLmodel, the environment files, the sweeplab code and the spec into `folder` (new or empty)."""
+def save_mlflow_model(
+    folder: Path, spec_file: Path, spec: ModelSpec | EnsembleSpec, members: list[ModelSpec] = ()
+) -> None:
+    """MLmodel, the environment files, the sweeplab code and the spec into `folder` (new or empty);
+    an ensemble's `members` are its members' specs."""
     import mlflow.pyfunc
     from mlflow.models import Model, ModelSignature
     from mlflow.types import ColSpec, Schema
@@ -61,7 +68,7 @@ def save_mlflow_model(folder: Path, spec_file: Path, spec: ModelSpec) -> None:
                 loader_module=__name__,
                 data_path=str(spec_file),
                 code_paths=[str(Path(sweeplab.__file__).parent)],
-                pip_requirements=requirements(spec),
+                pip_requirements=requirements(list(members) or [spec], isinstance(spec, EnsembleSpec)),
                 signature=signature,
                 input_example=pd.DataFrame({IMAGE_COLUMN: ["test/1.jpg"]}),
                 mlflow_model=Model(run_id=spec.run_id, artifact_path=Artifact.MODEL),
@@ -87,9 +94,7 @@ class ImagesModel:
         spec = self.packaged.spec
         probs = np.zeros((0, len(spec.classes)), dtype=np.float32)
         if files:
-            probs, _ = predict_files(
-                self.packaged.predictor, files, spec.img_size, self.device, amp=spec.amp, progress=False
-            )
+            probs, _ = predict_packaged(self.packaged, files, self.device, progress=False)
         return pd.DataFrame(probs, columns=spec.classes)
 
 

@@ -1,6 +1,10 @@
 """A run's model as files: the weights under their frozen names beside a small JSON spec of everything
 prediction needs (classes, task, image size, normalisation, TTA, thresholds, the model config, the
-submission's format), and the way back from those files to a `Predictor`.
+submission's format), and the way back from those files to `Predictor`s.
+
+An ensemble run's model holds its members' model folders under members/0, members/1, ... (each a run's
+spec and weights) and its own spec: how the members' probabilities mix (mean or rank, their weights, as
+`sweeplab ensemble` mixed their test predictions), its thresholds and the submission's format.
 
 The weights are what wrote submission_best: the best epoch's, with folds every fold's at the mean
 curve's best epoch. A run frozen all along keeps the head only; its backbone is the pretrained one,
@@ -8,6 +12,7 @@ named (and hashed) in `backbone`, rebuilt from the same weights file or hub cach
 """
 
 import json
+import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -19,8 +24,11 @@ from sweeplab.models.builders import TransferModel, build_model
 from sweeplab.models.predictor import Predictor, Stats
 
 SPEC_FORMAT = 1  # bump when a field changes meaning; load_packaged refuses newer ones
+ENSEMBLE = "ensemble"  # the spec's `kind` for an ensemble's model; a run's model has no kind
+MEMBERS = "members"  # an ensemble's model folder: members/0, members/1, ... one member's model each
 SPEC_FILE = "data/sweeplab_model.json"  # inside the MLflow model folder (its pyfunc data_path)
 FULL, HEAD = "model_state_dict", "head_state_dict"  # the weights files' frozen names (README)
+BACKBONE_FILE = "backbone.json"  # a frozen run's backbone identity, beside its head's weights
 
 
 @dataclass(frozen=True)
@@ -64,17 +72,73 @@ class ModelSpec:
 
     @classmethod
     def read(cls, path: Path) -> "ModelSpec":
-        fields = json.loads(path.read_text())
-        if fields.get("format", 0) > SPEC_FORMAT:
-            raise SweeplabError(
-                f"{path} was written by a newer sweeplab (model format {fields['format']}): upgrade sweeplab"
-            )
-        answer = fields.pop("answer")
-        answer = Answer(
-            **{**answer, "columns": tuple(answer["columns"]), "sample_values": tuple(answer["sample_values"])}
-        )
+        spec = read_spec(path)
+        if not isinstance(spec, ModelSpec):
+            raise SweeplabError(f"{path} is an ensemble's model, not one run's")
+        return spec
+
+    @classmethod
+    def from_fields(cls, fields: dict) -> "ModelSpec":
         stats = fields.pop("stats")
+        answer = _answer(fields.pop("answer"))
         return cls(**fields, stats=None if stats is None else (stats[0], stats[1]), answer=answer)
+
+
+@dataclass(frozen=True)
+class EnsembleSpec:
+    """An ensemble run's model: its members' models mixed as `sweeplab ensemble` mixed their predictions."""
+
+    run_id: str
+    classes: list[str]
+    task: str
+    thresholds: list[float] | None  # multi-label: the ensemble's own, tuned on its validation predictions
+    answer: Answer
+    method: str  # mean | rank (kaggle.averaging.combine)
+    member_weights: list[float] | None  # one per member (None: equal); greedy selection's counts
+    members: list[str]  # the member runs' ids; their models are in members/0, members/1, ...
+    kind: str = ENSEMBLE
+    format: int = SPEC_FORMAT
+
+    @property
+    def multilabel(self) -> bool:
+        return self.task == "multilabel"
+
+    def write(self, path: Path) -> Path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(asdict(self), indent=2))
+        return path
+
+
+def read_spec(path: Path) -> ModelSpec | EnsembleSpec:
+    """A model folder's spec (data/sweeplab_model.json): one run's, or an ensemble's."""
+    fields = json.loads(path.read_text())
+    if fields.get("format", 0) > SPEC_FORMAT:
+        raise SweeplabError(
+            f"{path} was written by a newer sweeplab (model format {fields['format']}): upgrade sweeplab"
+        )
+    if fields.get("kind") == ENSEMBLE:
+        return EnsembleSpec(**{**fields, "answer": _answer(fields["answer"])})
+    return ModelSpec.from_fields(fields)
+
+
+def _answer(fields: dict) -> Answer:
+    return Answer(
+        **{**fields, "columns": tuple(fields["columns"]), "sample_values": tuple(fields["sample_values"])}
+    )
+
+
+def member_folder(folder: Path, index: int) -> Path:
+    return folder / MEMBERS / str(index)
+
+
+def copy_member(source: Path, folder: Path, index: int) -> None:
+    """One run's model folder (its spec and weights; not its MLmodel or code) as an ensemble's member."""
+    spec = ModelSpec.read(source / SPEC_FILE)
+    target = member_folder(folder, index)
+    names = [SPEC_FILE, *spec.weights, *([BACKBONE_FILE] if spec.head_only else [])]
+    for name in names:
+        (target / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source / name, target / name)
 
 
 def weights_names(head_only: bool, folds: list[int | None]) -> list[str]:
@@ -101,19 +165,55 @@ def write_weights(folder: Path, spec: ModelSpec, states: list[dict[str, torch.Te
 
 
 @dataclass
-class Packaged:
+class Part:
+    """One run's models (its fold models) as one Predictor, at its own image size, with its weight in
+    an ensemble."""
+
     spec: ModelSpec
     predictor: Predictor
+    weight: float = 1.0
+
+
+@dataclass
+class Packaged:
+    """A model folder loaded: its spec and one Part per run it holds (one; an ensemble's members)."""
+
+    spec: ModelSpec | EnsembleSpec
+    parts: list[Part]
+
+    @property
+    def method(self) -> str:
+        return self.spec.method if isinstance(self.spec, EnsembleSpec) else "mean"
+
+    @property
+    def models(self) -> int:
+        """How many trained models predict: every part's fold models."""
+        return sum(len(part.spec.weights) for part in self.parts)
 
 
 def load_packaged(folder: Path) -> Packaged:
-    """The spec and the Predictor rebuilt from a model folder (a run's `model/` artifacts), on the CPU."""
-    spec = ModelSpec.read(folder / SPEC_FILE)
+    """The spec and the Predictors rebuilt from a model folder (a run's `model/` artifacts), on the CPU."""
+    spec = read_spec(folder / SPEC_FILE)
+    if not isinstance(spec, EnsembleSpec):
+        return Packaged(spec, [_part(folder, spec)])
+    weights = spec.member_weights or [1.0] * len(spec.members)
+    parts = []
+    for index, weight in enumerate(weights):
+        member = read_spec(member_folder(folder, index) / SPEC_FILE)
+        if not isinstance(member, ModelSpec):  # ensemble() never makes one: its members are training runs
+            raise SweeplabError(
+                f"{folder}: member {index} is an ensemble itself, which sweeplab never writes"
+            )
+        parts.append(_part(member_folder(folder, index), member, weight))
+    return Packaged(spec, parts)
+
+
+def _part(folder: Path, spec: ModelSpec, weight: float = 1.0) -> Part:
     members = [
         _member(spec, torch.load(folder / name, map_location="cpu", weights_only=True))
         for name in spec.weights
     ]
-    return Packaged(spec, Predictor(members, spec.stats, spec.multilabel, spec.tta).eval())
+    return Part(spec, Predictor(members, spec.stats, spec.multilabel, spec.tta).eval(), weight)
 
 
 def _member(spec: ModelSpec, state: dict[str, torch.Tensor]) -> torch.nn.Module:

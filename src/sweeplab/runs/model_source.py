@@ -8,15 +8,25 @@ from mlflow.tracking import MlflowClient
 
 from sweeplab.errors import SweeplabError
 from sweeplab.models.packaged import SPEC_FILE
-from sweeplab.protocol import Artifact
+from sweeplab.protocol import Artifact, Role, Tag
 from sweeplab.runs.redact import redact
 
 MODEL_PATH = Artifact.MODEL  # a run's MLflow model: runs:/ID/model
 
 
+def has_model(client: MlflowClient, run_id: str) -> bool:
+    """The run logged an MLflow model (model/MLmodel)."""
+    return any(a.path == f"{MODEL_PATH}/MLmodel" for a in client.list_artifacts(run_id, MODEL_PATH))
+
+
 def run_model_uri(client: MlflowClient, run_id: str) -> str:
     """runs:/ID/model, refused when the run has no MLflow model."""
-    if not any(a.path == f"{MODEL_PATH}/MLmodel" for a in client.list_artifacts(run_id, MODEL_PATH)):
+    if not has_model(client, run_id):
+        if client.get_run(run_id).data.tags.get(Tag.ROLE) == Role.ENSEMBLE:
+            raise SweeplabError(
+                f"ensemble run {run_id} has no MLflow model: its `sweeplab ensemble` line said why "
+                "(--epoch last, or a member without a model); make it again from its members' best epochs"
+            )
         raise SweeplabError(
             f"run {run_id} has no MLflow model ({MODEL_PATH}/MLmodel): it ran with tracking.log_model=false "
             f"or before sweeplab logged models; `sweeplab rerun {run_id[:8]}` logs one"

@@ -15,7 +15,14 @@ from sweeplab.protocol import Metric, Tag
 from sweeplab.runs.model_source import MODEL_PATH, run_model_uri
 
 # Copied from the run onto the version: which study it won, and its scores.
-VERSION_TAGS = (Tag.STUDY, Tag.ROLE, Tag.BEST_EPOCH, Tag.SUBMISSION_FORMAT)
+VERSION_TAGS = (
+    Tag.STUDY,
+    Tag.ROLE,
+    Tag.BEST_EPOCH,
+    Tag.SUBMISSION_FORMAT,
+    Tag.ENSEMBLE_OF,
+    Tag.ENSEMBLE_METHOD,
+)
 VERSION_METRICS = (Metric.VAL_SCORE, Metric.OOF_SCORE, Metric.KAGGLE_PUBLIC, Metric.KAGGLE_PRIVATE)
 
 
@@ -29,8 +36,7 @@ class Registered:
 
 def register_run(client: MlflowClient, run_id: str, name: str, alias: str = "champion") -> Registered:
     """A new version of registered model `name` from the run's model; `alias` now points at it."""
-    if not name.strip() or "/" in name or ":" in name:
-        raise SweeplabError(f"model name {name!r}: use letters, digits, '-', '_' or '.' (e.g. cactus-cnn)")
+    check_name(name)
     run = _run(client, run_id)
     run_model_uri(client, run_id)  # refused here when the run has no MLflow model
     try:
@@ -46,6 +52,12 @@ def register_run(client: MlflowClient, run_id: str, name: str, alias: str = "cha
     )
     client.set_registered_model_alias(name, alias, version.version)
     return Registered(name, str(version.version), alias, run_id)
+
+
+def check_name(name: str) -> None:
+    """A registered model's name that models:/NAME@ALIAS can carry."""
+    if not name.strip() or "/" in name or ":" in name or "@" in name:
+        raise SweeplabError(f"model name {name!r}: use letters, digits, '-', '_' or '.' (e.g. cactus-cnn)")
 
 
 def _run(client: MlflowClient, run_id: str):

@@ -12,7 +12,7 @@ from omegaconf import OmegaConf
 from sweeplab.models.builders import TransferModel
 from sweeplab.models.features import frozen_all_run
 from sweeplab.models.mlflow_model import save_mlflow_model
-from sweeplab.models.packaged import Answer, ModelSpec, weights_names, write_weights
+from sweeplab.models.packaged import BACKBONE_FILE, Answer, ModelSpec, weights_names, write_weights
 from sweeplab.protocol import Artifact
 from sweeplab.runs.tracking import Tracker
 from sweeplab.training.result import FitResult
@@ -28,7 +28,7 @@ def log_model(job: "Job", tracker: Tracker, result: FitResult) -> None:
     for path in write_weights(job.output_dir, spec, result.best_weights):
         tracker.log_artifact(path, Artifact.MODEL)
     if spec.head_only:
-        path = job.output_dir / "backbone.json"
+        path = job.output_dir / BACKBONE_FILE
         path.write_text(json.dumps(spec.backbone, indent=2))
         tracker.log_artifact(path, Artifact.MODEL)
     with tempfile.TemporaryDirectory(prefix="sweeplab-model-") as tmp:

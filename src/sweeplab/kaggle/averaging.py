@@ -1,0 +1,33 @@
+"""How an ensemble mixes its members' probabilities: the one rule that `sweeplab ensemble` applies to the
+members' stored test predictions and that an ensemble's model applies to a folder's (predict, the MLflow
+model), so the two give the same submission."""
+
+import numpy as np
+from scipy.stats import rankdata
+
+from sweeplab.errors import SweeplabError
+
+METHODS = ("mean", "rank")
+
+
+def combine(
+    probs: list[np.ndarray],
+    method: str = "mean",
+    weights: list[float] | None = None,
+    multilabel: bool = False,
+) -> np.ndarray:
+    """The weighted mean of the members' probabilities; `rank`: of each class column's ranks (0..1)
+    instead, rows then scaled to sum to 1 (for metrics that only rank, such as ROC-AUC; a multi-label
+    row's tags are independent, so its ranks stay as they are)."""
+    if method not in METHODS:
+        raise SweeplabError(f"--method {method!r} is unknown; valid: {', '.join(METHODS)}")
+    w = np.ones(len(probs)) if weights is None else np.asarray(weights, dtype=np.float64)
+    if len(w) != len(probs) or (w < 0).any() or w.sum() == 0:
+        raise SweeplabError(
+            f"--weights needs {len(probs)} non-negative numbers, not all 0, one per run; got {list(w)}"
+        )
+    w = w / w.sum()
+    if method == "rank":
+        probs = [rankdata(p, axis=0) / len(p) for p in probs]
+    mixed = sum(wi * p.astype(np.float64) for wi, p in zip(w, probs, strict=True))
+    return mixed / mixed.sum(1, keepdims=True) if method == "rank" and not multilabel else mixed

@@ -1,0 +1,108 @@
+"""Models out of a refit and an ensemble: each logs an MLflow model that predicts what its submission
+holds, registers with an alias, and exports as an offline bundle (the ensemble's: one program per member
+run, each at its own image size, mixed as `sweeplab ensemble` mixed their test predictions)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow.pyfunc
+import numpy as np
+import pandas as pd
+import pytest
+
+from helpers import compose_config
+from helpers.runs import artifact_paths
+from helpers.submissions import assert_same_submission, predicted, rows_of, stubbed_env
+from sweeplab.cli import main as sweeplab
+from sweeplab.training.job import run
+
+
+def new_run(client, before: set[str]) -> str:
+    """The one run the store holds that is not in `before`."""
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    (made,) = [r.info.run_id for r in runs if r.info.run_id not in before]
+    return made
+
+
+def run_ids(client) -> set[str]:
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    return {r.info.run_id for r in client.search_runs(experiments)} if experiments else set()
+
+
+def trained(overrides: list[str], out: Path, client) -> str:
+    before = run_ids(client)
+    run(compose_config(overrides), output_dir=out)
+    return new_run(client, before)
+
+
+def said(capsys) -> str:
+    return capsys.readouterr().out
+
+
+@pytest.mark.slow  # ~30 s: two runs, a refit, an ensemble, four predictions, an export and predict.py
+def test_a_refit_and_a_three_run_ensemble_register_predict_and_export_their_submissions(
+    tiny_overrides, competition, store, mlflow_client, tmp_path, monkeypatch, capsys
+):
+    monkeypatch.chdir(tmp_path)
+    # Probabilities in the files: the predictions are compared value by value, not only as labels.
+    base = [*tiny_overrides, "data.metric=log_loss", "data.submission_format=probabilities"]
+    tta_run = trained([*base, "trainer.tta=[hflip]"], tmp_path / "a", mlflow_client)
+    folds_run = trained([*base, "data.folds=2", "data.img_size=28"], tmp_path / "b", mlflow_client)
+    test, sample = competition / "test", competition / "sample_submission.csv"
+
+    before = run_ids(mlflow_client)
+    assert sweeplab(["refit", tta_run[:8], "--register", "tiny-refit", "--tracking-uri", store]) == 0
+    refit = new_run(mlflow_client, before)
+    assert f"registered run {refit[:8]} as tiny-refit version 1, alias champion" in said(capsys)
+    (refit_out,) = Path("outputs").glob("*/*refit*")
+    got = predicted("models:/tiny-refit@champion", test, tmp_path / "r.csv", store, "--sample", str(sample))
+    assert_same_submission(got, refit_out / "submission_best.csv")
+
+    members = [tta_run, folds_run, refit]
+    args = ["ensemble", *members, "--weights", "1,2,1", "--out", str(tmp_path / "ens")]
+    assert sweeplab([*args, "--register", "tiny-ens", "--tracking-uri", store]) == 0
+    ens = new_run(mlflow_client, before | {refit})
+    out = said(capsys)
+    assert f"registered run {ens[:8]} as tiny-ens version 1, alias champion" in out
+    assert "no MLflow model" not in out
+    paths = artifact_paths(mlflow_client, ens, "model")
+    assert {"model/MLmodel", "model/data/sweeplab_model.json", "model/members/2/model_state_dict.pt"} <= paths
+    assert {"model/members/1/model_state_dict_fold0.pt", "model/members/1/model_state_dict_fold1.pt"} <= paths
+    version = mlflow_client.get_model_version_by_alias("tiny-ens", "champion")
+    assert version.run_id == ens and version.tags["sweeplab.ensemble_of"] == ",".join(members)
+
+    submission = tmp_path / "ens" / "submission_best.csv"
+    assert rows_of(submission)[0] == ["id", "cat", "dog"]
+    got = predicted("models:/tiny-ens@champion", test, tmp_path / "e.csv", store, "--sample", str(sample))
+    assert_same_submission(got, submission)
+    assert "ensemble of 3 runs (mean), 4 models" in said(capsys)
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", store)
+    model = mlflow.pyfunc.load_model(f"runs:/{ens}/model")
+    stored = np.load(tmp_path / "ens" / "predictions" / "test_probs_best.npz")
+    files = [str(next(test.glob(f"{i}.*"))) for i in stored["ids"]]
+    probs = model.predict(pd.DataFrame({"image": files}))
+    assert list(probs.columns) == ["cat", "dog"]
+    assert np.allclose(probs.to_numpy(), stored["probs"], atol=1e-6)
+
+    bundle = tmp_path / "bundle"
+    assert sweeplab(["export", "models:/tiny-ens@champion", str(bundle), "--tracking-uri", store]) == 0
+    names = sorted(p.name for p in bundle.iterdir())
+    assert names == ["bundle.json", "model_0.pt2", "model_1.pt2", "model_2.pt2", "predict.py"]
+    config = json.loads((bundle / "bundle.json").read_text())
+    assert [(p["img_size"], p["weight"], p["members"]) for p in config["parts"]] == [
+        (20, 1.0, 1),
+        (28, 2.0, 2),
+        (20, 1.0, 1),
+    ]
+    command = [str(bundle / "predict.py"), "--images", str(test), "--sample", str(sample)]
+    done = subprocess.run(
+        [sys.executable, *command, "--out", str(tmp_path / "b.csv")],
+        env=stubbed_env(tmp_path),
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert_same_submission(tmp_path / "b.csv", submission)
