@@ -77,7 +77,7 @@ def test_a_refit_and_a_three_run_ensemble_register_predict_and_export_their_subm
     assert rows_of(submission)[0] == ["id", "cat", "dog"]
     got = predicted("models:/tiny-ens@champion", test, tmp_path / "e.csv", store, "--sample", str(sample))
     assert_same_submission(got, submission)
-    assert "ensemble of 3 runs (mean), 4 models" in said(capsys)
+    assert "ensemble of 3 runs (mean, weights 1,2,1), 4 models" in said(capsys)
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", store)
     model = mlflow.pyfunc.load_model(f"runs:/{ens}/model")

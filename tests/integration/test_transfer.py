@@ -3,6 +3,7 @@ fine-tuning controls and the frozen backbone's feature cache."""
 
 import logging
 import sys
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -16,6 +17,9 @@ from sweeplab.data.augment import IMAGENET_MEAN
 from sweeplab.errors import ConfigError, WeightsError
 from sweeplab.models import features
 from sweeplab.models.builders import UNSUPPORTED, TransferModel, build_model
+from sweeplab.models.bundle import exported
+from sweeplab.models.packaged import Part
+from sweeplab.models.predictor import Predictor
 from sweeplab.models.weights import file_sha256
 from sweeplab.protocol import Tag
 from sweeplab.training import job as job_module
@@ -91,6 +95,22 @@ def test_timm_models_build_and_train_a_step(arch, offline_hf):
     model = build_model(cfg, 3, 64)
     assert model.weights is None
     one_step(model, 64)
+
+
+@pytest.mark.slow  # ~3 s: two exports, each traced and checked on another batch size
+@pytest.mark.parametrize("arch", TIMM_ARCHS)
+def test_timm_models_export_for_the_offline_bundle(arch, offline_hf):
+    """What `sweeplab export` runs: the whole Predictor (normalisation, TTA, softmax) through torch.export,
+    checked by bundle.exported to predict as the model does on a batch size it was not traced at."""
+    torch.manual_seed(0)
+    cfg = compose_config(["model=timm", f"model.arch={arch}"]).model
+    model = build_model(cfg, 3, 64)
+    predictor = Predictor([model], ([0.5] * 3, [0.25] * 3), multilabel=False, tta=["hflip"])
+    spec = SimpleNamespace(img_size=64, model={"name": "timm", "arch": arch})
+    program = exported(Part(spec, predictor.eval()))
+    images = torch.randint(0, 256, (5, 3, 64, 64), dtype=torch.uint8)
+    with torch.no_grad():
+        torch.testing.assert_close(program.module()(images), predictor(images), atol=1e-5, rtol=0)
 
 
 def test_timm_loads_a_local_weights_file_through_its_own_loader(tmp_path, offline_hf):

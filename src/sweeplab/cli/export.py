@@ -29,8 +29,9 @@ def run(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="sweeplab-export-") as tmp:
         packaged = load_packaged(download_model(client, uri, Path(tmp)))
     out = export_bundle(packaged, Path(args.out))
+    files = ", ".join(sorted(p.name for p in out.iterdir()))
     print(
-        f"bundle of {uri} in {out}: model.pt2, bundle.json, predict.py; on Kaggle (no internet): "
+        f"bundle of {uri} in {out}: {files}; on Kaggle (no internet): "
         f"!python /kaggle/input/BUNDLE/predict.py --images /kaggle/input/COMP/test --out submission.csv"
     )
     return 0

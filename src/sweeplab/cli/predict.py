@@ -57,9 +57,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _models(packaged) -> str:
-    """2 models, TTA hflip; an ensemble: ensemble of 3 runs (mean), 5 models."""
+    """2 models, TTA hflip; an ensemble: ensemble of 3 runs (mean, weights 2,1,1), 5 models."""
     count = f"{packaged.models} model{'s' if packaged.models > 1 else ''}"
-    if len(packaged.parts) > 1:
-        return f"ensemble of {len(packaged.parts)} runs ({packaged.method}), {count}"
+    weights = [part.weight for part in packaged.parts]
+    if len(weights) > 1:
+        how = packaged.method + (
+            "" if len(set(weights)) == 1 else f", weights {','.join(f'{w:g}' for w in weights)}"
+        )
+        return f"ensemble of {len(weights)} runs ({how}), {count}"
     tta = packaged.spec.tta
     return count + (f", TTA {'+'.join(tta)}" if tta else "")
