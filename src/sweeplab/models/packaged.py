@@ -44,8 +44,23 @@ class Answer:
     ids_with_extension: bool  # the run's ids were file names (cactus.jpg), not stems
 
 
+class SpecFile:
+    """What a run's and an ensemble's spec share: the task, and the JSON file they are written as."""
+
+    task: str  # multiclass | multilabel
+
+    @property
+    def multilabel(self) -> bool:
+        return self.task == "multilabel"
+
+    def write(self, path: Path) -> Path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(asdict(self), indent=2))
+        return path
+
+
 @dataclass(frozen=True)
-class ModelSpec:
+class ModelSpec(SpecFile):
     run_id: str
     classes: list[str]
     task: str  # multiclass | multilabel
@@ -60,15 +75,6 @@ class ModelSpec:
     backbone: dict | None
     answer: Answer
     format: int = SPEC_FORMAT
-
-    @property
-    def multilabel(self) -> bool:
-        return self.task == "multilabel"
-
-    def write(self, path: Path) -> Path:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(asdict(self), indent=2))
-        return path
 
     @classmethod
     def read(cls, path: Path) -> "ModelSpec":
@@ -85,7 +91,7 @@ class ModelSpec:
 
 
 @dataclass(frozen=True)
-class EnsembleSpec:
+class EnsembleSpec(SpecFile):
     """An ensemble run's model: its members' models mixed as `sweeplab ensemble` mixed their predictions."""
 
     run_id: str
@@ -98,15 +104,6 @@ class EnsembleSpec:
     members: list[str]  # the member runs' ids; their models are in members/0, members/1, ...
     kind: str = ENSEMBLE
     format: int = SPEC_FORMAT
-
-    @property
-    def multilabel(self) -> bool:
-        return self.task == "multilabel"
-
-    def write(self, path: Path) -> Path:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(asdict(self), indent=2))
-        return path
 
 
 def read_spec(path: Path) -> ModelSpec | EnsembleSpec:
