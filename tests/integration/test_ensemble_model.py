@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from helpers import compose_config
+from helpers.competitions import make_tagged, tagged_overrides
 from helpers.runs import artifact_paths
 from helpers.submissions import assert_same_submission, predicted, rows_of, stubbed_env
 from sweeplab.cli import main as sweeplab
@@ -106,3 +107,40 @@ def test_a_refit_and_a_three_run_ensemble_register_predict_and_export_their_subm
     )
     assert done.returncode == 0, done.stderr
     assert_same_submission(tmp_path / "b.csv", submission)
+
+    # Ranks, one member weighted 0: its model mixes the one member left, by rank, as the submission did.
+    args = ["ensemble", tta_run, folds_run, "--weights", "1,0", "--rank", "--out", str(tmp_path / "rank")]
+    assert sweeplab([*args, "--register", "tiny-rank", "--tracking-uri", store]) == 0
+    got = predicted("models:/tiny-rank@champion", test, tmp_path / "k.csv", store, "--sample", str(sample))
+    assert_same_submission(got, tmp_path / "rank" / "submission_best.csv")
+    assert "ensemble of 1 runs (rank), 1 model" in said(capsys)
+
+
+@pytest.mark.slow  # ~15 s: two multi-label runs, their ensemble, a prediction and an export
+def test_a_multilabel_ensembles_model_writes_its_tags_at_its_own_thresholds(store, mlflow_client, tmp_path):
+    root = make_tagged(tmp_path / "planet")
+    overrides = tagged_overrides(root, tmp_path, store)
+    runs = [
+        trained(overrides, tmp_path / "a", mlflow_client),
+        trained([*overrides, "data.img_size=24", "trainer.tta=[vflip]"], tmp_path / "b", mlflow_client),
+    ]
+    assert sweeplab(["ensemble", *runs, "--out", str(tmp_path / "ens"), "--tracking-uri", store]) == 0
+    ens = new_run(mlflow_client, set(runs))
+    spec_file = mlflow_client.download_artifacts(ens, "model/data/sweeplab_model.json", str(tmp_path))
+    spec = json.loads(Path(spec_file).read_text())
+    thresholds = json.loads(mlflow_client.get_run(ens).data.tags["sweeplab.thresholds"])
+    assert spec["thresholds"] == pytest.approx(thresholds)  # the ensemble's own, tuned on its validation
+    sample = root / "sample_submission_v2.csv"
+    got = predicted(ens, root / "test-jpg", tmp_path / "p.csv", store, "--sample", str(sample))
+    assert_same_submission(got, tmp_path / "ens" / "submission_best.csv")
+    bundle = tmp_path / "bundle"
+    assert sweeplab(["export", ens, str(bundle), "--tracking-uri", store]) == 0
+    command = [sys.executable, str(bundle / "predict.py"), "--images", str(root / "test-jpg")]
+    done = subprocess.run(
+        [*command, "--sample", str(sample), "--out", str(tmp_path / "b.csv")],
+        env=stubbed_env(tmp_path),
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert_same_submission(tmp_path / "b.csv", tmp_path / "ens" / "submission_best.csv")

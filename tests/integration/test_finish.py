@@ -319,6 +319,7 @@ def test_greedy_selection_refuses_runs_all_at_chance(study_members, tmp_path):
         ("no model", "the ensemble cannot be registered: member {first} has no MLflow model"),
         ("last epoch", "--register takes the members' best epochs, whose models they logged"),
         ("bad name", "model name 'a/b': use letters, digits"),
+        ("bad alias", "alias 'latest': use letters, digits, '_' or '-', not 'latest' nor v<number>"),
     ],
 )
 def test_ensemble_register_refusals_are_one_line_and_record_nothing(
@@ -326,7 +327,7 @@ def test_ensemble_register_refusals_are_one_line_and_record_nothing(
 ):
     client, run_ids, _, _ = members
     monkeypatch.chdir(tmp_path)
-    extra = {"last epoch": ["--epoch", "last"], "bad name": []}.get(case, [])
+    extra = {"last epoch": ["--epoch", "last"], "bad alias": ["--alias", "latest"]}.get(case, [])
     name = "a/b" if case == "bad name" else "ens"
     before = len(all_runs(client))
     args = ["ensemble", *run_ids, *extra, "--register", name, "--tracking-uri", store]
@@ -334,3 +335,19 @@ def test_ensemble_register_refusals_are_one_line_and_record_nothing(
     err = capsys.readouterr().err.strip()
     assert message.format(first=run_ids[0][:8]) in err and len(err.splitlines()) == 1
     assert len(all_runs(client)) == before and not client.search_registered_models()
+
+
+def test_an_ensemble_of_runs_without_models_says_it_logged_none_and_predict_says_why(
+    members, store, tmp_path, monkeypatch, capsys
+):
+    client, run_ids, _, _ = members
+    monkeypatch.chdir(tmp_path)
+    assert sweeplab(["ensemble", *run_ids, "--tracking-uri", store]) == 0
+    out = capsys.readouterr().out
+    new_id = out.split()[1]
+    assert f"no MLflow model logged for the ensemble: member {run_ids[0][:8]} has no MLflow model" in out
+    assert client.get_run(new_id).info.status == "FINISHED"
+    assert sweeplab(["predict", new_id[:8], "--images", str(tmp_path), "--tracking-uri", store]) == 2
+    err = capsys.readouterr().err.strip()
+    assert f"ensemble run {new_id} has no MLflow model: its `sweeplab ensemble` line said why" in err
+    assert len(err.splitlines()) == 1

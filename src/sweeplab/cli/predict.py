@@ -4,8 +4,12 @@ import argparse
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sweeplab.cli import common
+
+if TYPE_CHECKING:
+    from sweeplab.models.packaged import Packaged
 
 MODEL_HELP = "a run id (any unique prefix) or a registered model, models:/NAME@ALIAS"
 SAMPLE_HELP = "a sample submission: its header, ids and order (default: the run's own format, natural order)"
@@ -38,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
         folder = download_model(client, uri, Path(tmp))
         competition = folder_competition(Path(args.images), sample, read_spec(folder / SPEC_FILE))
         packaged = load_packaged(folder)
-    spec, device = packaged.spec, resolve_device("auto")
+    spec, device, described = packaged.spec, resolve_device("auto"), _models(packaged)
     probs, corrupt = predict_packaged(packaged, competition.test_files, device, args.batch_size)
     if corrupt:
         print(
@@ -51,16 +55,18 @@ def run(args: argparse.Namespace) -> int:
     )
     print(
         f"{out}: {len(probs)} images of {args.images} predicted by {uri} on {device} "
-        f"({_models(packaged)}), as {answer.kind}"
+        f"({described}), as {answer.kind}"
     )
     return 0
 
 
-def _models(packaged) -> str:
+def _models(packaged: "Packaged") -> str:
     """2 models, TTA hflip; an ensemble: ensemble of 3 runs (mean, weights 2,1,1), 5 models."""
+    from sweeplab.models.packaged import EnsembleSpec
+
     count = f"{packaged.models} model{'s' if packaged.models > 1 else ''}"
     weights = [part.weight for part in packaged.parts]
-    if len(weights) > 1:
+    if isinstance(packaged.spec, EnsembleSpec):
         how = packaged.method + (
             "" if len(set(weights)) == 1 else f", weights {','.join(f'{w:g}' for w in weights)}"
         )

@@ -17,11 +17,11 @@ def add_register_options(parser: argparse.ArgumentParser) -> None:
 
 
 def check_register(args: argparse.Namespace) -> None:
-    """Before refit or ensemble records anything: the name --register gives."""
+    """Before refit or ensemble records anything: the name --register gives, and the alias."""
     from sweeplab.runs.registry import check_name
 
     if args.register is not None:
-        check_name(args.register)
+        check_name(args.register, args.alias)
 
 
 def register_made(args: argparse.Namespace, client, run_id: str) -> None:

@@ -20,7 +20,7 @@ from sweeplab.data import competition_root
 from sweeplab.data.competition import Competition, read_competition
 from sweeplab.errors import SweeplabError
 from sweeplab.kaggle.averaging import combine
-from sweeplab.kaggle.ensemble_model import log_ensemble_model, why_no_model
+from sweeplab.kaggle.ensemble_model import log_ensemble_model, member_models
 from sweeplab.kaggle.ensemble_selection import Candidates, best_of, better, draggers, greedy_counts
 from sweeplab.kaggle.metrics import leaderboard_metrics, validation_metrics
 from sweeplab.kaggle.scoring import read_solution
@@ -163,9 +163,6 @@ def ensemble(
         members, weights, notes = _select(members, method, metric)
     else:
         notes = _dragging(members, method, weights, metric)
-    no_model = why_no_model(client, members, epoch)
-    if no_model and require_model:
-        raise SweeplabError(f"the ensemble cannot be registered: {no_model}")
     answer = submission_format(
         competition, metric, first.config.data.get("submission_format"), first.config.data.get("top_k", 5)
     )
@@ -178,16 +175,19 @@ def ensemble(
         metrics |= leaderboard_metrics(solution, metric, test, metrics, thresholds, answer.top_k)
     tracker = Tracker(client.tracking_uri, first.experiment)
     name = f"{'greedy ' if select else ''}ensemble of {len(members)} ({method})"
-    with tracker.run(name, _tags(members, method, weights, select)):
-        tracker.log_params({"data.metric": metric, "data/val_images": len(val.rows) if val else 0})
-        _write_outputs(tracker, output_dir, competition, answer, thresholds, (test, val))
-        if thresholds is not None:  # one model: its best epoch is its last
-            log_thresholds(tracker, output_dir, competition.classes, metric, thresholds, thresholds)
-        tracker.log_metrics({k: v for k, v in metrics.items() if np.isfinite(v)}, step=1)
-        if not no_model:
-            shown = None if thresholds is None else [float(t) for t in thresholds]
-            run_ids = [m.run_id for m in members]
-            log_ensemble_model(client, tracker, run_ids, (method, weights), answer, shown)
+    with tempfile.TemporaryDirectory(prefix="sweeplab-ensemble-") as tmp:
+        models, no_model = member_models(client, members, weights, epoch, Path(tmp))
+        if no_model and require_model:
+            raise SweeplabError(f"the ensemble cannot be registered: {no_model}")
+        with tracker.run(name, _tags(members, method, weights, select)):
+            tracker.log_params({"data.metric": metric, "data/val_images": len(val.rows) if val else 0})
+            _write_outputs(tracker, output_dir, competition, answer, thresholds, (test, val))
+            if thresholds is not None:  # one model: its best epoch is its last
+                log_thresholds(tracker, output_dir, competition.classes, metric, thresholds, thresholds)
+            tracker.log_metrics({k: v for k, v in metrics.items() if np.isfinite(v)}, step=1)
+            if models:
+                shown = None if thresholds is None else [float(t) for t in thresholds]
+                no_model = log_ensemble_model(tracker, models, method, answer, shown)
     return Ensembled(tracker.run_id, metrics, [m.run_id for m in members], notes, no_model)
 
 

@@ -180,8 +180,9 @@ def predict_parts(bundle: dict, files: list[Path], device: torch.device, batch_s
         chosen = [i for i, part in enumerate(parts) if part["img_size"] == size]
         models = [load_model(HERE / parts[i]["program"], device) for i in chosen]
         probs |= dict(zip(chosen, predict(models, files, size, device, batch_size), strict=True))
-    if len(parts) == 1:
+    if bundle["ensemble_of"] is None:  # one run's model
         return probs[0]
+    # An ensemble mixes even one member, as its submission was made: `rank` turns probabilities into ranks.
     weights = [part["weight"] for part in parts]
     multilabel = bundle["task"] == "multilabel"
     return mix([probs[i] for i in range(len(parts))], bundle["method"], weights, multilabel)

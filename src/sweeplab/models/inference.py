@@ -11,7 +11,7 @@ from tqdm import tqdm
 
 from sweeplab.data.images import decode, decode_threads
 from sweeplab.kaggle.averaging import combine
-from sweeplab.models.packaged import Packaged
+from sweeplab.models.packaged import EnsembleSpec, Packaged
 from sweeplab.models.predictor import Predictor
 from sweeplab.training.device import autocast
 
@@ -82,8 +82,9 @@ def predict_packaged(
         got, bad = predict_files(stacked, files, size, device, batch_size, amp, progress)
         probs |= {i: got[:, j] for j, i in enumerate(chosen)}
         corrupt |= dict.fromkeys(bad)  # each size decodes every file: said once
-    if len(parts) == 1:
+    if not isinstance(packaged.spec, EnsembleSpec):
         return probs[0], list(corrupt)
+    # An ensemble mixes even one member, as its submission was made: `rank` turns probabilities into ranks.
     weights = [part.weight for part in parts]
     mixed = combine([probs[i] for i in range(len(parts))], packaged.method, weights, packaged.spec.multilabel)
     return mixed, list(corrupt)

@@ -11,6 +11,7 @@ a signature.
 import functools
 import importlib.metadata
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -43,7 +44,7 @@ def _pinned(name: str) -> str:
 
 
 def save_mlflow_model(
-    folder: Path, spec_file: Path, spec: ModelSpec | EnsembleSpec, members: list[ModelSpec] = ()
+    folder: Path, spec_file: Path, spec: ModelSpec | EnsembleSpec, members: Sequence[ModelSpec] = ()
 ) -> None:
     """MLmodel, the environment files, the sweeplab code and the spec into `folder` (new or empty);
     an ensemble's `members` are its members' specs."""
@@ -86,7 +87,9 @@ class ImagesModel:
 
     def predict(self, model_input, params=None) -> pd.DataFrame:
         """A DataFrame with a column `image` (or one column) of image paths, or a list of paths ->
-        one row of class probabilities per image, the class names as columns."""
+        one row of class probabilities per image, the class names as columns. An ensemble that mixes by
+        `rank` ranks within the images given, as its submission ranked within the test set: give them
+        all at once."""
         if isinstance(model_input, pd.DataFrame):
             column = IMAGE_COLUMN if IMAGE_COLUMN in model_input else model_input.columns[0]
             model_input = model_input[column]

@@ -5,6 +5,7 @@ loads) and carries what a reader of the registry wants beside it: the study, the
 the local Kaggle scores, as version tags.
 """
 
+import re
 from dataclasses import dataclass
 
 from mlflow.exceptions import MlflowException
@@ -13,7 +14,9 @@ from mlflow.tracking import MlflowClient
 from sweeplab.errors import SweeplabError
 from sweeplab.protocol import Metric, Tag
 from sweeplab.runs.model_source import MODEL_PATH, run_model_uri
+from sweeplab.runs.redact import redact
 
+ALIAS = re.compile(r"[\w\-]+")
 # Copied from the run onto the version: which study it won, and its scores.
 VERSION_TAGS = (
     Tag.STUDY,
@@ -22,6 +25,7 @@ VERSION_TAGS = (
     Tag.SUBMISSION_FORMAT,
     Tag.ENSEMBLE_OF,
     Tag.ENSEMBLE_METHOD,
+    Tag.ENSEMBLE_WEIGHTS,
 )
 VERSION_METRICS = (Metric.VAL_SCORE, Metric.OOF_SCORE, Metric.KAGGLE_PUBLIC, Metric.KAGGLE_PRIVATE)
 
@@ -36,7 +40,7 @@ class Registered:
 
 def register_run(client: MlflowClient, run_id: str, name: str, alias: str = "champion") -> Registered:
     """A new version of registered model `name` from the run's model; `alias` now points at it."""
-    check_name(name)
+    check_name(name, alias)
     run = _run(client, run_id)
     run_model_uri(client, run_id)  # refused here when the run has no MLflow model
     try:
@@ -54,10 +58,16 @@ def register_run(client: MlflowClient, run_id: str, name: str, alias: str = "cha
     return Registered(name, str(version.version), alias, run_id)
 
 
-def check_name(name: str) -> None:
-    """A registered model's name that models:/NAME@ALIAS can carry."""
+def check_name(name: str, alias: str = "champion") -> None:
+    """A registered model's name that models:/NAME@ALIAS can carry, and an alias MLflow takes."""
     if not name.strip() or "/" in name or ":" in name or "@" in name:
         raise SweeplabError(f"model name {name!r}: use letters, digits, '-', '_' or '.' (e.g. cactus-cnn)")
+    # MLflow's own rule (mlflow.utils.validation): word characters and '-', not `latest` nor v<number>,
+    # which models:/NAME/latest and version numbers already mean.
+    if not ALIAS.fullmatch(alias) or alias.lower() == "latest" or re.fullmatch(r"[vV]\d+", alias):
+        raise SweeplabError(
+            f"alias {alias!r}: use letters, digits, '_' or '-', not 'latest' nor v<number> (e.g. champion)"
+        )
 
 
 def _run(client: MlflowClient, run_id: str):
@@ -65,7 +75,7 @@ def _run(client: MlflowClient, run_id: str):
         return client.get_run(run_id)
     except MlflowException as e:
         raise SweeplabError(
-            f"run {run_id} is not in the MLflow store {client.tracking_uri}; pass --tracking-uri"
+            f"run {run_id} is not in the MLflow store {redact(client.tracking_uri)}; pass --tracking-uri"
         ) from e
 
 
