@@ -68,11 +68,13 @@ def test_a_refit_and_a_three_run_ensemble_register_predict_and_export_their_subm
     out = said(capsys)
     assert f"registered run {ens[:8]} as tiny-ens version 1, alias champion" in out
     assert "no MLflow model" not in out
+    assert f"no validation score: {refit[:8]} trained without validation (a refit)" in out
     paths = artifact_paths(mlflow_client, ens, "model")
     assert {"model/MLmodel", "model/data/sweeplab_model.json", "model/members/2/model_state_dict.pt"} <= paths
     assert {"model/members/1/model_state_dict_fold0.pt", "model/members/1/model_state_dict_fold1.pt"} <= paths
     version = mlflow_client.get_model_version_by_alias("tiny-ens", "champion")
     assert version.run_id == ens and version.tags["sweeplab.ensemble_of"] == ",".join(members)
+    assert version.tags["sweeplab.submission_format"] == "probabilities"
 
     submission = tmp_path / "ens" / "submission_best.csv"
     assert rows_of(submission)[0] == ["id", "cat", "dog"]
@@ -144,3 +146,17 @@ def test_a_multilabel_ensembles_model_writes_its_tags_at_its_own_thresholds(stor
     )
     assert done.returncode == 0, done.stderr
     assert_same_submission(tmp_path / "b.csv", tmp_path / "ens" / "submission_best.csv")
+
+
+def test_refit_register_of_a_run_without_a_model_logs_the_refits_model(
+    tiny_overrides, store, mlflow_client, tmp_path, monkeypatch, capsys
+):
+    monkeypatch.chdir(tmp_path)
+    run_id = trained([*tiny_overrides, "tracking.log_model=false"], tmp_path / "a", mlflow_client)
+    before = run_ids(mlflow_client)
+    assert sweeplab(["refit", run_id[:8], "--register", "no-model-refit", "--tracking-uri", store]) == 0
+    refit = new_run(mlflow_client, before)
+    assert mlflow_client.get_run(refit).data.params["tracking.log_model"] == "True"
+    assert "registered run" in said(capsys)
+    version = mlflow_client.get_model_version_by_alias("no-model-refit", "champion")
+    assert version.run_id == refit

@@ -351,3 +351,30 @@ def test_an_ensemble_of_runs_without_models_says_it_logged_none_and_predict_says
     err = capsys.readouterr().err.strip()
     assert f"ensemble run {new_id} has no MLflow model: its `sweeplab ensemble` line said why" in err
     assert len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    "given, message",
+    [
+        (
+            ["--weights", "1,2"],
+            "--weights 1,2: give 3 non-negative numbers, one per run, not all 0 (e.g. 2,1,1)",
+        ),
+        (["--weights", "0,0,0"], "--weights 0,0,0: give 3 non-negative numbers"),
+        (["--weights", "1,x,1"], "--weights 1,x,1: give one number per run, comma-separated"),
+        (["ENSEMBLE"], "is an ensemble: an ensemble's members are training or refit runs"),
+    ],
+)
+def test_ensemble_refuses_bad_weights_and_ensemble_members_in_one_line(
+    members, store, tmp_path, monkeypatch, capsys, given, message
+):
+    client, run_ids, _, _ = members
+    monkeypatch.chdir(tmp_path)
+    runs = list(run_ids)
+    if given == ["ENSEMBLE"]:
+        runs[0], given = ensemble(client, run_ids[:2], tmp_path / "inner").run_id, []
+    before = len(all_runs(client))
+    assert sweeplab(["ensemble", *runs, *given, "--tracking-uri", store]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1, err
+    assert len(all_runs(client)) == before

@@ -158,6 +158,7 @@ def test_bad_input_is_one_line_and_writes_nothing(
     no_model = mlflow_client.create_run(experiment).info.run_id  # tracking.log_model=false, or older
     cases = [
         (["nosuchrun"], "no run id starts with 'nosuchrun'"),
+        (["models:/tiny"], "models:/tiny: name a version, models:/NAME@ALIAS"),
         ([no_model], "has no MLflow model (model/MLmodel)"),
         ([run_id[:8], "--images", str(empty)], "holds no images"),
         (

@@ -20,7 +20,9 @@ def register(commands: common.Subparsers) -> None:
     )
     parser.add_argument("--top", type=int, help="with --sweep: average the K best trials instead")
     parser.add_argument("--storage", help=common.STORAGE_HELP)
-    parser.add_argument("--weights", help="one weight per run, comma-separated (default: equal)")
+    parser.add_argument(
+        "--weights", help="one non-negative weight per run, comma-separated, e.g. 2,1,1 (default: equal)"
+    )
     parser.add_argument(
         "--rank", action="store_true", help="average ranks instead of probabilities (for ROC-AUC)"
     )
@@ -54,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
         run_ids = top_trial_runs(args.sweep, args.storage, args.top)
     else:
         run_ids = [resolve_run_id(client, r) for r in args.run_ids]
-    weights = [float(w) for w in args.weights.split(",")] if args.weights else None
+    weights = _weights(args.weights)
     output_dir = Path(args.out) if args.out else common.outputs_dir("ensemble")
     method = "rank" if args.rank else "mean"
     select = bool(args.sweep) and args.top is None
@@ -81,3 +83,15 @@ def run(args: argparse.Namespace) -> int:
         print(f"no MLflow model logged for the ensemble: {made.no_model}")
     register_made(args, client, new_id)
     return 0
+
+
+def _weights(given: str | None) -> list[float] | None:
+    """--weights 2,1,1 as numbers; how many and their signs are checked against the runs later."""
+    if not given:
+        return None
+    try:
+        return [float(w) for w in given.split(",")]
+    except ValueError:
+        raise SweeplabError(
+            f"--weights {given}: give one number per run, comma-separated (e.g. 2,1,1)"
+        ) from None

@@ -32,6 +32,7 @@ def run(args: argparse.Namespace) -> int:
     files = ", ".join(sorted(p.name for p in out.iterdir()))
     print(
         f"bundle of {uri} in {out}: {files}; on Kaggle (no internet): "
-        f"!python /kaggle/input/BUNDLE/predict.py --images /kaggle/input/COMP/test --out submission.csv"
+        "!python /kaggle/input/BUNDLE/predict.py --images /kaggle/input/COMP/test --out submission.csv "
+        "--sample /kaggle/input/COMP/sample_submission.csv"
     )
     return 0

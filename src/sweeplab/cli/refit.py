@@ -3,6 +3,7 @@
 import argparse
 
 from mlflow.tracking import MlflowClient
+from omegaconf import OmegaConf
 
 from sweeplab.cli import common
 from sweeplab.cli.register import add_register_options, check_register, register_made
@@ -29,6 +30,8 @@ def run(args: argparse.Namespace) -> int:
     output_dir = common.outputs_dir("refit", run_id)
     recorded = load_recorded(client, run_id)
     given = [*refit_overrides(recorded), *args.overrides]  # the user's own overrides win
+    if args.register and OmegaConf.select(recorded.config, "tracking.log_model") is False:
+        given.append("tracking.log_model=true")  # --register needs the refit's model
     new_id = common.train_again(
         client,
         run_id,

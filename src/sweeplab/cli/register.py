@@ -29,7 +29,7 @@ def register_made(args: argparse.Namespace, client, run_id: str) -> None:
     from sweeplab.runs.registry import describe, register_run
 
     if args.register:
-        print(describe(register_run(client, run_id, args.register, args.alias)))
+        print(describe(register_run(client, run_id, args.register, args.alias), client.tracking_uri))
 
 
 def register(commands: common.Subparsers) -> None:
@@ -45,5 +45,6 @@ def run(args: argparse.Namespace) -> int:
     from sweeplab.runs.registry import describe, register_run
 
     client = common.client(args)
-    print(describe(register_run(client, resolve_run_id(client, args.run_id), args.name, args.alias)))
+    registered = register_run(client, resolve_run_id(client, args.run_id), args.name, args.alias)
+    print(describe(registered, client.tracking_uri))
     return 0

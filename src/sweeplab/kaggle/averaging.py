@@ -10,6 +10,18 @@ from sweeplab.errors import SweeplabError
 METHODS = ("mean", "rank")
 
 
+def check_weights(weights: list[float] | None, runs: int) -> np.ndarray:
+    """The members' weights (equal when None): one per run, non-negative, not all 0."""
+    w = np.ones(runs) if weights is None else np.asarray(weights, dtype=np.float64)
+    if len(w) != runs or (w < 0).any() or w.sum() == 0:
+        given = ",".join(f"{x:g}" for x in w.tolist())
+        raise SweeplabError(
+            f"--weights {given}: give {runs} non-negative numbers, one per run, not all 0 (e.g. "
+            f"{','.join(['2'] + ['1'] * (runs - 1))})"
+        )
+    return w
+
+
 def combine(
     probs: list[np.ndarray],
     method: str = "mean",
@@ -21,11 +33,7 @@ def combine(
     row's tags are independent, so its ranks stay as they are)."""
     if method not in METHODS:
         raise SweeplabError(f"--method {method!r} is unknown; valid: {', '.join(METHODS)}")
-    w = np.ones(len(probs)) if weights is None else np.asarray(weights, dtype=np.float64)
-    if len(w) != len(probs) or (w < 0).any() or w.sum() == 0:
-        raise SweeplabError(
-            f"--weights needs {len(probs)} non-negative numbers, not all 0, one per run; got {list(w)}"
-        )
+    w = check_weights(weights, len(probs))
     w = w / w.sum()
     if method == "rank":
         probs = [rankdata(p, axis=0) / len(p) for p in probs]

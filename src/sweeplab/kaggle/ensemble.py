@@ -19,7 +19,7 @@ from omegaconf import DictConfig
 from sweeplab.data import competition_root
 from sweeplab.data.competition import Competition, read_competition
 from sweeplab.errors import SweeplabError
-from sweeplab.kaggle.averaging import combine
+from sweeplab.kaggle.averaging import check_weights, combine
 from sweeplab.kaggle.ensemble_model import log_ensemble_model, member_models
 from sweeplab.kaggle.ensemble_selection import Candidates, best_of, better, draggers, greedy_counts
 from sweeplab.kaggle.metrics import leaderboard_metrics, validation_metrics
@@ -63,6 +63,15 @@ class Member:
 
 def load_member(client: MlflowClient, run_id: str, epoch: str) -> Member:
     """A run's recorded config and stored probabilities; refused when it has none."""
+    try:
+        role = client.get_run(run_id).data.tags.get(Tag.ROLE)
+    except MlflowException:
+        role = None  # load_recorded says which store lacks it
+    if role == Role.ENSEMBLE:
+        raise SweeplabError(
+            f"run {run_id[:8]} is an ensemble: an ensemble's members are training or refit runs "
+            f"(its own are in its tag {Tag.ENSEMBLE_OF})"
+        )
     recorded = load_recorded(client, run_id)
     with tempfile.TemporaryDirectory() as tmp:
         try:
@@ -151,6 +160,7 @@ def ensemble(
     anything is recorded when `require_model` and they cannot)."""
     members = [load_member(client, r, epoch) for r in run_ids]
     check_members(members)
+    check_weights(weights, len(members))
     first = members[0]
     competition = read_competition(competition_root(first.config.data), first.config.data)
     if list(competition.test_ids) != first.ids.tolist():
@@ -169,6 +179,7 @@ def ensemble(
     test = combine([m.test for m in members], method, weights, competition.multilabel)
     val = combine_validation(members, method, weights)
     thresholds = _thresholds(members, val, metric, answer.top_k) if competition.multilabel else None
+    notes += _validation_notes(members, val, epoch)
     metrics = validation_metrics(val.labels, val.probs, metric, thresholds, answer.top_k) if val else {}
     if competition.solution_path is not None:
         solution = read_solution(competition.solution_path, competition)
@@ -189,6 +200,19 @@ def ensemble(
                 shown = None if thresholds is None else [float(t) for t in thresholds]
                 no_model = log_ensemble_model(tracker, models, method, answer, shown)
     return Ensembled(tracker.run_id, metrics, [m.run_id for m in members], notes, no_model)
+
+
+def _validation_notes(members: list[Member], val: ValProbs | None, epoch: str) -> list[str]:
+    """Why the ensemble has no validation score, or what its validation score is of."""
+    refits = [m.run_id[:8] for m in members if m.val is None]
+    if val is None and refits:
+        return [f"no validation score: {', '.join(refits)} trained without validation (a refit)"]
+    if val is not None and epoch == "last":
+        return [
+            "val/* scores the members' best epochs (only their validation predictions are stored); "
+            "the submission and kaggle/* are their last epochs'"
+        ]
+    return []
 
 
 def _thresholds(members: list[Member], val: ValProbs | None, metric: str, top_k: int) -> np.ndarray:
@@ -271,6 +295,8 @@ def _tags(members: list[Member], method: str, weights: list[float] | None, selec
         Tag.BEST_EPOCH: "1",  # one "epoch": what `sweeplab kaggle record` logs its scores at
         Tag.DATA_FINGERPRINT: first.tags.get(Tag.DATA_FINGERPRINT, ""),
     }
+    if Tag.SUBMISSION_FORMAT in first.tags:  # the members' format is the ensemble's (one metric)
+        tags[Tag.SUBMISSION_FORMAT] = first.tags[Tag.SUBMISSION_FORMAT]
     if weights is not None:
         tags[Tag.ENSEMBLE_WEIGHTS] = ",".join(f"{w:g}" for w in weights)
     studies = {m.tags.get(Tag.STUDY) for m in members}

@@ -48,7 +48,7 @@ def member_models(
         if not has_model(client, member.run_id):  # never an ensemble: a member is a training run
             return [], (
                 f"member {member.run_id[:8]} has no MLflow model (tracking.log_model=false, or an older "
-                f"run: `sweeplab rerun {member.run_id[:8]}` logs one)"
+                f"run: `sweeplab rerun {member.run_id[:8]} tracking.log_model=true` logs one)"
             )
         try:
             source = download_model(client, f"runs:/{member.run_id}/{MODEL_PATH}", folder / str(index))

@@ -150,7 +150,7 @@ def decode(path: Path, img_size: int) -> np.ndarray | None:
 def predict(models: list, files: list[Path], img_size: int, device: torch.device, batch_size: int) -> list:
     """Each model's probabilities (N, C) in the files' order; the next batch decodes while they run."""
     black = np.zeros((3, img_size, img_size), dtype=np.uint8)
-    probs, corrupt = [[] for _ in models], []
+    probs, corrupt, shown = [[] for _ in models], [], sys.stderr.isatty()  # no \r lines in a log
     with ThreadPoolExecutor(max_workers=len(os.sched_getaffinity(0))) as pool:
         pending = pool.map(lambda p: decode(p, img_size), files[:batch_size])
         for start in range(0, len(files), batch_size):
@@ -163,8 +163,11 @@ def predict(models: list, files: list[Path], img_size: int, device: torch.device
             with torch.no_grad():
                 for got, model in zip(probs, models, strict=True):
                     got.append(model(x).float().cpu())
-            print(f"\r{start + len(batch)}/{len(files)} images", end="", file=sys.stderr, flush=True)
-    print(file=sys.stderr)
+            if shown:
+                done = f"{start + len(batch)}/{len(files)} images at {img_size} px"
+                print(f"\r{done}", end="", file=sys.stderr, flush=True)
+    if shown:
+        print(file=sys.stderr)
     if corrupt:
         print(
             f"warning: {len(corrupt)} images could not be decoded, predicted as black: {corrupt[:3]}",

@@ -29,7 +29,8 @@ def run_model_uri(client: MlflowClient, run_id: str) -> str:
             )
         raise SweeplabError(
             f"run {run_id} has no MLflow model ({MODEL_PATH}/MLmodel): it ran with tracking.log_model=false "
-            f"or before sweeplab logged models; `sweeplab rerun {run_id[:8]}` logs one"
+            f"or before sweeplab logged models; `sweeplab rerun {run_id[:8]} tracking.log_model=true` "
+            "logs one"
         )
     return f"runs:/{run_id}/{MODEL_PATH}"
 
@@ -40,6 +41,10 @@ def version_source(client: MlflowClient, uri: str) -> str:
     name, at, alias = uri.removeprefix("models:/").partition("@")
     if not at:
         name, _, number = name.rpartition("/")
+        if not name or not number.isdigit():
+            raise SweeplabError(
+                f"{uri}: name a version, models:/NAME@ALIAS (e.g. @champion) or models:/NAME/3"
+            )
     try:
         version = (
             client.get_model_version_by_alias(name, alias) if at else client.get_model_version(name, number)

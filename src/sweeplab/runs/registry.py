@@ -60,7 +60,7 @@ def register_run(client: MlflowClient, run_id: str, name: str, alias: str = "cha
 
 def check_name(name: str, alias: str = "champion") -> None:
     """A registered model's name that models:/NAME@ALIAS can carry, and an alias MLflow takes."""
-    if not name.strip() or "/" in name or ":" in name or "@" in name:
+    if not name.strip() or any(c in name for c in "/:@") or any(c.isspace() for c in name):
         raise SweeplabError(f"model name {name!r}: use letters, digits, '-', '_' or '.' (e.g. cactus-cnn)")
     # MLflow's own rule (mlflow.utils.validation): word characters and '-', not `latest` nor v<number>,
     # which models:/NAME/latest and version numbers already mean.
@@ -94,11 +94,11 @@ def _version_tags(client: MlflowClient, run) -> dict[str, str]:
     return tags
 
 
-def describe(registered: Registered) -> str:
-    """One line: what was registered and how to use it."""
+def describe(registered: Registered, tracking_uri: str) -> str:
+    """One line: what was registered and how to use it (in Python: from the store that holds it)."""
     uri = f"models:/{registered.name}@{registered.alias}"
     return (
         f"registered run {registered.run_id[:8]} as {registered.name} version {registered.version}, "
-        f"alias {registered.alias}: load it with mlflow.pyfunc.load_model({uri!r}) or "
-        f"`sweeplab predict {uri} --images DIR`"
+        f"alias {registered.alias}: load it with mlflow.set_tracking_uri({redact(tracking_uri)!r}); "
+        f"mlflow.pyfunc.load_model({uri!r}), or `sweeplab predict {uri} --images DIR`"
     )
