@@ -190,7 +190,7 @@ def ensemble(
         models, no_model = member_models(client, members, weights, epoch, Path(tmp))
         if no_model and require_model:
             raise SweeplabError(f"the ensemble cannot be registered: {no_model}")
-        with tracker.run(name, _tags(members, method, weights, select)):
+        with tracker.run(name, _tags(members, (method, weights, select), answer)):
             tracker.log_params({"data.metric": metric, "data/val_images": len(val.rows) if val else 0})
             _write_outputs(tracker, output_dir, competition, answer, thresholds, (test, val))
             if thresholds is not None:  # one model: its best epoch is its last
@@ -285,7 +285,11 @@ def _dragging(members: list[Member], method: str, weights: list[float] | None, m
     ]
 
 
-def _tags(members: list[Member], method: str, weights: list[float] | None, select: bool) -> dict[str, str]:
+def _tags(
+    members: list[Member], mixing: tuple[str, list[float] | None, bool], answer: SubmissionFormat
+) -> dict[str, str]:
+    """`mixing`: the method, the weights and whether greedy selection chose them."""
+    method, weights, select = mixing
     first = members[0]
     how = ", greedy selection" if select else "" if weights is None else ", weighted"
     tags = {
@@ -294,9 +298,8 @@ def _tags(members: list[Member], method: str, weights: list[float] | None, selec
         Tag.ENSEMBLE_METHOD: method + how,
         Tag.BEST_EPOCH: "1",  # one "epoch": what `sweeplab kaggle record` logs its scores at
         Tag.DATA_FINGERPRINT: first.tags.get(Tag.DATA_FINGERPRINT, ""),
+        Tag.SUBMISSION_FORMAT: answer.kind,
     }
-    if Tag.SUBMISSION_FORMAT in first.tags:  # the members' format is the ensemble's (one metric)
-        tags[Tag.SUBMISSION_FORMAT] = first.tags[Tag.SUBMISSION_FORMAT]
     if weights is not None:
         tags[Tag.ENSEMBLE_WEIGHTS] = ",".join(f"{w:g}" for w in weights)
     studies = {m.tags.get(Tag.STUDY) for m in members}

@@ -84,7 +84,7 @@ def log_ensemble_model(
         folder = staging / Artifact.MODEL
         save_mlflow_model(folder, spec.write(staging / "sweeplab_model.json"), spec, [m.spec for m in models])
         for index, member in enumerate(models):
-            copy_member(member.folder, folder, index)
+            copy_member(member.folder, member.spec, folder, index)
         tracker.log_artifacts(folder, Artifact.MODEL)
     except Exception as e:  # the run's submission and scores are logged already: keep them
         log.warning("the ensemble's MLflow model could not be logged: %s: %s", type(e).__name__, e)

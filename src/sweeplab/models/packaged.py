@@ -100,7 +100,7 @@ class EnsembleSpec(SpecFile):
     thresholds: list[float] | None  # multi-label: the ensemble's own, tuned on its validation predictions
     answer: Answer
     method: str  # mean | rank (kaggle.averaging.combine)
-    member_weights: list[float] | None  # one per member (None: equal); greedy selection's counts
+    member_weights: list[float]  # one per member: --weights, greedy selection's counts, else 1s
     members: list[str]  # the member runs' ids; their models are in members/0, members/1, ...
     kind: str = ENSEMBLE
     format: int = SPEC_FORMAT
@@ -128,9 +128,8 @@ def member_folder(folder: Path, index: int) -> Path:
     return folder / MEMBERS / str(index)
 
 
-def copy_member(source: Path, folder: Path, index: int) -> None:
+def copy_member(source: Path, spec: ModelSpec, folder: Path, index: int) -> None:
     """One run's model folder (its spec and weights; not its MLmodel or code) as an ensemble's member."""
-    spec = ModelSpec.read(source / SPEC_FILE)
     target = member_folder(folder, index)
     names = [SPEC_FILE, *spec.weights, *([BACKBONE_FILE] if spec.head_only else [])]
     for name in names:
@@ -193,15 +192,10 @@ def load_packaged(folder: Path) -> Packaged:
     spec = read_spec(folder / SPEC_FILE)
     if not isinstance(spec, EnsembleSpec):
         return Packaged(spec, [_part(folder, spec)])
-    weights = spec.member_weights or [1.0] * len(spec.members)
     parts = []
-    for index, weight in enumerate(weights):
-        member = read_spec(member_folder(folder, index) / SPEC_FILE)
-        if not isinstance(member, ModelSpec):  # ensemble() never makes one: its members are training runs
-            raise SweeplabError(
-                f"{folder}: member {index} is an ensemble itself, which sweeplab never writes"
-            )
-        parts.append(_part(member_folder(folder, index), member, weight))
+    for index, weight in enumerate(spec.member_weights):
+        member = member_folder(folder, index)
+        parts.append(_part(member, ModelSpec.read(member / SPEC_FILE), weight))
     return Packaged(spec, parts)
 
 
