@@ -23,8 +23,8 @@ from sweeplab.config import AugmentationConfig, SeedCNNConfig, TrainerConfig
 from sweeplab.data import ImageData
 from sweeplab.data.augment import BatchAugment
 from sweeplab.data.competition import Competition
+from sweeplab.device import seed_everything
 from sweeplab.models.builders import build_seed_cnn
-from sweeplab.training.device import seed_everything
 from sweeplab.training.result import Scoring
 from sweeplab.training.trainer import Trainer
 

@@ -28,7 +28,7 @@ from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBase
 
 from sweeplab.config import SCHEMAS
 from sweeplab.errors import SweeplabError
-from sweeplab.kaggle.orientation import METRICS
+from sweeplab.scoring.orientation import METRICS
 
 log = logging.getLogger(__name__)
 HYDRA_FLAGS = ("-m", "--multirun")  # the only flags that still leave a command line of overrides

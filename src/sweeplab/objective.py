@@ -3,8 +3,8 @@
 from omegaconf import DictConfig, ListConfig
 
 from sweeplab.errors import ConfigError
-from sweeplab.kaggle.orientation import key_mode
 from sweeplab.protocol import Metric
+from sweeplab.scoring.orientation import key_mode
 
 # auto: the metric's own orientation (val/acc max, val/loss min, val/score as the competition metric).
 OBJECTIVE_MODES = ("auto", "max", "min", "last")

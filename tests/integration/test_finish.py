@@ -19,9 +19,9 @@ from sweeplab.errors import SweeplabError
 from sweeplab.kaggle.agreement import describe, rank_agreement
 from sweeplab.kaggle.ensemble import ensemble
 from sweeplab.kaggle.report import compare
-from sweeplab.kaggle.scoring import read_solution
 from sweeplab.models.builders import build_model
 from sweeplab.models.features import off_reason
+from sweeplab.scoring.solution import read_solution
 from sweeplab.training.job import run
 from sweeplab.training.trainer import Trainer
 

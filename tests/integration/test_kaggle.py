@@ -18,9 +18,9 @@ from sweeplab.cli import main as sweeplab
 from sweeplab.data.competition import Competition
 from sweeplab.errors import ConfigError, DataError, SweeplabError
 from sweeplab.kaggle.comparison import _short, collect, overfits
-from sweeplab.kaggle.measures import metric_score
-from sweeplab.kaggle.scoring import read_solution
 from sweeplab.kaggle.submit import submit_run
+from sweeplab.scoring.measures import metric_score
+from sweeplab.scoring.solution import read_solution
 from sweeplab.training.job import run
 
 CLASSES = ["cat", "dog"]
@@ -216,7 +216,7 @@ def test_submit_waits_for_the_score_and_logs_it(standin, trained, store, tmp_pat
     assert uploaded == Path(local).read_bytes()
     assert f"[sweeplab run {trained}]" in kaggle.submissions[0]["description"]
     logged = client.get_run(trained)
-    assert logged.data.tags["sweeplab.kaggle.submission"] == "1000"
+    assert logged.data.tags["sweeplab.scoring.submission"] == "1000"
     assert logged.data.tags["sweeplab.kaggle.source"] == "kaggle"
     assert {"kaggle/public", "kaggle/private", "gap/val_minus_public"} <= set(logged.data.metrics)
     assert SECRET not in all_recorded_text(store, trained, tmp_path / "scan")

@@ -21,9 +21,9 @@ from hydra.core.utils import JobStatus
 from helpers import ROOT
 from helpers.pool_app import pool_launcher, read_record
 from hydra_plugins.hydra_joblib_launcher.joblib_launcher import JoblibLauncher
+from hydra_plugins.sweeplab_pool._joblib_pool import JoblibPool
 from hydra_plugins.sweeplab_pool.pool_launcher import PoolLauncher
 from sweeplab.compat import job_error
-from sweeplab.study.joblib_pool import JoblibPool
 from sweeplab.study.slots import Slot, pooled
 
 APP = ROOT / "tests" / "helpers" / "pool_app.py"

@@ -8,9 +8,9 @@ import pytest
 from scipy.stats import rankdata
 
 from sweeplab.data.competition import Competition
-from sweeplab.kaggle.averaging import combine
-from sweeplab.kaggle.submission import SubmissionFormat, write_submission
 from sweeplab.models.bundle import TEMPLATE
+from sweeplab.scoring.averaging import combine
+from sweeplab.scoring.submission import SubmissionFormat, write_submission
 
 
 def template():

@@ -9,9 +9,9 @@ import pytest
 from helpers import kaggle_reference as ref
 from sweeplab.errors import ConfigError
 from sweeplab.kaggle.ensemble_selection import chance_score
-from sweeplab.kaggle.measures import check_metric, metric_score, predicted_tags
-from sweeplab.kaggle.metrics import validation_metrics
-from sweeplab.kaggle.orientation import METRICS, metric_mode
+from sweeplab.scoring.measures import check_metric, metric_score, predicted_tags
+from sweeplab.scoring.metrics import validation_metrics
+from sweeplab.scoring.orientation import METRICS, metric_mode
 
 # Three images, tags a, b, c. At 0.5: {a}, {a, c}, and no tag -> its most likely one, {a}.
 TAG_TRUTH = np.array([[1, 1, 0], [0, 0, 1], [0, 1, 0]], dtype=np.uint8)

@@ -5,8 +5,8 @@ from omegaconf import OmegaConf
 
 from helpers import compose_config
 from sweeplab.errors import ConfigError
-from sweeplab.kaggle.orientation import key_mode, metric_mode
 from sweeplab.objective import objective_directions, objective_specs
+from sweeplab.scoring.orientation import key_mode, metric_mode
 
 
 @pytest.mark.parametrize(

@@ -10,9 +10,9 @@ import pytest
 from helpers import kaggle_reference as ref
 from helpers.kaggle_reference import bare_competition
 from sweeplab.errors import DataError
-from sweeplab.kaggle.scoring import read_solution
-from sweeplab.kaggle.submission import submission_format, write_submission
-from sweeplab.kaggle.thresholds import tune_thresholds
+from sweeplab.scoring.solution import read_solution
+from sweeplab.scoring.submission import submission_format, write_submission
+from sweeplab.scoring.thresholds import tune_thresholds
 
 IDS = ["t3", "t1", "t2", "t4"]
 USAGE = ["Public", "Private", "Public", "Ignored"]

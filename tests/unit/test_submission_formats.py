@@ -10,9 +10,9 @@ import pytest
 from helpers import kaggle_reference as ref
 from helpers.kaggle_reference import bare_competition
 from sweeplab.errors import ConfigError, DataError
-from sweeplab.kaggle.measures import metric_score
-from sweeplab.kaggle.submission import SubmissionFormat, submission_format, write_submission
-from sweeplab.kaggle.thresholds import tune_thresholds
+from sweeplab.scoring.measures import metric_score
+from sweeplab.scoring.submission import SubmissionFormat, submission_format, write_submission
+from sweeplab.scoring.thresholds import tune_thresholds
 
 BREEDS = ["affenpinscher", "beagle", "chow", "collie"]
 LEAVES = ["healthy", "multiple_diseases", "rust", "scab"]
@@ -206,12 +206,12 @@ def test_sample_columns_and_training_classes_that_differ_are_one_line_listing_bo
 def test_a_probability_metric_on_a_label_sample_warns_once(caplog):
     # The demo with data.metric=log_loss: a sample of labels, scored locally from the probabilities.
     competition = bare_competition([str(d) for d in range(10)], ["1"], columns=("label",), values=("0",))
-    with caplog.at_level(logging.WARNING, logger="sweeplab.kaggle.submission"):
+    with caplog.at_level(logging.WARNING, logger="sweeplab.scoring.submission"):
         assert submission_format(competition, "log_loss").kind == "label"
     (record,) = caplog.records
     assert "Kaggle would score the file's labels" in record.getMessage() and "log_loss" in record.getMessage()
     caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="sweeplab.kaggle.submission"):
+    with caplog.at_level(logging.WARNING, logger="sweeplab.scoring.submission"):
         submission_format(bare_competition(BREEDS, ["1"], columns=tuple(BREEDS)), "log_loss")
         submission_format(bare_competition(BREEDS, ["1"], columns=("label",), values=("x",)), "accuracy")
     assert caplog.records == []

@@ -6,8 +6,8 @@ import time
 import numpy as np
 import pytest
 
-from sweeplab.kaggle.measures import metric_score
-from sweeplab.kaggle.thresholds import THRESHOLD_GRID, _scores_moving, tune_thresholds
+from sweeplab.scoring.measures import metric_score
+from sweeplab.scoring.thresholds import THRESHOLD_GRID, _scores_moving, tune_thresholds
 
 # Tag 0: positives at 0.40 and 0.32, negatives at 0.27 and 0.12 -> only 0.30 of the grid separates them.
 # Tag 1: positives at 0.90, 0.80 and 0.72, negative at 0.60 -> 0.65 and 0.70 do; the lower is kept.

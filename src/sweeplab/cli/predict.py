@@ -28,12 +28,12 @@ def register(commands: common.Subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Everything is checked (model, folder, sample) before the model runs; the file is written last."""
+    from sweeplab.device import resolve_device
     from sweeplab.kaggle.folder_submission import folder_competition
-    from sweeplab.kaggle.submission import SubmissionFormat, write_submission
     from sweeplab.models.inference import predict_packaged
     from sweeplab.models.packaged import SPEC_FILE, load_packaged, read_spec
     from sweeplab.runs.model_source import download_model
-    from sweeplab.training.device import resolve_device
+    from sweeplab.scoring.submission import SubmissionFormat, write_submission
 
     client = common.client(args)
     uri = common.model_uri(client, args.model)

@@ -9,7 +9,6 @@ from mlflow.tracking import MlflowClient
 
 from sweeplab.cli.common import Subparsers
 from sweeplab.errors import SweeplabError
-from sweeplab.kaggle.orientation import lower_is_better
 from sweeplab.runs.tracking import (
     DEFAULT_STORE,
     artifact_root_for,
@@ -17,6 +16,7 @@ from sweeplab.runs.tracking import (
     run_url,
     set_runs_view,
 )
+from sweeplab.scoring.orientation import lower_is_better
 
 
 def register(commands: Subparsers) -> None:

@@ -7,8 +7,8 @@ from mlflow.tracking import MlflowClient
 
 from sweeplab.errors import SweeplabError
 from sweeplab.kaggle.agreement import describe, rank_agreement
-from sweeplab.kaggle.orientation import lower_is_better
 from sweeplab.protocol import Role, Tag
+from sweeplab.scoring.orientation import lower_is_better
 from sweeplab.study.naming import resolve_study_name
 from sweeplab.study.queries import existing
 

@@ -19,13 +19,8 @@ from omegaconf import DictConfig
 from sweeplab.data import competition_root
 from sweeplab.data.competition import Competition, read_competition
 from sweeplab.errors import SweeplabError
-from sweeplab.kaggle.averaging import check_weights, combine
 from sweeplab.kaggle.ensemble_model import log_ensemble_model, member_models
 from sweeplab.kaggle.ensemble_selection import Candidates, best_of, better, draggers, greedy_counts
-from sweeplab.kaggle.metrics import leaderboard_metrics, validation_metrics
-from sweeplab.kaggle.scoring import read_solution
-from sweeplab.kaggle.submission import SubmissionFormat, submission_format, write_submission
-from sweeplab.kaggle.thresholds import tune_thresholds
 from sweeplab.protocol import Artifact, Role, Tag
 from sweeplab.runs.predictions import (
     ValProbs,
@@ -37,6 +32,11 @@ from sweeplab.runs.predictions import (
 )
 from sweeplab.runs.recorded import load_recorded
 from sweeplab.runs.tracking import Tracker
+from sweeplab.scoring.averaging import check_weights, combine
+from sweeplab.scoring.metrics import leaderboard_metrics, validation_metrics
+from sweeplab.scoring.solution import read_solution
+from sweeplab.scoring.submission import SubmissionFormat, submission_format, write_submission
+from sweeplab.scoring.thresholds import tune_thresholds
 
 
 @dataclass

@@ -15,12 +15,12 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from sweeplab.errors import SweeplabError
-from sweeplab.kaggle.submission import SubmissionFormat
 from sweeplab.models.mlflow_model import save_mlflow_model
 from sweeplab.models.packaged import SPEC_FILE, EnsembleSpec, ModelSpec, copy_member
 from sweeplab.protocol import Artifact
 from sweeplab.runs.model_source import MODEL_PATH, download_model, has_model
 from sweeplab.runs.tracking import Tracker
+from sweeplab.scoring.submission import SubmissionFormat
 
 log = logging.getLogger(__name__)
 

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from sweeplab.errors import SweeplabError
-from sweeplab.kaggle.measures import metric_score
-from sweeplab.kaggle.orientation import metric_mode
-from sweeplab.kaggle.thresholds import tune_thresholds
+from sweeplab.scoring.measures import metric_score
+from sweeplab.scoring.orientation import metric_mode
+from sweeplab.scoring.thresholds import tune_thresholds
 
 # Additions after the first member, with replacement. Caruana et al. report most of the gain within the
 # first ~20 additions; each round scores every candidate once, so this also bounds the work.

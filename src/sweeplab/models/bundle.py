@@ -7,7 +7,7 @@ numpy and pillow alone.
   program per member run instead (model_0.pt2, model_1.pt2, ...), each at its own image size;
 - bundle.json: the parts (program, image size, weight) and how they mix, the classes, the thresholds,
   the submission's format, and every program's SHA-256 (an altered or truncated copy is refused);
-- predict.py: the template bundle_predict.py, which decodes and writes submissions by sweeplab's rules.
+- predict.py: sweeplab.offline (offline.py), which decodes and writes submissions by sweeplab's rules.
 """
 
 import json
@@ -23,7 +23,7 @@ from sweeplab.models.packaged import EnsembleSpec, ModelSpec, Packaged, Part
 from sweeplab.models.weights import file_sha256
 
 PROGRAM, CONFIG, SCRIPT = "model.pt2", "bundle.json", "predict.py"
-TEMPLATE = Path(__file__).with_name("bundle_predict.py")
+TEMPLATE = Path(__file__).parent.parent / "offline.py"
 BUNDLE_FORMAT = 2  # 2: parts (an ensemble's members), each a program at its own image size
 CHECK_BATCH = 3  # the export traces a batch of 2; a batch of 3 checks that the batch size stays free
 

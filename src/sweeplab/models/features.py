@@ -19,8 +19,8 @@ import torch
 from sweeplab.data import ImageData
 from sweeplab.data.augment import BatchAugment, is_random
 from sweeplab.data.cache import CacheEntry, cached_array
+from sweeplab.device import autocast
 from sweeplab.models.builders import TransferModel
-from sweeplab.training.device import autocast
 
 log = logging.getLogger(__name__)
 FEATURE_FORMAT = 1  # bump when what is stored (or how it is computed) changes

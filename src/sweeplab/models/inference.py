@@ -10,10 +10,10 @@ from torch import nn
 from tqdm import tqdm
 
 from sweeplab.data.images import decode, decode_threads
-from sweeplab.kaggle.averaging import combine
+from sweeplab.device import autocast
 from sweeplab.models.packaged import EnsembleSpec, Packaged
 from sweeplab.models.predictor import Predictor
-from sweeplab.training.device import autocast
+from sweeplab.scoring.averaging import combine
 
 # 64 images a batch: 38 MB of uint8 at 444 px (150 MB as floats), small beside any GPU's memory, and
 # enough images for the decoding threads to work on while the model runs.
@@ -74,7 +74,7 @@ def predict_packaged(
     progress: bool | None = None,
 ) -> tuple[np.ndarray, list[Path]]:
     """A model folder's probabilities for the files: one run's; an ensemble's members each at its own
-    image size, mixed as `sweeplab ensemble` mixed their test predictions (kaggle.averaging.combine)."""
+    image size, mixed as `sweeplab ensemble` mixed their test predictions (scoring.averaging.combine)."""
     parts, probs, corrupt = packaged.parts, {}, {}
     for size, amp in dict.fromkeys((part.spec.img_size, part.spec.amp) for part in parts):
         chosen = [i for i, part in enumerate(parts) if (part.spec.img_size, part.spec.amp) == (size, amp)]

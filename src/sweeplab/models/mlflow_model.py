@@ -18,10 +18,10 @@ import numpy as np
 import pandas as pd
 
 import sweeplab
+from sweeplab.device import resolve_device
 from sweeplab.models.inference import predict_packaged
 from sweeplab.models.packaged import SPEC_FILE, EnsembleSpec, ModelSpec, Packaged, load_packaged
 from sweeplab.protocol import Artifact
-from sweeplab.training.device import resolve_device
 
 IMAGE_COLUMN = "image"
 # What loading the model imports (sweeplab's own dependencies on that path), pinned to the versions

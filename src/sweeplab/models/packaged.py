@@ -33,7 +33,7 @@ BACKBONE_FILE = "backbone.json"  # a frozen run's backbone identity, beside its 
 
 @dataclass(frozen=True)
 class Answer:
-    """What a submission of this run holds and how its file is laid out (kaggle.submission's rules)."""
+    """What a submission of this run holds and how its file is laid out (scoring.submission's rules)."""
 
     kind: str  # label | probability | probabilities | tags | top_k
     top_k: int
@@ -99,7 +99,7 @@ class EnsembleSpec(SpecFile):
     task: str
     thresholds: list[float] | None  # multi-label: the ensemble's own, tuned on its validation predictions
     answer: Answer
-    method: str  # mean | rank (kaggle.averaging.combine)
+    method: str  # mean | rank (scoring.averaging.combine)
     member_weights: list[float]  # one per member: --weights, greedy selection's counts, else 1s
     members: list[str]  # the member runs' ids; their models are in members/0, members/1, ...
     kind: str = ENSEMBLE

@@ -155,7 +155,7 @@ def pooled(launcher: Any) -> Pooled | None:
     if _is_instance(launcher, "hydra_plugins.sweeplab_pool.pool_launcher", "PoolLauncher"):
         return launcher
     if _is_instance(launcher, "hydra_plugins.hydra_joblib_launcher.joblib_launcher", "JoblibLauncher"):
-        from sweeplab.study.joblib_pool import JoblibPool
+        from hydra_plugins.sweeplab_pool._joblib_pool import JoblibPool
 
         return JoblibPool(launcher)
     return None

@@ -8,9 +8,9 @@ the folds at that epoch is its noise (Attr.NOISE).
 
 import numpy as np
 
-from sweeplab.kaggle.measures import metric_score
-from sweeplab.kaggle.metrics import leaderboard_metrics
 from sweeplab.protocol import Metric
+from sweeplab.scoring.measures import metric_score
+from sweeplab.scoring.metrics import leaderboard_metrics
 from sweeplab.training.result import FitResult, Scoring, improves
 
 

@@ -22,11 +22,8 @@ from omegaconf import DictConfig
 
 from sweeplab.data import ImageData, Split, channel_stats, load_data
 from sweeplab.data.augment import BatchAugment, Stats
+from sweeplab.device import resolve_device, seed_everything, set_threads
 from sweeplab.errors import ConfigError
-from sweeplab.kaggle.measures import check_metric
-from sweeplab.kaggle.orientation import lower_is_better
-from sweeplab.kaggle.scoring import Solution, read_solution
-from sweeplab.kaggle.submission import SubmissionFormat, submission_format, write_submission
 from sweeplab.models.builders import TransferModel, build_model, check_model, prepare_backbone
 from sweeplab.models.features import FeatureInput, cached_features, frozen_all_run
 from sweeplab.objective import objective_specs, objective_value
@@ -34,10 +31,13 @@ from sweeplab.protocol import Artifact, Attr, Metric, Role, Tag
 from sweeplab.runs.predictions import log_thresholds, write_test_probs, write_val_probs
 from sweeplab.runs.provenance import GitState, git_state, provenance_tags
 from sweeplab.runs.tracking import Tracker, experiment_name, run_url
+from sweeplab.scoring.measures import check_metric
+from sweeplab.scoring.orientation import lower_is_better
+from sweeplab.scoring.solution import Solution, read_solution
+from sweeplab.scoring.submission import SubmissionFormat, submission_format, write_submission
 from sweeplab.study.fold_pruning import check_fold_pruning
 from sweeplab.study.job_side import StudyTrial
 from sweeplab.training.cv import combine_folds
-from sweeplab.training.device import resolve_device, seed_everything, set_threads
 from sweeplab.training.fold_weights import FoldWeights
 from sweeplab.training.hooks import TrackingHook, TrialHook, log_epoch
 from sweeplab.training.model_out import log_model

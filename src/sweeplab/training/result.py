@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from sweeplab.kaggle.scoring import Solution
-from sweeplab.kaggle.thresholds import tune_thresholds
 from sweeplab.protocol import Metric
+from sweeplab.scoring.solution import Solution
+from sweeplab.scoring.thresholds import tune_thresholds
 
 
 @dataclass(frozen=True)

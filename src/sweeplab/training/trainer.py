@@ -14,11 +14,11 @@ from tqdm import tqdm
 from sweeplab.data import ImageData
 from sweeplab.data.augment import BatchAugment
 from sweeplab.data.batches import batches
+from sweeplab.device import autocast
 from sweeplab.errors import ConfigError, TrainingDiverged
-from sweeplab.kaggle.metrics import leaderboard_metrics, validation_metrics
 from sweeplab.models.predictor import probabilities, view_mean
 from sweeplab.protocol import Metric
-from sweeplab.training.device import autocast
+from sweeplab.scoring.metrics import leaderboard_metrics, validation_metrics
 from sweeplab.training.result import FitResult, Scoring, improves, shown, state_copy
 
 log = logging.getLogger(__name__)

@@ -13,8 +13,8 @@ import numpy as np
 
 from sweeplab.data.competition import Competition
 from sweeplab.errors import DataError
-from sweeplab.kaggle.measures import metric_score
-from sweeplab.kaggle.submission import is_integer_name, positive_class
+from sweeplab.scoring.measures import metric_score
+from sweeplab.scoring.submission import is_integer_name, positive_class
 
 
 @dataclass(frozen=True)

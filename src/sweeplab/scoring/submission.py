@@ -1,7 +1,7 @@
 """Kaggle submission files: one row per test id, in the sample submission's order and columns, holding
 labels, one probability, per-class probabilities, tags or the top-k labels.
 
-The values go through the same transformation as the metric (sweeplab.kaggle.measures): argmax, the
+The values go through the same transformation as the metric (sweeplab.scoring.measures): argmax, the
 thresholds, the top k, or the probabilities themselves; so rescoring the file reproduces val/score's way of
 scoring.
 """
@@ -16,7 +16,7 @@ import numpy as np
 from sweeplab.data.competition import Competition
 from sweeplab.data.label_forms import is_integer_name
 from sweeplab.errors import ConfigError, DataError
-from sweeplab.kaggle.measures import PROBABILITY_METRICS, predicted_tags, top_classes
+from sweeplab.scoring.measures import PROBABILITY_METRICS, predicted_tags, top_classes
 
 log = logging.getLogger(__name__)
 

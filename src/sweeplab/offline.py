@@ -10,7 +10,7 @@ the parts, the classes, the thresholds, the submission's format and every progra
 are `sweeplab predict`'s: images decoded as sweeplab's image cache decodes them; with --sample the
 sample's header, ids and order; without, the run's own header, every image in natural order of its name.
 
-This file is a template kept in sweeplab (sweeplab/models/bundle_predict.py), tested against
+This file is a template kept in sweeplab (sweeplab/offline.py), tested against
 `sweeplab predict` and the run's own submission.
 """
 
@@ -193,7 +193,7 @@ def predict_parts(bundle: dict, files: list[Path], device: torch.device, batch_s
 
 def mix(probs: list, method: str, weights: list[float], multilabel: bool) -> np.ndarray:
     """The parts' weighted mean; `rank`: of each column's average ranks / N, rows then scaled to sum to 1
-    unless multi-label. Exactly sweeplab.kaggle.averaging.combine, without scipy."""
+    unless multi-label. Exactly sweeplab.scoring.averaging.combine, without scipy."""
     w = np.asarray(weights, dtype=np.float64)
     w = w / w.sum()
     if method == "rank":

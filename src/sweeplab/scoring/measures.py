@@ -10,7 +10,7 @@ import numpy as np
 from sklearn.metrics import cohen_kappa_score, roc_auc_score
 
 from sweeplab.errors import ConfigError
-from sweeplab.kaggle.orientation import METRICS
+from sweeplab.scoring.orientation import METRICS
 
 # Scored on the probabilities: a submission of labels or tags throws that information away.
 PROBABILITY_METRICS = ("roc_auc", "log_loss", "mean_columnwise_roc_auc")

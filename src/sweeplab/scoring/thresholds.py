@@ -3,7 +3,7 @@ the competition's metric on the tags a submission would write."""
 
 import numpy as np
 
-from sweeplab.kaggle.measures import THRESHOLDED_METRICS, macro_f1_of_counts, row_mean_of_counts
+from sweeplab.scoring.measures import THRESHOLDED_METRICS, macro_f1_of_counts, row_mean_of_counts
 
 # 0.05, 0.10, ..., 0.95 (rounded so that stored thresholds read as written).
 THRESHOLD_GRID = np.round(np.arange(1, 20) * 0.05, 2)
