@@ -10,6 +10,7 @@ from sweeplab.app import (
     exit_cleanly_on_user_error,
     one_line_on_interrupt,
     refuse_bad_command_line,
+    train,
 )
 
 HERE = Path(__file__).parent
@@ -17,11 +18,8 @@ HERE = Path(__file__).parent
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 @exit_cleanly_on_user_error
-def main(cfg: DictConfig) -> float:
-    # torch and MLflow load here: a refused command line answers in ~1 s.
-    from sweeplab.training.job import run
-
-    return run(cfg)
+def main(cfg: DictConfig) -> float | list[float]:
+    return train(cfg)  # torch and MLflow load only now: a refused command line answers in ~1 s
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
-"""train.py's front door: its own --help, and every refusal of a sweeplab key or value as one `error:` line
-and exit code 2.
+"""train.py's front door: its own --help, every refusal of a sweeplab key or value as one `error:` line
+and exit code 2, and the job it runs (`train`: a study's trial handed to the job it belongs to).
 
 Hydra refuses a bad key, type or enum value at compose time, but prints several lines and exits 1. The
 command line is composed once here first (about 0.3 s) and a refusal is turned into one line naming the
@@ -50,6 +50,18 @@ COMMON_KEYS = (
         "an Optuna study's trials N at a time, in worker processes",
     ),
 )
+
+
+def train(cfg: DictConfig, **kwargs) -> float | list[float]:
+    """One training job (sweeplab.training.job.run); in a sweep (study.* in its config) it is handed how to
+    open its Optuna trial, which hears every epoch and may prune it. A single run never imports Optuna."""
+    from sweeplab.training.job import run  # torch and MLflow load here: a refused command line answers fast
+
+    if OmegaConf.select(cfg, "study.trial_id", default=None) is None:
+        return run(cfg, **kwargs)
+    from sweeplab.study.job_side import StudyTrial
+
+    return run(cfg, open_trial=StudyTrial.for_job, **kwargs)
 
 
 def exit_cleanly_on_user_error(task: Callable) -> Callable:

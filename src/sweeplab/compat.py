@@ -1,14 +1,13 @@
-"""The private Hydra, Optuna and MLflow APIs sweeplab needs, each in one function with the reason.
+"""The private Hydra and MLflow APIs sweeplab needs, each in one function with the reason.
 
-Checked against hydra-core 1.3.8, Optuna 5.0 and MLflow 3.17; pyproject pins hydra-core<1.4 and optuna<6
-for them.
+Checked against hydra-core 1.3.8 and MLflow 3.17; pyproject pins hydra-core<1.4 for them. Optuna's are on
+the study side (sweeplab.study.optuna_compat): nothing below the study imports Optuna.
 """
 
 import contextlib
 from collections.abc import Iterator
 from unittest import mock
 
-import optuna
 from hydra.core.config_store import ConfigStore
 from hydra.core.utils import JobReturn
 
@@ -17,18 +16,6 @@ def job_error(result: JobReturn) -> BaseException:
     """A failed job's exception. The public JobReturn.return_value re-raises it after printing "Error
     executing job" to stderr, which is wrong for a pruned trial; the private field holds it silently."""
     return result._return_value
-
-
-def trial_id(trial: optuna.Trial | optuna.trial.FrozenTrial) -> int:
-    """The storage's id of a trial (heartbeats and a job's handle need it). Optuna keeps it private; the
-    public way (storage.get_trial_id_from_study_id_trial_number) costs two queries per call."""
-    return trial._trial_id
-
-
-def trial_handle(study: optuna.Study, trial_id: int) -> optuna.Trial:
-    """A live Trial for a trial that the sweep process asked: the job reports its epochs through it.
-    Optuna offers no public constructor for a trial asked by another process (study.ask makes new ones)."""
-    return optuna.trial.Trial(study, trial_id)
 
 
 @contextlib.contextmanager

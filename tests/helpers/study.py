@@ -88,7 +88,7 @@ def job_launcher(base_overrides: list[str], out_dir):
     """Hydra's launch contract over real training jobs in this process: each trial's overrides composed
     onto `base_overrides` (a real config) and run by sweeplab's job, as a launcher's worker would."""
     from helpers import compose_config
-    from sweeplab.training.job import run
+    from sweeplab.app import train
 
     def launch(batch: list[list[str]], initial_job_idx: int) -> list[JobReturn]:
         results = []
@@ -96,7 +96,7 @@ def job_launcher(base_overrides: list[str], out_dir):
             result = JobReturn(overrides=overrides)
             try:
                 cfg = compose_config([*base_overrides, *overrides])
-                result.return_value = run(cfg, output_dir=out_dir / str(initial_job_idx + i))
+                result.return_value = train(cfg, output_dir=out_dir / str(initial_job_idx + i))
                 result.status = JobStatus.COMPLETED
             except Exception as e:  # noqa: BLE001 - what Hydra's launchers record (TrialPruned too)
                 result.return_value, result.status = e, JobStatus.FAILED

@@ -10,6 +10,7 @@ from mlflow.tracking import MlflowClient
 
 from helpers import compose_config
 from helpers.runs import artifact_paths, only_run
+from sweeplab.app import train
 from sweeplab.data import load_data, make_splits, stratified_folds
 from sweeplab.errors import ConfigError
 from sweeplab.protocol import Attr
@@ -108,7 +109,7 @@ def test_pruning_with_folds_reports_one_global_step_per_fold_epoch(tiny_override
     study_keys = ["study.name=cv", f"study.storage={storage}", f"study.trial_id={trial._trial_id}"]
     cfg = compose_config([*tiny_overrides, "data.folds=3", *study_keys, f"study.number={trial.number}"])
     with pytest.raises(optuna.TrialPruned, match=r"fold 1 epoch 1 \(step 3\)"):
-        run(cfg, output_dir=tmp_path / "out")
+        train(cfg, output_dir=tmp_path / "out")
     reported = optuna.load_study(study_name="cv", storage=storage).trials[0].intermediate_values
     assert sorted(reported) == [1, 2, 3]  # fold x epochs + epoch: each (fold, epoch) once
     logged = MlflowClient(store).search_runs(
@@ -120,7 +121,7 @@ def test_pruning_with_folds_reports_one_global_step_per_fold_epoch(tiny_override
 def test_no_validation_cannot_be_a_trial(tiny_overrides, tmp_path, mlflow_client):
     cfg = compose_config([*tiny_overrides, "data.val_fraction=0", "study.trial_id=0", "study.name=s"])
     with pytest.raises(ConfigError, match="data.val_fraction=0 trains without validation"):
-        run(cfg, output_dir=tmp_path / "o")
+        train(cfg, output_dir=tmp_path / "o")
     assert [e.name for e in mlflow_client.search_experiments()] == ["Default"]
 
 

@@ -9,10 +9,10 @@ from optuna.trial import TrialState
 
 from helpers import compose_config
 from helpers.study import job_launcher, sweeper_cfg
+from sweeplab.app import train
 from sweeplab.errors import ConfigError
 from sweeplab.protocol import Attr
 from sweeplab.study.loop import StudyLoop
-from sweeplab.training.job import run
 
 WILCOXON = {"_target_": "optuna.pruners.WilcoxonPruner", "p_threshold": 0.1, "n_startup_steps": 2}
 GOOD, BAD = 0.01, 1e-7  # a learning rate that learns red from blue in 3 epochs, and one that cannot
@@ -46,7 +46,7 @@ def test_a_trial_job_refuses_wilcoxon_with_too_few_folds_before_its_run(
     study.set_user_attr(Attr.PRUNER, WILCOXON)
     cfg = compose_config([*tiny_overrides, "data.folds=3", *trial_keys(study, study.ask(), storage)])
     with pytest.raises(ConfigError, match="cannot prune with data.folds=3"):
-        run(cfg, output_dir=tmp_path / "out")
+        train(cfg, output_dir=tmp_path / "out")
     assert [e.name for e in mlflow_client.search_experiments()] == ["Default"]
 
 
@@ -54,7 +54,7 @@ def test_a_holdout_trial_records_the_binomial_noise_of_its_accuracy(tmp_path, ti
     storage = f"sqlite:///{tmp_path / 'optuna.db'}"
     study = optuna.create_study(study_name="holdout", storage=storage, direction="maximize")
     trial = study.ask()
-    value = run(
+    value = train(
         compose_config([*tiny_overrides, *trial_keys(study, trial, storage)]), output_dir=tmp_path / "o"
     )
     attrs = optuna.load_study(study_name="holdout", storage=storage).trials[0].user_attrs

@@ -23,8 +23,9 @@ from helpers.pool_app import pool_launcher, read_record
 from hydra_plugins.hydra_joblib_launcher.joblib_launcher import JoblibLauncher
 from hydra_plugins.sweeplab_pool._joblib_pool import JoblibPool
 from hydra_plugins.sweeplab_pool.pool_launcher import PoolLauncher
+from hydra_plugins.sweeplab_pool.pools import pooled
 from sweeplab.compat import job_error
-from sweeplab.study.slots import Slot, pooled
+from sweeplab.study.slots import Slot
 
 APP = ROOT / "tests" / "helpers" / "pool_app.py"
 # Device ids no test machine has: the job only reads its environment, it never touches CUDA.

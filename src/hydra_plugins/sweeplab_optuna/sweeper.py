@@ -1,4 +1,5 @@
-"""The Hydra adapter: Hydra hands over the config and the launcher, sweeplab.study.sweep runs the study."""
+"""The Hydra adapter: Hydra hands over the config and the launcher, the launcher side says whether it runs
+a pool (hydra_plugins.sweeplab_pool.pools), sweeplab.study.sweep runs the study."""
 
 from typing import Any
 
@@ -28,8 +29,9 @@ class OptunaSweeper(Sweeper):
 
     def sweep(self, arguments: list[str]) -> None:
         # Imported here: Hydra imports every plugin at start-up, and most runs never sweep with Optuna.
+        from hydra_plugins.sweeplab_pool.pools import pooled
         from sweeplab.compat import shared_config_store
         from sweeplab.study.sweep import run_sweep
 
         with shared_config_store():  # each job's composition in this process, ~9 ms less per trial
-            run_sweep(self.sweeper_cfg, self.config, self.launcher, list(arguments))
+            run_sweep(self.sweeper_cfg, self.config, self.launcher, list(arguments), pooled(self.launcher))

@@ -55,6 +55,15 @@ def check_folds(labels: np.ndarray, folds: int, fold: int | None) -> None:
             )
 
 
+def check_validation(cfg, in_study: bool) -> None:
+    """No validation (data.val_fraction=0) means no objective: refused for a study's trial."""
+    if in_study and cfg.val_fraction == 0 and cfg.folds == 1:
+        raise ConfigError(
+            "data.val_fraction=0 trains without validation, so a trial has no objective to report; "
+            "sweep with a holdout or data.folds=K, then `sweeplab refit --best STUDY`"
+        )
+
+
 def stratified_folds(labels: np.ndarray, folds: int, seed: int) -> list[np.ndarray]:
     """The validation rows of each of `folds` folds: disjoint, covering every row once, stratified.
 

@@ -52,7 +52,7 @@ def save_mlflow_model(
     from mlflow.models import Model, ModelSignature
     from mlflow.types import ColSpec, Schema
 
-    from sweeplab.compat import no_requirement_check  # imports Optuna: not on the loading path
+    from sweeplab.compat import no_requirement_check  # patches MLflow: not on the loading path
 
     signature = ModelSignature(
         # One unnamed string column: a DataFrame's `image` column and a plain list of paths both pass.

@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from sweeplab.data.competition import Competition
-from sweeplab.errors import DataError
+from sweeplab.errors import ConfigError, DataError
+from sweeplab.protocol import Metric
 from sweeplab.scoring.measures import metric_score
 from sweeplab.scoring.submission import is_integer_name, positive_class
 
@@ -75,6 +76,20 @@ def read_solution(path: Path, competition: Competition) -> Solution:
         public=np.array([u == "public" for u in usage]),
         private=np.array([u == "private" for u in usage]),
     )
+
+
+def job_solution(competition: Competition, objectives: list[tuple[str, str]]) -> Solution | None:
+    """The competition's solution.csv, scored every epoch as Kaggle would; required by test objectives."""
+    solution = None
+    if competition.solution_path is not None:
+        solution = read_solution(competition.solution_path, competition)
+    missing = [m for m, _ in objectives if m in Metric.TEST and solution is None]
+    if missing:
+        raise ConfigError(
+            f"objective.metric={missing[0]} needs a solution.csv in {competition.root}; "
+            "use val/acc or record Kaggle scores with `sweeplab kaggle record`"
+        )
+    return solution
 
 
 def _one_hot_truth(

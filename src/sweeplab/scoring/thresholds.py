@@ -1,10 +1,14 @@
 """Per-tag decision thresholds of a multi-label competition, tuned on validation predictions to maximise
-the competition's metric on the tags a submission would write."""
+the competition's metric on the tags a submission would write, or fixed by data.thresholds (a refit's)."""
+
+import logging
 
 import numpy as np
 
+from sweeplab.errors import ConfigError
 from sweeplab.scoring.measures import THRESHOLDED_METRICS, macro_f1_of_counts, row_mean_of_counts
 
+log = logging.getLogger(__name__)
 # 0.05, 0.10, ..., 0.95 (rounded so that stored thresholds read as written).
 THRESHOLD_GRID = np.round(np.arange(1, 20) * 0.05, 2)
 START = 0.5
@@ -34,6 +38,27 @@ def tune_thresholds(truth: np.ndarray, probs: np.ndarray, metric: str, top_k: in
             if scores[best] > scores[current]:
                 thresholds[j] = THRESHOLD_GRID[best]
     return thresholds
+
+
+def fixed_thresholds(given, classes: list[str], multilabel: bool) -> tuple[float, ...] | None:
+    """data.thresholds, one per class of a multi-label competition (a refit's); refused otherwise."""
+    if given is None:
+        return None
+    if not multilabel:
+        raise ConfigError(
+            "data.thresholds is for multi-label competitions (data.task=multilabel); this one is "
+            "multi-class: remove it"
+        )
+    if len(given) != len(classes) or not all(0 < float(t) < 1 for t in given):
+        raise ConfigError(
+            f"data.thresholds needs {len(classes)} numbers in (0, 1), one per class "
+            f"({', '.join(classes[:5])}...); got {list(given)}"
+        )
+    log.info(
+        "per-class thresholds from data.thresholds (a refit takes its trial's: no validation to tune on): %s",
+        ", ".join(f"{c}={float(t):g}" for c, t in zip(classes, given, strict=True)),
+    )
+    return tuple(float(t) for t in given)
 
 
 def _scores_moving(

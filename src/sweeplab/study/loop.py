@@ -1,10 +1,10 @@
 """The Optuna study loop behind `hydra/sweeper=optuna`: keep every slot busy, tell results as they come.
 
-With a launcher that takes one job at a time into a slot (sweeplab.study.slots.pooled: hydra/launcher=pool,
-joblib) the loop is a pool: the moment a trial ends, the next is asked and launched into its slot. With any
-other launcher, or hydra.sweeper.batched=true, it asks a batch of n_jobs, launches it through Hydra and
-waits for its slowest trial. The study it runs is opened by sweeplab.study.opening (search space, storage,
-sampler, pruner, resume checks).
+With a pool (sweeplab.study.slots.Pooled, which the launcher side hands over for hydra/launcher=pool and
+joblib) the loop keeps every slot busy: the moment a trial ends, the next is asked and launched into its
+slot. With any other launcher, or hydra.sweeper.batched=true, it asks a batch of n_jobs, launches it
+through Hydra and waits for its slowest trial. The study it runs is opened by sweeplab.study.opening
+(search space, storage, sampler, pruner, resume checks).
 """
 
 import logging
@@ -19,10 +19,10 @@ from omegaconf import DictConfig
 from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial, TrialState
 
-from sweeplab.compat import trial_id
 from sweeplab.errors import SweepFailed
 from sweeplab.protocol import Attr
 from sweeplab.study.opening import StudyOpening
+from sweeplab.study.optuna_compat import trial_id
 from sweeplab.study.outcome import lost_job, outcome_of
 from sweeplab.study.plateau import Plateau
 from sweeplab.study.pool_loop import PoolRun, fail_interrupted

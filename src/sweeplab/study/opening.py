@@ -18,7 +18,6 @@ from omegaconf import DictConfig, OmegaConf
 from optuna.exceptions import DuplicatedStudyError
 from optuna.trial import TrialState
 
-from sweeplab.compat import trial_id
 from sweeplab.errors import ConfigError
 from sweeplab.objective import objective_specs
 from sweeplab.protocol import Attr, study_overrides
@@ -32,6 +31,7 @@ from sweeplab.study.directions import (
 )
 from sweeplab.study.fold_pruning import check_fold_pruning, sweep_folds
 from sweeplab.study.naming import default_study_name, studies_of
+from sweeplab.study.optuna_compat import trial_id
 from sweeplab.study.samplers import build_sampler, check_sampler, sampler_class
 from sweeplab.study.search_space import grid_values, parse_search_space, search_space_signature
 from sweeplab.study.storage import open_storage

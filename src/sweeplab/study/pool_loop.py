@@ -12,9 +12,9 @@ import optuna
 from hydra.core.utils import JobReturn
 from optuna.trial import TrialState
 
-from sweeplab.compat import trial_id
 from sweeplab.errors import SweepFailed
 from sweeplab.protocol import Attr
+from sweeplab.study.optuna_compat import trial_id
 from sweeplab.study.outcome import lost_job
 from sweeplab.study.slots import Pooled, Slot, slot_overrides
 from sweeplab.study.storage import Heartbeat

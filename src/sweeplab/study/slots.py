@@ -10,7 +10,7 @@ import logging
 import os
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from hydra.core.utils import JobReturn, JobStatus
 from omegaconf import DictConfig, OmegaConf
@@ -144,24 +144,3 @@ def slot_overrides(slot: Slot, pins_devices: bool, job_cfg: DictConfig) -> list[
     if slot.device_index is not None and not pins_devices and auto:
         overrides.append(f"trainer.device=cuda:{slot.device_index}")
     return overrides
-
-
-def pooled(launcher: Any) -> Pooled | None:
-    """The launcher as a pool: the pool launcher itself, joblib through an adapter; None: it runs batches.
-
-    Recognised by the class of the instance, without importing any plugin: Hydra imports every installed
-    plugin at start-up, and ray alone takes seconds.
-    """
-    if _is_instance(launcher, "hydra_plugins.sweeplab_pool.pool_launcher", "PoolLauncher"):
-        return launcher
-    if _is_instance(launcher, "hydra_plugins.hydra_joblib_launcher.joblib_launcher", "JoblibLauncher"):
-        from hydra_plugins.sweeplab_pool._joblib_pool import JoblibPool
-
-        return JoblibPool(launcher)
-    return None
-
-
-def _is_instance(obj: Any, module: str, name: str) -> bool:
-    """Whether obj's class is module.name, by name: Hydra's plugin discovery executes hydra_plugins modules
-    again, so the class object an instance was made from need not be the one in sys.modules."""
-    return type(obj).__module__ == module and type(obj).__name__ == name

@@ -15,16 +15,22 @@ from sweeplab.study.launchers import Placement, Where, placement, storage_warnin
 from sweeplab.study.loop import StudyLoop
 from sweeplab.study.results import write_results
 from sweeplab.study.runs import StudyRuns
-from sweeplab.study.slots import pooled
+from sweeplab.study.slots import Pooled
 from sweeplab.study.table import format_table, trial_rows
 
 log = logging.getLogger(__name__)
 
 
-def run_sweep(sweeper_cfg: DictConfig, job_cfg: DictConfig, launcher: Launcher, arguments: list[str]) -> None:
-    """The study to n_trials through the Hydra launcher; Ctrl-C stops it resumably, in one line."""
+def run_sweep(
+    sweeper_cfg: DictConfig,
+    job_cfg: DictConfig,
+    launcher: Launcher,
+    arguments: list[str],
+    pool: Pooled | None = None,
+) -> None:
+    """The study to n_trials through the Hydra launcher (one job at a time into each free slot when the
+    launcher side hands a pool); Ctrl-C stops it resumably, in one line."""
     where = placement(job_cfg)
-    pool = pooled(launcher)
     if sweeper_cfg.get("batched") and pool is not launcher:
         pool = None  # joblib's batches go through its own launch(), as before the pool existed
     local = where.where != Where.OTHER_MACHINES

@@ -1,14 +1,17 @@
 """The job's hooks into the training loop: each epoch's metrics onto the MLflow run, and to the study's trial.
 
 The loop (`trainer.py`) knows neither MLflow nor Optuna; the job hands it these two, as Lightning's
-trainer is handed Optuna's pruning callback.
+trainer is handed Optuna's pruning callback. The trial is the study side's (sweeplab.study.job_side),
+handed to the job by its caller: `Trial` is what the job asks of it, `Pruned` how its hook stops the fit,
+so that training/ imports neither the study nor Optuna.
 """
 
-from sweeplab.objective import objective_value
+from contextlib import AbstractContextManager
+from typing import Protocol
+
 from sweeplab.protocol import Metric
 from sweeplab.runs.tracking import Tracker
-from sweeplab.study.job_side import StudyTrial
-from sweeplab.training.result import FitResult, Scoring
+from sweeplab.training.result import Scoring
 from sweeplab.training.trainer import Hook
 
 # The scores first: the MLflow UI's compare view and run page start on the first logged.
@@ -33,22 +36,31 @@ class TrackingHook(Hook):
         log_epoch(self.tracker, epoch, metrics, fold)
 
 
-class TrialHook(Hook):
-    """Reports every epoch's objective to the study's trial, or with a per-fold pruner (Wilcoxon) every
-    fold's; optuna.TrialPruned, when its pruner says so, propagates and ends the fit."""
+class Pruned(Exception):
+    """Raised by a trial's hook when the study's pruner stops the trial: the fit ends, the run is kept
+    (FINISHED, tagged pruned) and the job raises it on to the sweep."""
 
-    def __init__(self, trial: StudyTrial, scoring: Scoring, epochs: int, folds: int):
-        self.trial, self.objective, self.mode = trial, scoring.objective, scoring.mode
-        self.epochs, self.folds = epochs, folds
 
-    def on_epoch(self, epoch: int, metrics: dict[str, float], fold: int | None) -> None:
-        if fold is not None and self.trial.per_fold:
-            return  # reported once the fold ends
-        step = epoch if fold is None else fold * self.epochs + epoch  # each step reported once
-        where = None if fold is None else f"at fold {fold} epoch {epoch} (step {step})"
-        self.trial.report(metrics.get(self.objective, float("nan")), step, where)
+class Trial(Protocol):
+    """A study's trial as its job sees it (sweeplab.study.job_side.StudyTrial)."""
 
-    def on_fold_end(self, fold: int, result: FitResult) -> None:
-        if self.trial.per_fold:  # the fold's value is the one the job would return for it: best or last
-            value = objective_value(result.history, self.objective, self.mode)
-            self.trial.report(value, fold, f"after fold {fold + 1} of {self.folds}")
+    study_name: str
+    number: int
+    storage_url: str
+    pruned_at: int | None  # the step its pruner stopped it at
+    heartbeat: AbstractContextManager  # beats while the job trains and records: the trial is alive
+
+    def hook(self, scoring: Scoring, epochs: int, folds: int) -> Hook:
+        """What the loop reports each epoch (or fold) to; it raises Pruned when the pruner says so."""
+
+    def record_run(self, run_id: str) -> None:
+        """The trial's MLflow run, for the study's bookkeeping."""
+
+    def record_noise(self, noise: float) -> None:
+        """The objective's noise, the least real improvement for the study's plateau stop."""
+
+    def tell(self, values: list[float]) -> None:
+        """The job's result, told by the job only if the sweep that asked the trial is gone."""
+
+    def tell_pruned(self, reason: str) -> None:
+        """Pruned, told by the job only if the sweep that asked the trial is gone."""

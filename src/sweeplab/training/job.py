@@ -2,44 +2,45 @@
 
 The job reads as three steps: `prepare` validates and builds everything (nothing is recorded, so a
 mistake leaves no run behind), `fit` trains (again with half the batch after a CUDA out-of-memory, if
-asked), `record_outputs` writes the submissions, plot, model and objective onto the run.
+asked), `record_outputs` writes the submissions, plot, model and objective onto the run. In a study, the
+caller hands in how to open the job's trial (sweeplab.app.train: the study side's StudyTrial.for_job); the
+trial hears every epoch through its hook, may stop the fit (Pruned), and is told the result.
 """
 
 import contextlib
-import json
 import logging
-import os
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import optuna
 import torch
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from sweeplab.data import ImageData, Split, channel_stats, load_data
 from sweeplab.data.augment import BatchAugment, Stats
+from sweeplab.data.splits import check_validation
 from sweeplab.device import resolve_device, seed_everything, set_threads
 from sweeplab.errors import ConfigError
 from sweeplab.models.builders import TransferModel, build_model, check_model, prepare_backbone
 from sweeplab.models.features import FeatureInput, cached_features, frozen_all_run
 from sweeplab.objective import objective_specs, objective_value
-from sweeplab.protocol import Artifact, Attr, Metric, Role, Tag
+from sweeplab.protocol import Artifact, Metric, Tag
+from sweeplab.runs.naming import run_name, run_tags
 from sweeplab.runs.predictions import log_thresholds, write_test_probs, write_val_probs
-from sweeplab.runs.provenance import GitState, git_state, provenance_tags
+from sweeplab.runs.provenance import GitState, git_state
 from sweeplab.runs.tracking import Tracker, experiment_name, run_url
 from sweeplab.scoring.measures import check_metric
 from sweeplab.scoring.orientation import lower_is_better
-from sweeplab.scoring.solution import Solution, read_solution
+from sweeplab.scoring.solution import job_solution
 from sweeplab.scoring.submission import SubmissionFormat, submission_format, write_submission
-from sweeplab.study.fold_pruning import check_fold_pruning
-from sweeplab.study.job_side import StudyTrial
+from sweeplab.scoring.thresholds import fixed_thresholds
 from sweeplab.training.cv import combine_folds
 from sweeplab.training.fold_weights import FoldWeights
-from sweeplab.training.hooks import TrackingHook, TrialHook, log_epoch
+from sweeplab.training.hooks import Pruned, TrackingHook, Trial, log_epoch
 from sweeplab.training.model_out import log_model
 from sweeplab.training.optim import build_optimizer, build_scheduler
 from sweeplab.training.plots import plot_learning_curves
@@ -47,9 +48,8 @@ from sweeplab.training.result import FitResult, Scoring, objective_noise, shown
 from sweeplab.training.trainer import Hook, Trainer, check_trainer
 
 log = logging.getLogger(__name__)
-# Left out of run names: where things are kept, and what the experiment's name already says (the
-# competition), so the MLflow UI's narrow name column starts with what differs between its runs.
-UNNAMED_KEYS = ("tracking.uri", "data.cache_dir", "model.weights_path", "data", "data.root", "name")
+# How a job opens its study's trial (study.* in its config), handed in by the caller; None outside a study.
+OpenTrial = Callable[[DictConfig], Trial | None]
 
 
 @dataclass
@@ -75,7 +75,7 @@ class Job:
     data: ImageData
     scoring: Scoring  # the first objective's, the competition's metric and its solution.csv, if any
     parts: Parts | None
-    trial: StudyTrial | None  # the Optuna trial this job reports to, in a sweep
+    trial: Trial | None  # the study's trial this job reports to, in a sweep
     git: GitState | None
     batch_size: int  # trainer.batch_size, halved by each out-of-memory retry
     answer: SubmissionFormat  # what the submission file holds: labels, probabilities, tags, top-k
@@ -89,15 +89,17 @@ def run(
     output_dir: Path | None = None,
     overrides: list[str] | None = None,
     tags: dict[str, str] | None = None,
+    open_trial: OpenTrial | None = None,
 ) -> float | list[float]:
     """Train once as cfg says; everything is validated before the MLflow run is created."""
-    job = prepare(cfg, output_dir, overrides)
+    job = prepare(cfg, output_dir, overrides, open_trial)
     # The UI's runs table sorts best first.
     tracker = Tracker(cfg.tracking.uri, experiment_name(cfg), lower_is_better(cfg.data.metric))
+    name = run_name(job.overrides, cfg.name, job.trial)
     try:
-        with tracker.run(_run_name(job), {**_run_tags(job), **(tags or {})}, ok=(optuna.TrialPruned,)):
+        with tracker.run(name, {**_run_tags(job), **(tags or {})}, ok=(Pruned,)):
             if job.trial is not None:
-                job.trial.trial.set_user_attr(Attr.RUN, tracker.run_id)
+                job.trial.record_run(tracker.run_id)
             record_inputs(job, tracker)
             # The trial beats until its result is told: a resume after the sweep died must not take a
             # job still writing its outputs for a dead one.
@@ -114,11 +116,20 @@ def run(
     return values[0] if len(values) == 1 else values
 
 
-def prepare(cfg: DictConfig, output_dir: Path | None, overrides: list[str] | None) -> Job:
-    """Validate the config, load the data and build the model; nothing is recorded yet."""
+def prepare(
+    cfg: DictConfig, output_dir: Path | None, overrides: list[str] | None, open_trial: OpenTrial | None = None
+) -> Job:
+    """Validate the config, load the data and build the model, then open the study's trial; nothing is
+    recorded yet."""
     hydra_dir, hydra_overrides = _hydra_context()
     objectives = objective_specs(cfg.objective, cfg.data.metric)
-    _check_validation(cfg)
+    in_study = OmegaConf.select(cfg, "study.trial_id", default=None) is not None
+    if in_study and open_trial is None:
+        raise ConfigError(
+            f"study.trial_id={cfg.study.trial_id} makes this job a study's trial: run it through "
+            "sweeplab.app.train (as train.py does), which opens its trial"
+        )
+    check_validation(cfg.data, in_study)
     check_trainer(cfg.trainer)
     threads = set_threads(cfg)
     device = resolve_device(cfg.trainer.device)
@@ -133,7 +144,7 @@ def prepare(cfg: DictConfig, output_dir: Path | None, overrides: list[str] | Non
     answer = submission_format(
         data.competition, cfg.data.metric, cfg.data.get("submission_format"), cfg.data.get("top_k", 5)
     )
-    solution = _solution(data, objectives)
+    solution = job_solution(data.competition, objectives)
     objective, mode = objectives[0]  # the first objective picks the best epoch and is what trials report
     job = Job(
         cfg=cfg,
@@ -144,7 +155,12 @@ def prepare(cfg: DictConfig, output_dir: Path | None, overrides: list[str] | Non
         deterministic=deterministic,
         data=data,
         scoring=Scoring(
-            objective, mode, cfg.data.metric, solution, answer.top_k, _fixed_thresholds(cfg.data, data)
+            objective,
+            mode,
+            cfg.data.metric,
+            solution,
+            answer.top_k,
+            fixed_thresholds(cfg.data.get("thresholds"), data.classes, data.multilabel),
         ),
         parts=None,
         trial=None,
@@ -158,9 +174,7 @@ def prepare(cfg: DictConfig, output_dir: Path | None, overrides: list[str] | Non
     job.feature_cache, job.features = cached_features(
         cfg, data, job.parts.model, job.parts.augment, job.device
     )
-    job.trial = StudyTrial.from_config(cfg.get("study"))
-    if job.trial is not None:  # the sweep refused these already; a job started otherwise is refused here
-        check_fold_pruning(job.trial.pruner_cfg, [cfg.data.folds], cfg.data.get("fold"))
+    job.trial = open_trial(cfg) if open_trial is not None else None
     return job
 
 
@@ -287,7 +301,7 @@ def fit_split(
             trainer = job.parts = None
             torch.cuda.empty_cache()
             job.parts = build_parts(job)
-        except optuna.TrialPruned as e:
+        except Pruned as e:
             tracker.set_tags({Tag.PRUNED: "true", Tag.PRUNED_EPOCH: job.trial.pruned_at})
             job.trial.tell_pruned(str(e))
             # A pruned trial ends with a line too, as a finished one does with its summary.
@@ -301,7 +315,7 @@ def _hooks(job: Job, tracker: Tracker) -> list[Hook]:
     """What each epoch reports to: the run, and the study's trial (whose pruner may stop the fit)."""
     hooks: list[Hook] = [TrackingHook(tracker)]
     if job.trial is not None:
-        hooks.append(TrialHook(job.trial, job.scoring, job.cfg.trainer.epochs, len(job.data.splits)))
+        hooks.append(job.trial.hook(job.scoring, job.cfg.trainer.epochs, len(job.data.splits)))
     return hooks
 
 
@@ -335,7 +349,7 @@ def record_outputs(job: Job, tracker: Tracker, result: FitResult, fit_seconds: f
     )
     if job.trial is not None:  # what the study's plateau stop takes as the least real improvement
         noise = objective_noise(result, job.scoring, values[0], len(job.data.splits[0].val_index))
-        job.trial.trial.set_user_attr(Attr.NOISE, noise)
+        job.trial.record_noise(noise)
     finite = {Metric.OBJECTIVE: values[0]} if np.isfinite(values[0]) else {}
     tracker.log_metrics({**finite, Metric.FIT_SECONDS: fit_seconds}, step=len(result.history))
     return values
@@ -400,16 +414,6 @@ def _summary(job: Job, tracker: Tracker, result: FitResult, values: list[float])
     )
 
 
-def _check_validation(cfg: DictConfig) -> None:
-    """No validation (data.val_fraction=0) means no objective: refused for a study's trial."""
-    no_validation = cfg.data.val_fraction == 0 and cfg.data.folds == 1
-    if no_validation and cfg.get("study") and cfg.study.get("trial_id") is not None:
-        raise ConfigError(
-            "data.val_fraction=0 trains without validation, so a trial has no objective to report; "
-            "sweep with a holdout or data.folds=K, then `sweeplab refit --best STUDY`"
-        )
-
-
 def _hydra_context() -> tuple[Path | None, list[str]]:
     """Hydra's output folder and the command-line overrides, when running under @hydra.main."""
     if not HydraConfig.initialized():
@@ -418,105 +422,19 @@ def _hydra_context() -> tuple[Path | None, list[str]]:
     return Path(hydra_cfg.runtime.output_dir), list(hydra_cfg.overrides.task)
 
 
-def _solution(data: ImageData, objectives: list[tuple[str, str]]) -> Solution | None:
-    """The competition's solution.csv, scored every epoch as Kaggle would; required by test objectives."""
-    competition = data.competition
-    solution = None
-    if competition.solution_path is not None:
-        solution = read_solution(competition.solution_path, competition)
-    missing = [m for m, _ in objectives if m in Metric.TEST and solution is None]
-    if missing:
-        raise ConfigError(
-            f"objective.metric={missing[0]} needs a solution.csv in {competition.root}; "
-            "use val/acc or record Kaggle scores with `sweeplab kaggle record`"
-        )
-    return solution
-
-
-def _fixed_thresholds(data_cfg, data: ImageData) -> tuple[float, ...] | None:
-    """data.thresholds, one per class of a multi-label competition (a refit's); refused otherwise."""
-    given = data_cfg.get("thresholds")
-    if given is None:
-        return None
-    if not data.multilabel:
-        raise ConfigError(
-            "data.thresholds is for multi-label competitions (data.task=multilabel); this one is "
-            "multi-class: remove it"
-        )
-    if len(given) != len(data.classes) or not all(0 < float(t) < 1 for t in given):
-        raise ConfigError(
-            f"data.thresholds needs {len(data.classes)} numbers in (0, 1), one per class "
-            f"({', '.join(data.classes[:5])}...); got {list(given)}"
-        )
-    log.info(
-        "per-class thresholds from data.thresholds (a refit takes its trial's: no validation to tune on): %s",
-        ", ".join(f"{c}={float(t):g}" for c, t in zip(data.classes, given, strict=True)),
-    )
-    return tuple(float(t) for t in given)
-
-
-def _input_tags(job: Job) -> dict[str, str]:
-    """The pretrained weights' identity and the normalisation the model saw."""
-    stats = job.parts.augment.stats
-    tags = {
-        Tag.INPUT_MEAN: json.dumps([round(v, 6) for v in stats[0]]) if stats else "none",
-        Tag.INPUT_STD: json.dumps([round(v, 6) for v in stats[1]]) if stats else "none",
-    }
-    weights = getattr(job.parts.model, "weights", None)
-    if weights is not None:
-        tags.update(
-            {
-                Tag.WEIGHTS: weights.name,
-                Tag.WEIGHTS_SHA256: str(weights.sha256),
-                Tag.WEIGHTS_FILE: str(weights.path),
-            }
-        )
-    return tags
-
-
-def _run_name(job: Job) -> str:
-    """What differs, readably: `STUDY #N` for a trial, else the overrides with paths cut to their last
-    part (the competition and the store's and cache's locations left out), else the config's name."""
-    if job.trial is not None:
-        return f"{job.trial.study_name} #{job.trial.number}"
-    shown = []
-    for override in job.overrides:
-        key, _, value = override.partition("=")
-        if key.lstrip("+~") in UNNAMED_KEYS or key.startswith(("study.", "hydra")):
-            continue  # where things are kept, how the sweep ran: not what the run is
-        path = value.startswith(("/", "~", "./", "../"))
-        shown.append(f"{key}={Path(value).name}" if path else override)
-    return " ".join(shown)[:250] or job.cfg.name
-
-
 def _run_tags(job: Job) -> dict[str, str]:
-    tags = {
-        Tag.OVERRIDES: " ".join(o for o in job.overrides if not o.startswith("study.")),
-        Tag.DATA_FINGERPRINT: job.data.fingerprint,
-        Tag.CACHE_KEYS: ",".join(job.data.cache_keys),
-        Tag.DEVICE: str(job.device),
-        Tag.DETERMINISTIC: str(job.deterministic),
-        Tag.FEATURE_CACHE: job.feature_cache,
-        Tag.COMPETITION: job.data.competition.description,
-        Tag.SUBMISSION_FORMAT: job.answer.kind,
-        Tag.THREADS: str(job.threads),
-        # Which GPUs this process could see: a pool's slot starts its worker with its own.
-        Tag.VISIBLE_DEVICES: os.environ.get("CUDA_VISIBLE_DEVICES", "all"),
-        **_input_tags(job),
-        **provenance_tags(job.cfg, job.git),
-    }
-    trial = job.trial
-    if trial is not None:
-        tags.update(
-            {
-                Tag.STUDY: trial.study_name,
-                Tag.ROLE: Role.TRIAL,
-                Tag.TRIAL: str(trial.number),
-                Tag.STUDY_STORAGE: trial.storage_url,
-            }
-        )
-        if job.cfg.study.parent_run_id:
-            tags[Tag.PARENT_RUN] = job.cfg.study.parent_run_id
-        if job.cfg.study.get("slot") is not None:
-            tags[Tag.SLOT] = str(job.cfg.study.slot)
-    return tags
+    weights = job.parts.model.weights if isinstance(job.parts.model, TransferModel) else None
+    return run_tags(
+        job.cfg,
+        overrides=job.overrides,
+        data=job.data,
+        device=job.device,
+        deterministic=job.deterministic,
+        threads=job.threads,
+        feature_cache=job.feature_cache,
+        submission_format=job.answer.kind,
+        stats=job.parts.augment.stats,
+        weights=weights,
+        git=job.git,
+        trial=job.trial,
+    )
