@@ -1,6 +1,6 @@
-"""The device a job trains on: which one, seeded how, and at what precision."""
+"""The device a job trains on: which one, seeded how, and at what precision (`autocast`: the rule that
+predictions follow too, in sweeplab.offline)."""
 
-import contextlib
 import os
 import random
 
@@ -9,6 +9,9 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from sweeplab.errors import ConfigError
+from sweeplab.offline import autocast
+
+__all__ = ["autocast", "resolve_device", "seed_everything", "set_threads"]
 
 
 def resolve_device(name: str) -> torch.device:
@@ -34,13 +37,6 @@ def seed_everything(seed: int, deterministic: bool) -> None:
         torch.use_deterministic_algorithms(True, warn_only=True)
     torch.backends.cudnn.deterministic = deterministic
     torch.backends.cudnn.benchmark = not deterministic  # autotuning picks kernels by timing
-
-
-def autocast(amp: bool, device: torch.device) -> contextlib.AbstractContextManager:
-    """bf16 autocast with trainer.amp on CUDA; fp32 (no autocast) anywhere else."""
-    if amp and device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
 
 
 def set_threads(cfg: DictConfig) -> int:

@@ -41,7 +41,7 @@ def test_a_runs_model_predicts_its_own_submission(
         "model/data/sweeplab_model.json",
         "model/requirements.txt",
     } <= paths
-    assert "model/code/sweeplab/models/predictor.py" in paths
+    assert "model/code/sweeplab/offline.py" in paths  # the Predictor it rebuilds
 
     sample = competition / "sample_submission.csv"
     got = predicted(run_id, competition / "test", tmp_path / "p.csv", store, "--sample", str(sample))
@@ -131,7 +131,7 @@ def test_the_bundle_predicts_tags_offline_without_sweeplab(tagged_run, store, tm
     predict_py = bundle_script(bundle)
     # On a GPU the graph's own device checks must move too (seen on an H200: "Tensor device mismatch!
     # Expected: cpu, Got: cuda:0"); the meta device stands in for one here.
-    moved = predict_py.load_model(bundle / "model.pt2", torch.device("meta"))
+    moved = predict_py.load_program(bundle / "model.pt2", torch.device("meta"))
     assert {str(n.kwargs["device"]) for n in moved.graph.nodes if "device" in n.kwargs} == {"meta"}
 
     with (bundle / "model.pt2").open("r+b") as f:  # one byte changed

@@ -19,8 +19,8 @@ from sweeplab.models import features
 from sweeplab.models.builders import UNSUPPORTED, TransferModel, build_model
 from sweeplab.models.bundle import exported
 from sweeplab.models.packaged import Part
-from sweeplab.models.predictor import Predictor
 from sweeplab.models.weights import file_sha256
+from sweeplab.offline import Predictor
 from sweeplab.protocol import Tag
 from sweeplab.training import job as job_module
 from sweeplab.training.optim import build_optimizer

@@ -1,25 +1,23 @@
-"""The bundle's predict.py writes submissions by sweeplab's rules: every format against write_submission."""
+"""Every submission format as its file holds it (the one path, sweeplab.offline.submission_values, that both
+sweeplab and the bundle's predict.py write through), read back and checked row by row against the
+probabilities; the ensembles' mixing against scipy's ranks; and the bundle's code defined once."""
 
+import ast
 import csv
-import importlib.util
+from pathlib import Path
 
 import numpy as np
 import pytest
 from scipy.stats import rankdata
 
+import sweeplab
+from sweeplab import offline
 from sweeplab.data.competition import Competition
-from sweeplab.models.bundle import TEMPLATE
+from sweeplab.models.bundle import SCRIPT_SOURCE
 from sweeplab.scoring.averaging import combine
 from sweeplab.scoring.submission import SubmissionFormat, write_submission
 
-
-def template():
-    """predict.py as a module: it is a standalone script, not part of sweeplab's import tree."""
-    spec = importlib.util.spec_from_file_location("bundle_predict", TEMPLATE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
+TOP_K = 2
 
 CASES = {
     # name: (kind, task, classes, the sample's header, its values, thresholds)
@@ -55,8 +53,25 @@ CASES = {
 }
 
 
+def expected_cells(kind, classes, header, values, thresholds, p: np.ndarray) -> list[str]:
+    """What one row's value cells must be, worked out here from the probabilities (one row, normalised)."""
+    best = int(np.argmax(p))  # the first of tied maxima
+    if kind == "probabilities":
+        columns = header[1:] if len(header) > 2 else classes
+        return [p[classes.index(c)] for c in columns]
+    if kind == "probability":
+        return [p[classes.index("1") if "1" in classes else 1]]
+    if kind == "top_k":
+        return [" ".join(classes[j] for j in sorted(range(len(classes)), key=lambda j: (-p[j], j))[:TOP_K])]
+    if kind == "tags" and thresholds is not None:
+        tags = [c for c, q, t in zip(classes, p, thresholds, strict=True) if q >= t] or [classes[best]]
+        return [" ".join(tags)]
+    indices = all(v.lstrip("+-").isdigit() for v in values) and values
+    return [str(best) if indices and not all(c.isdigit() for c in classes) else classes[best]]
+
+
 @pytest.mark.parametrize("case", CASES)
-def test_predict_py_writes_what_sweeplab_writes(case, tmp_path):
+def test_a_submission_file_holds_what_its_format_says(case, tmp_path):
     kind, task, classes, header, values, thresholds = CASES[case]
     rng = np.random.default_rng(len(case))
     probs = rng.random((7, len(classes))).astype(np.float32)
@@ -76,33 +91,62 @@ def test_predict_py_writes_what_sweeplab_writes(case, tmp_path):
         submission_columns=tuple(header[1:]),
         sample_values=tuple(values),
     )
-    path = write_submission(tmp_path / "s.csv", competition, probs, SubmissionFormat(kind, 2), thresholds)
+    path = write_submission(tmp_path / "s.csv", competition, probs, SubmissionFormat(kind, TOP_K), thresholds)
     with path.open(newline="") as f:
-        expected_header, *expected = list(csv.reader(f))
-    bundle = {
-        "classes": classes,
-        "task": task,
-        "thresholds": thresholds,
-        "submission": {"kind": kind, "top_k": 2},
-    }
-    predict_py = template()
-    assert predict_py.submission_header(bundle, header) == expected_header
-    rows = predict_py.submission_values(probs, bundle, header, values)
-    assert [[i, *row] for i, row in zip(ids, rows, strict=True)] == expected
+        written_header, *rows = list(csv.reader(f))
+    value_columns = header[1:] if kind == "probabilities" and len(header) > 2 else header[1:2]
+    if kind == "probabilities" and len(header) <= 2:
+        value_columns = classes
+    assert written_header == [header[0], *value_columns]
+    assert [row[0] for row in rows] == ids
+    normalised = probs.astype(np.float64)
+    if task != "multilabel":
+        normalised /= normalised.sum(1, keepdims=True)
+    for row, p in zip(rows, normalised, strict=True):
+        want = expected_cells(kind, classes, header, values, thresholds, p)
+        if kind in ("probabilities", "probability"):
+            assert [float(v) for v in row[1:]] == pytest.approx(want, abs=1e-9)
+        else:
+            assert row[1:] == want
+
+
+def scipy_mix(probs, method, weights, multilabel):
+    """The ensembles' mixing as it was written with scipy's ranks: a reference independent of offline.mix."""
+    w = np.asarray(weights, dtype=np.float64) / np.sum(weights)
+    if method == "rank":
+        probs = [rankdata(p, axis=0) / len(p) for p in probs]
+    mixed = sum(wi * p for wi, p in zip(w, probs, strict=True))
+    return mixed / mixed.sum(1, keepdims=True) if method == "rank" and not multilabel else mixed
 
 
 @pytest.mark.parametrize("method", ["mean", "rank"])
 @pytest.mark.parametrize("multilabel", [False, True])
-def test_predict_py_mixes_an_ensembles_parts_as_sweeplab_does(method, multilabel):
+def test_an_ensemble_mixes_with_scipys_ranks_and_weights(method, multilabel):
     rng = np.random.default_rng(3)
     probs = [rng.random((9, 3)) for _ in range(3)]
     probs[1][:4, 0] = 0.5  # ties share their mean rank
     probs[2][:, 1] = 0.25  # a constant column: every row tied
     weights = [1.0, 2.0, 0.5]
-    got = template().mix(probs, method, weights, multilabel)
-    np.testing.assert_allclose(got, combine(probs, method, weights, multilabel), rtol=0, atol=1e-12)
+    expected = scipy_mix(probs, method, weights, multilabel)
+    np.testing.assert_allclose(combine(probs, method, weights, multilabel), expected, rtol=0, atol=1e-12)
 
 
-def test_predict_py_ranks_ties_as_scipy_does():
+def test_ranks_tie_as_scipy_does():
     values = np.array([0.3, 0.1, 0.3, 0.2, 0.3, 0.1])
-    np.testing.assert_array_equal(template().average_ranks(values), rankdata(values))
+    np.testing.assert_array_equal(offline.average_ranks(values), rankdata(values))
+
+
+# The bundle's rules, each defined in offline.py alone (sweeplab imports them from there).
+DEFINED_ONCE = ("natural_key", "decode", "mix", "submission_values", "predicted_tags", "average_ranks")
+
+
+def test_the_bundles_script_is_offline_py_and_its_rules_are_defined_nowhere_else():
+    assert Path(offline.__file__) == SCRIPT_SOURCE
+    package = Path(sweeplab.__file__).parent
+    defined = {
+        (node.name, str(path.relative_to(package)))
+        for path in package.rglob("*.py")
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.FunctionDef) and node.name in DEFINED_ONCE
+    }
+    assert defined == {(name, "offline.py") for name in DEFINED_ONCE}

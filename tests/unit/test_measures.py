@@ -9,7 +9,8 @@ import pytest
 from helpers import kaggle_reference as ref
 from sweeplab.errors import ConfigError
 from sweeplab.kaggle.ensemble_selection import chance_score
-from sweeplab.scoring.measures import check_metric, metric_score, predicted_tags
+from sweeplab.offline import predicted_tags
+from sweeplab.scoring.measures import check_metric, metric_score
 from sweeplab.scoring.metrics import validation_metrics
 from sweeplab.scoring.orientation import METRICS, metric_mode
 

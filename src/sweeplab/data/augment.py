@@ -5,10 +5,10 @@ from hydra.utils import instantiate
 from torchvision.ops import roi_align
 
 from sweeplab.errors import ConfigError
+from sweeplab.offline import Stats
 
 IMAGENET_MEAN, IMAGENET_STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
 NORMALIZE_CHOICES = ("none", "dataset", "imagenet", "auto")
-Stats = tuple[list[float], list[float]]  # per-channel mean and std on the 0..1 scale
 
 
 def is_random(cfg) -> str | None:

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from sweeplab.data.cache import cached_array
 from sweeplab.errors import ConfigError
+from sweeplab.offline import decode, usable_cores
 
 CACHE_FORMAT = 2  # bump when the stored layout, its metadata or the resize method changes
 CHUNK_BYTES = 64 * 2**20
@@ -44,23 +44,10 @@ def fingerprint(files: list[Path]) -> str:
     return hash_stamps(file_stamps(files))
 
 
-def decode(path: Path, img_size: int) -> np.ndarray | None:
-    """One image as (3, img_size, img_size) uint8, or None when it cannot be decoded."""
-    try:
-        with Image.open(path) as image:
-            # JPEG only: decode at the smallest 1/2^k scale still >= img_size, 2-8x faster on photos.
-            image.draft("RGB", (img_size, img_size))
-            image = image.convert("RGB").resize((img_size, img_size), Image.Resampling.BILINEAR)
-            return np.asarray(image).transpose(2, 0, 1)
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
-        return None
-
-
 def decode_threads(num_workers: int | None) -> int:
     """Decoding threads: data.num_workers, or (None) every core this process may run on."""
     if num_workers is None:
-        # Not os.cpu_count(): in a container or under taskset that reports the host's cores.
-        return len(os.sched_getaffinity(0))
+        return usable_cores()
     if num_workers < 1:
         raise ConfigError(
             f"data.num_workers={num_workers} must be at least 1, or null for every core this process may use"

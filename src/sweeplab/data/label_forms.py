@@ -5,23 +5,17 @@ Arrays: multi-class int64 (N,) indices into classes; multi-label uint8 (N, C) 0/
 """
 
 import logging
-import re
 from dataclasses import dataclass
 
 import numpy as np
 
 from sweeplab.errors import ConfigError, DataError
+from sweeplab.offline import is_integer_name
 
 log = logging.getLogger(__name__)
 
-_INTEGER = re.compile(r"[+-]?\d+")
 ONE_HOT_VALUES = frozenset({"0", "1", "0.0", "1.0"})  # what a one-hot column may hold
 SHOWN = 5  # ids named in a message
-
-
-def is_integer_name(name: str) -> bool:
-    """A class named by an integer (a grade "3", a label "1"): ordered and written as a number."""
-    return bool(_INTEGER.fullmatch(name.strip()))
 
 
 @dataclass(frozen=True)

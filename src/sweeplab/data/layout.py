@@ -6,8 +6,9 @@ from functools import cached_property
 from pathlib import Path
 
 from sweeplab.errors import ConfigError
+from sweeplab.offline import IMAGE_SUFFIXES, is_image_name, natural_key
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
+__all__ = ["IMAGE_SUFFIXES", "ImageFolder", "Layout", "is_test_like", "natural_key"]
 EXPECTED_LAYOUT = (
     "expected a competition folder with train/ (one sub-folder per class, or files named "
     "LABEL.N.jpg such as cat.123.jpg) or a labels CSV at its root (an id column naming the images "
@@ -15,11 +16,6 @@ EXPECTED_LAYOUT = (
     "test.csv lists) and optionally sample_submission.csv and solution.csv"
 )
 MATCH_SHARE = 0.5  # a column names a folder's images when more than half of its sampled ids are there
-
-
-def natural_key(text: str) -> tuple:
-    """Sort key putting 2.jpg before 10.jpg."""
-    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text))
 
 
 def is_test_like(name: str) -> bool:
@@ -57,7 +53,7 @@ class ImageFolder:
     def __init__(self, path: Path, name: str):
         self.path, self.name = path, name  # name: relative to the competition, for messages ("train/")
         subfolders, files = _listed(path)
-        images = [f for f in files if os.path.splitext(f)[1].lower() in IMAGE_SUFFIXES]
+        images = [f for f in files if is_image_name(f)]
         self.images, self.subfolders = sorted(images), sorted(subfolders)
 
     @cached_property

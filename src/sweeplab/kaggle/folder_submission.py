@@ -2,15 +2,14 @@
 (the sample's header and ids, matched to file names with or without their extension), or without one
 from the file names in natural order, laid out as the run's own submissions were."""
 
-import os
-from collections import Counter
 from pathlib import Path
 
 from sweeplab.data.competition import Competition
-from sweeplab.data.layout import IMAGE_SUFFIXES, ImageFolder, natural_key
+from sweeplab.data.layout import ImageFolder
 from sweeplab.data.test_images import SAMPLE_VALUES, check_all_found, read_sample_file
 from sweeplab.errors import DataError
 from sweeplab.models.packaged import Answer, EnsembleSpec, ModelSpec
+from sweeplab.offline import IMAGE_SUFFIXES, OfflineError, ids_in_natural_order
 
 SHOWN = 5
 
@@ -49,20 +48,11 @@ def folder_competition(images: Path, sample: Path | None, spec: ModelSpec | Ense
 def _from_names(folder: ImageFolder, spec: ModelSpec | EnsembleSpec) -> Competition:
     """No sample: every image in natural order, its id its name (or stem, as the run's ids were)."""
     answer: Answer = spec.answer
-    names = sorted(folder.images, key=natural_key)
-    if answer.ids_with_extension:
-        ids = names
-    else:
-        stems = Counter(os.path.splitext(n)[0] for n in names)
-        duplicated = sorted(s for s, n in stems.items() if n > 1)
-        if duplicated:
-            raise DataError(
-                f"{folder.path} holds several images named {duplicated[0]} (by stem), and the run's ids "
-                "have no extension: give --sample to say which is which"
-            )
-        ids = sorted(stems, key=natural_key)
-        names = [folder.stems[i] for i in ids]
-    files = [folder.path / n for n in names]
+    try:  # the bundle's predict.py orders a folder by the same rule
+        ids = ids_in_natural_order(folder.images, answer.ids_with_extension, folder.path)
+    except OfflineError as e:
+        raise DataError(str(e)) from None
+    files = [folder.path / (i if answer.ids_with_extension else folder.stems[i]) for i in ids]
     return _competition(
         folder, files, ids, spec, answer.id_column, answer.label_column, answer.columns, answer.sample_values
     )

@@ -7,7 +7,8 @@ numpy and pillow alone.
   program per member run instead (model_0.pt2, model_1.pt2, ...), each at its own image size;
 - bundle.json: the parts (program, image size, weight) and how they mix, the classes, the thresholds,
   the submission's format, and every program's SHA-256 (an altered or truncated copy is refused);
-- predict.py: sweeplab.offline (offline.py), which decodes and writes submissions by sweeplab's rules.
+- predict.py: sweeplab/offline.py, copied: the code sweeplab itself decodes, predicts, mixes and writes
+  submissions with, run as a script (it imports nothing from sweeplab).
 """
 
 import json
@@ -18,12 +19,13 @@ from pathlib import Path
 
 import torch
 
+from sweeplab import offline
 from sweeplab.errors import SweeplabError
 from sweeplab.models.packaged import EnsembleSpec, ModelSpec, Packaged, Part
 from sweeplab.models.weights import file_sha256
 
 PROGRAM, CONFIG, SCRIPT = "model.pt2", "bundle.json", "predict.py"
-TEMPLATE = Path(__file__).parent.parent / "offline.py"
+SCRIPT_SOURCE = Path(offline.__file__)  # shipped as it is: sweeplab's own prediction rules, one copy
 BUNDLE_FORMAT = 2  # 2: parts (an ensemble's members), each a program at its own image size
 CHECK_BATCH = 3  # the export traces a batch of 2; a batch of 3 checks that the batch size stays free
 
@@ -40,7 +42,7 @@ def export_bundle(packaged: Packaged, out: Path) -> Path:
             torch.export.save(program, staging / name)
         config = bundle_config(packaged, {name: file_sha256(staging / name) for name in programs})
         (staging / CONFIG).write_text(json.dumps(config, indent=2))
-        shutil.copyfile(TEMPLATE, staging / SCRIPT)
+        shutil.copyfile(SCRIPT_SOURCE, staging / SCRIPT)
         if out.exists():
             out.rmdir()
         staging.rename(out)

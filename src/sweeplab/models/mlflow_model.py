@@ -29,11 +29,10 @@ IMAGE_COLUMN = "image"
 REQUIREMENTS = ("torch", "torchvision", "numpy", "pillow", "pandas", "hydra-core", "omegaconf", "tqdm")
 
 
-def requirements(models: list[ModelSpec], ensemble: bool) -> list[str]:
-    """REQUIREMENTS, timm for timm models, scipy for an ensemble's mixing (its rank method)."""
+def requirements(models: list[ModelSpec]) -> list[str]:
+    """REQUIREMENTS, and timm for timm models (an ensemble mixes with numpy alone: sweeplab.offline.mix)."""
     names = [*REQUIREMENTS]
     names += ["timm"] if any(spec.model.get("name") == "timm" for spec in models) else []
-    names += ["scipy"] if ensemble else []
     return [_pinned(name) for name in names]
 
 
@@ -69,7 +68,7 @@ def save_mlflow_model(
                 loader_module=__name__,
                 data_path=str(spec_file),
                 code_paths=[str(Path(sweeplab.__file__).parent)],
-                pip_requirements=requirements(list(members) or [spec], isinstance(spec, EnsembleSpec)),
+                pip_requirements=requirements(list(members) or [spec]),
                 signature=signature,
                 input_example=pd.DataFrame({IMAGE_COLUMN: ["test/1.jpg"]}),
                 mlflow_model=Model(run_id=spec.run_id, artifact_path=Artifact.MODEL),

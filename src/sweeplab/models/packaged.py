@@ -21,7 +21,7 @@ from omegaconf import OmegaConf
 
 from sweeplab.errors import SweeplabError
 from sweeplab.models.builders import TransferModel, build_model
-from sweeplab.models.predictor import Predictor, Stats
+from sweeplab.offline import Predictor, Stats
 
 SPEC_FORMAT = 1  # bump when a field changes meaning; load_packaged refuses newer ones
 ENSEMBLE = "ensemble"  # the spec's `kind` for an ensemble's model; a run's model has no kind

@@ -3,9 +3,9 @@ members' stored test predictions and that an ensemble's model applies to a folde
 model), so the two give the same submission."""
 
 import numpy as np
-from scipy.stats import rankdata
 
 from sweeplab.errors import SweeplabError
+from sweeplab.offline import mix
 
 METHODS = ("mean", "rank")
 
@@ -28,14 +28,8 @@ def combine(
     weights: list[float] | None = None,
     multilabel: bool = False,
 ) -> np.ndarray:
-    """The weighted mean of the members' probabilities; `rank`: of each class column's ranks (0..1)
-    instead, rows then scaled to sum to 1 (for metrics that only rank, such as ROC-AUC; a multi-label
-    row's tags are independent, so its ranks stay as they are)."""
+    """The weighted mean of the members' probabilities (sweeplab.offline.mix, which the bundle's predict.py
+    runs too), with the method and the weights checked; `rank` for metrics that only rank (ROC-AUC)."""
     if method not in METHODS:
         raise SweeplabError(f"--method {method!r} is unknown; valid: {', '.join(METHODS)}")
-    w = check_weights(weights, len(probs))
-    w = w / w.sum()
-    if method == "rank":
-        probs = [rankdata(p, axis=0) / len(p) for p in probs]
-    mixed = sum(wi * p.astype(np.float64) for wi, p in zip(w, probs, strict=True))
-    return mixed / mixed.sum(1, keepdims=True) if method == "rank" and not multilabel else mixed
+    return mix(probs, method, check_weights(weights, len(probs)), multilabel)

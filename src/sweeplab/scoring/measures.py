@@ -10,6 +10,7 @@ import numpy as np
 from sklearn.metrics import cohen_kappa_score, roc_auc_score
 
 from sweeplab.errors import ConfigError
+from sweeplab.offline import predicted_tags, top_classes
 from sweeplab.scoring.orientation import METRICS
 
 # Scored on the probabilities: a submission of labels or tags throws that information away.
@@ -20,7 +21,6 @@ THRESHOLDED_METRICS = ("accuracy", "macro_f1", "mean_f2")
 MULTICLASS_METRICS = ("quadratic_weighted_kappa", "map_at_k")
 # Kaggle's log loss clips every probability to [1e-15, 1 - 1e-15] before normalising the rows.
 CLIP = 1e-15
-DEFAULT_THRESHOLD = 0.5
 # F-beta with beta = 2 (Planet's mean F2): recall weighs beta^2 = 4 times as much as precision.
 BETA2 = 4.0
 
@@ -40,23 +40,6 @@ def check_metric(metric: str, num_classes: int, multilabel: bool = False) -> Non
             f"data.metric={metric} needs one label per image, this competition {shape}; "
             "use data.metric=mean_f2, macro_f1 or mean_columnwise_roc_auc"
         )
-
-
-def predicted_tags(probs: np.ndarray, thresholds: np.ndarray | list[float] | None = None) -> np.ndarray:
-    """The tags a multi-label submission writes: prob >= threshold, and the most likely tag when none is.
-
-    Every image has at least one tag (and an empty row would score 0 in mean F2 anyway).
-    """
-    cut = DEFAULT_THRESHOLD if thresholds is None else np.asarray(thresholds, dtype=np.float64)
-    pred = probs >= cut
-    empty = ~pred.any(1)
-    pred[empty, probs[empty].argmax(1)] = True
-    return pred
-
-
-def top_classes(probs: np.ndarray, k: int) -> np.ndarray:
-    """(N, k) class indices, most likely first; ties go to the earlier class (a stable sort)."""
-    return np.argsort(-probs, axis=1, kind="stable")[:, :k]
 
 
 def one_hot(indices: np.ndarray, num_classes: int) -> np.ndarray:

@@ -4,8 +4,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from sweeplab.offline import predicted_tags
 from sweeplab.protocol import Metric
-from sweeplab.scoring.measures import metric_score, predicted_tags
+from sweeplab.scoring.measures import metric_score
 from sweeplab.scoring.solution import Solution
 
 # log(0) guard for val/loss; the competition's log_loss clips at 1e-15 as Kaggle does.

@@ -13,9 +13,9 @@ import numpy as np
 
 from sweeplab.data.competition import Competition
 from sweeplab.errors import ConfigError, DataError
+from sweeplab.offline import is_integer_name, positive_class
 from sweeplab.protocol import Metric
 from sweeplab.scoring.measures import metric_score
-from sweeplab.scoring.submission import is_integer_name, positive_class
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,12 @@
 """Kaggle submission files: one row per test id, in the sample submission's order and columns, holding
-labels, one probability, per-class probabilities, tags or the top-k labels.
+labels, one probability, per-class probabilities, tags or the top-k labels: which format a competition
+wants, and the file.
 
-The values go through the same transformation as the metric (sweeplab.scoring.measures): argmax, the
-thresholds, the top k, or the probabilities themselves; so rescoring the file reproduces val/score's way of
-scoring.
+The values are sweeplab.offline's (`submission_values`, the bundle's predict.py writes them too), the same
+transformations as the metric's (sweeplab.scoring.measures): argmax, the thresholds, the top k, or the
+probabilities themselves; so rescoring the file reproduces val/score's way of scoring.
 """
 
-import csv
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,27 +14,20 @@ from pathlib import Path
 import numpy as np
 
 from sweeplab.data.competition import Competition
-from sweeplab.data.label_forms import is_integer_name
 from sweeplab.errors import ConfigError, DataError
-from sweeplab.scoring.measures import PROBABILITY_METRICS, predicted_tags, top_classes
+from sweeplab.offline import submission_values, value_columns, write_csv
+from sweeplab.scoring.measures import PROBABILITY_METRICS
 
 log = logging.getLogger(__name__)
 
 FORMATS = ("label", "probability", "probabilities", "tags", "top_k")
 PROBABILITY_FORMATS = ("probability", "probabilities")
-# Ten significant digits: rescoring the written file reproduces the score of the probabilities to ~1e-9.
-FLOAT_FORMAT = "{:.10g}"
 
 
 @dataclass(frozen=True)
 class SubmissionFormat:
     kind: str  # one of FORMATS
     top_k: int = 5  # labels per row of a top_k submission
-
-
-def positive_class(classes: list[str]) -> int:
-    """The positive class of a binary competition: class "1" where there is one, else the second."""
-    return classes.index("1") if "1" in classes else 1
 
 
 def submission_format(
@@ -151,45 +144,16 @@ def write_submission(
 ) -> Path:
     """Write the submission (fmt None: labels, or tags for a multi-label competition); return the path."""
     fmt = fmt or SubmissionFormat("tags" if competition.multilabel else "label")
-    columns, values = _values(competition, np.asarray(probs, dtype=np.float64), fmt, thresholds)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow([competition.id_column, *columns])
-        writer.writerows([i, *row] for i, row in zip(competition.test_ids, values, strict=True))
-    return path
-
-
-def _values(
-    competition: Competition, probs: np.ndarray, fmt: SubmissionFormat, thresholds
-) -> tuple[list[str], list[list[str]]]:
-    """The value columns' header and one row of strings per test id."""
     classes = competition.classes
-    if not competition.multilabel:
-        probs = probs / probs.sum(1, keepdims=True)  # rows sum to 1, as the metric reads them
-    if fmt.kind == "probabilities":
-        columns = list(competition.submission_columns) if len(competition.submission_columns) > 1 else []
-        columns = columns or list(classes)
-        chosen = probs[:, [classes.index(c) for c in columns]]
-        return columns, [[FLOAT_FORMAT.format(p) for p in row] for row in chosen.tolist()]
-    if fmt.kind == "probability":
-        chosen = probs[:, positive_class(classes)].tolist()
-        return [competition.label_column], [[FLOAT_FORMAT.format(p)] for p in chosen]
-    if fmt.kind == "top_k":
-        cells = [" ".join(classes[j] for j in row) for row in top_classes(probs, fmt.top_k)]
-    elif fmt.kind == "tags" and competition.multilabel:
-        tags = predicted_tags(probs, thresholds)
-        cells = [" ".join(classes[j] for j in np.flatnonzero(row)) for row in tags]
-    else:  # label, or one tag: the most likely class
-        names = _label_names(competition)
-        cells = [names[i] for i in probs.argmax(1)]
-    return [competition.label_column], [[cell] for cell in cells]
-
-
-def _label_names(competition: Competition) -> list[str]:
-    """Labels as the sample writes them: the class index where the sample holds integers and the classes
-    are names (a sample of 0s for cat/dog), else the class names."""
-    classes, values = competition.classes, competition.sample_values
-    if values and all(map(is_integer_name, values)) and not all(map(is_integer_name, classes)):
-        return [str(i) for i in range(len(classes))]
-    return list(classes)
+    columns = value_columns(fmt.kind, classes, competition.label_column, competition.submission_columns)
+    rows = submission_values(
+        probs,
+        fmt.kind,
+        classes,
+        competition.multilabel,
+        columns,
+        thresholds,
+        fmt.top_k,
+        competition.sample_values,
+    )
+    return write_csv(path, [competition.id_column, *columns], competition.test_ids, rows)

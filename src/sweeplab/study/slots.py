@@ -55,7 +55,7 @@ class Pooled(Protocol):
 
 def usable_cores() -> int:
     """Cores this process may run on (not os.cpu_count(): in a container or under taskset that reports the
-    host's)."""
+    host's). sweeplab.offline's twin: the sweep process does not import torch, which offline needs."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 

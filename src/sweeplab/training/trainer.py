@@ -16,7 +16,7 @@ from sweeplab.data.augment import BatchAugment
 from sweeplab.data.batches import batches
 from sweeplab.device import autocast
 from sweeplab.errors import ConfigError, TrainingDiverged
-from sweeplab.models.predictor import probabilities, view_mean
+from sweeplab.offline import probabilities, view_mean
 from sweeplab.protocol import Metric
 from sweeplab.scoring.metrics import leaderboard_metrics, validation_metrics
 from sweeplab.training.result import FitResult, Scoring, improves, shown, state_copy
