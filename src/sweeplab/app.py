@@ -132,7 +132,7 @@ def help_text(config_dir: Path, experiments_dir: Path) -> str:
     lines += [
         "",
         "The whole config, every key with its value: python train.py --cfg job [GROUP=OPTION ...]",
-        "Hydra's own flags: python train.py --hydra-help; the guide: README.md",
+        "Hydra's own flags: python train.py --hydra-help; the guide: docs/README.md",
     ]
     return "\n".join(lines)
 

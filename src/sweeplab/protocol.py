@@ -1,7 +1,7 @@
 """The names the sweep process, the jobs and the commands exchange: MLflow tags, Optuna attributes, metrics.
 
 Frozen: `sweeplab compare`, `rerun`, `kaggle`, reruns of old runs and users' dashboards read these
-names. Add new ones; never rename one (the README's run-contents table lists them).
+names. Add new ones; never rename one (docs/configuration.md's run-contents table lists them).
 """
 
 from dataclasses import dataclass

@@ -88,7 +88,7 @@ PG, SERVER = "postgresql://postgres:pw@db/optuna", "http://127.0.0.1:5000"
          "hydra/launcher=submitit_slurm runs trials on other machines, which cannot reach the study's "
          "storage sqlite:////work/mlruns/optuna.db (set hydra.sweeper.storage="
          "postgresql://...) or the MLflow store sqlite:////work/mlruns/mlflow.db (set tracking.uri="
-         "http://MLFLOWHOST:5000): use PostgreSQL and an MLflow server (README, Scaling out)"),
+         "http://MLFLOWHOST:5000): use PostgreSQL and an MLflow server (docs/studies.md, Scaling out)"),
         ("SlurmLauncher", PG, "./mlruns", "cannot reach the MLflow store ./mlruns (set tracking.uri="),
         ("SlurmLauncher", PG, SERVER, None),
         ("LocalLauncher", SQLITE, MLRUNS, None),  # other processes on this machine share SQLite fine

@@ -26,7 +26,7 @@ from sweeplab.training import job as job_module
 from sweeplab.training.optim import build_optimizer
 from sweeplab.training.trainer import Trainer
 
-# One model per torchvision family at a small size (ViT needs its 224 px); README lists these as tested.
+# One model per torchvision family at a small size (ViT needs its 224 px); docs/models.md lists them.
 FAMILIES = [
     ("mobilenet_v3_small", 64),
     ("efficientnet_b0", 64),

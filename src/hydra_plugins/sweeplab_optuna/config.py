@@ -225,7 +225,7 @@ class OptunaSweeperConf:
     devices: list[str] | None = None  # GPU ids for the slots, e.g. [0, 1]; None: every visible GPU, else cpu
     trials_per_device: int = 1  # slots per device: >1 shares a GPU between small trials
     patience: int | None = None  # stop after this many finished trials in a row without a better value
-    min_delta: float | None = None  # better = by more than this; None: the objective's noise (README)
+    min_delta: float | None = None  # better = by more than this; None: the objective's noise (docs)
     # Configs run first, e.g. [{optimizer.lr: 3e-4, trainer.batch_size: 64}]: each a trial of this study
     enqueue: list[Any] = field(default_factory=list)
     warm_start_from: str | None = None  # a study in the same storage: its best configs run first

@@ -27,7 +27,7 @@ SPEC_FORMAT = 1  # bump when a field changes meaning; load_packaged refuses newe
 ENSEMBLE = "ensemble"  # the spec's `kind` for an ensemble's model; a run's model has no kind
 MEMBERS = "members"  # an ensemble's model folder: members/0, members/1, ... one member's model each
 SPEC_FILE = "data/sweeplab_model.json"  # inside the MLflow model folder (its pyfunc data_path)
-FULL, HEAD = "model_state_dict", "head_state_dict"  # the weights files' frozen names (README)
+FULL, HEAD = "model_state_dict", "head_state_dict"  # the weights files' frozen names (docs/configuration.md)
 BACKBONE_FILE = "backbone.json"  # a frozen run's backbone identity, beside its head's weights
 
 

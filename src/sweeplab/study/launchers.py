@@ -71,7 +71,7 @@ def is_local_store(url: str) -> bool:
 def storage_warning(where: Placement, storage_url: str, tracking_uri: str | None) -> str | None:
     """One line when jobs run on other machines but the study or its runs are in local files."""
     if where.where != Where.OTHER_MACHINES:
-        return None  # other processes on this machine share SQLite files fine (README, Scaling out)
+        return None  # other processes on this machine share SQLite files fine (docs/studies.md, Scaling out)
     local = []
     if is_local_store(storage_url):
         local.append(
@@ -83,5 +83,5 @@ def storage_warning(where: Placement, storage_url: str, tracking_uri: str | None
         return None
     return (
         f"hydra/launcher={where.launcher} runs trials {where.where.value}, which cannot reach "
-        f"{' or '.join(local)}: use PostgreSQL and an MLflow server (README, Scaling out)"
+        f"{' or '.join(local)}: use PostgreSQL and an MLflow server (docs/studies.md, Scaling out)"
     )
