@@ -2,7 +2,6 @@
 
 import torch
 from hydra.utils import instantiate
-from torchvision.ops import roi_align
 
 from sweeplab.errors import ConfigError
 from sweeplab.offline import Stats
@@ -94,4 +93,6 @@ class BatchAugment:
         boxes = torch.stack(
             [torch.arange(n, device=x.device, dtype=x.dtype), x0, y0, x0 + box_w, y0 + box_h], 1
         )
+        from torchvision.ops import roi_align  # torchvision takes ~1 s to import: only when cropping
+
         return roi_align(x, boxes, output_size=(h, w), spatial_scale=1.0, sampling_ratio=2, aligned=True)

@@ -8,7 +8,6 @@ from urllib.parse import urlsplit
 
 import torch
 from torch import nn
-from torchvision import models as tv_models
 
 from sweeplab.errors import ConfigError, WeightsError
 from sweeplab.models.weights import (
@@ -17,6 +16,7 @@ from sweeplab.models.weights import (
     from_scratch,
     hub_cache_path,
     torchvision_member,
+    torchvision_models,
     torchvision_weights,
     wants_weights,
 )
@@ -147,6 +147,7 @@ def check_arch(cfg) -> None:
     if cfg.name == "torchvision":
         if cfg.arch in UNSUPPORTED:
             raise ConfigError(f"model.arch={cfg.arch} is not supported: {UNSUPPORTED[cfg.arch]}")
+        tv_models = torchvision_models()
         known = tv_models.list_models(module=tv_models)
         if cfg.arch not in known:
             raise _unknown_arch(
@@ -216,7 +217,7 @@ def build_torchvision(cfg, num_classes: int, load_weights: bool = True) -> Trans
         if cfg.arch.startswith("vit_"):  # ViT's position embedding is sized for the weights' image size
             kwargs["image_size"] = member.meta["min_size"][0]
     try:
-        model = tv_models.get_model(cfg.arch, weights=None, **kwargs)
+        model = torchvision_models().get_model(cfg.arch, weights=None, **kwargs)
     except TypeError as e:
         raise ConfigError(f"model.kwargs={dict(cfg.kwargs)} are not arguments of {cfg.arch}: {e}") from e
     if weights is not None:

@@ -10,13 +10,16 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.error import URLError
 from urllib.parse import urlparse
 
 import torch
-from torchvision import models as tv_models
 
 from sweeplab.errors import ConfigError, WeightsError
+
+if TYPE_CHECKING:
+    from torchvision.models import WeightsEnum
 
 log = logging.getLogger(__name__)
 MIRROR_ENV = "SWEEPLAB_WEIGHTS_MIRROR"  # a base URL holding torchvision's weight files under their names
@@ -60,9 +63,17 @@ def from_scratch(cfg) -> str:
     return " ".join(overrides)
 
 
-def torchvision_member(cfg) -> tv_models.WeightsEnum:
+def torchvision_models():
+    """torchvision.models, imported on first use: ~1 s of a job's start on two cores that a seed CNN's
+    job (no torchvision model, no random crop) does not pay."""
+    from torchvision import models
+
+    return models
+
+
+def torchvision_member(cfg) -> "WeightsEnum":
     """The weights enum member: model.weights, else the arch's default (model.pretrained=true)."""
-    enum = tv_models.get_model_weights(cfg.arch)
+    enum = torchvision_models().get_model_weights(cfg.arch)
     if cfg.weights is None:
         return enum.DEFAULT
     names = [m.name for m in enum]
