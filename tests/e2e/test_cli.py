@@ -237,3 +237,13 @@ def test_real_photographs(tmp_path, store):
     lines = (tmp_path / "out" / "submission_best.csv").read_text().splitlines()
     sample = (CATS_DOGS / "sample_submission.csv").read_text().splitlines()
     assert [line.split(",")[0] for line in lines] == [line.split(",")[0] for line in sample]
+
+
+def test_help_lists_the_options_not_the_schemas():
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "train.py"), "--help"], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.startswith("python train.py [-m] [GROUP=OPTION ...] [KEY=VALUE ...]")
+    assert "    seed_cnn_mini *       The lab's network cut to 3 blocks" in done.stdout
+    assert "python train.py --cfg job" in done.stdout
+    assert "base_" not in done.stdout and "schemas" not in done.stdout and "study.name" not in done.stdout

@@ -6,7 +6,6 @@ Each engine's test is skipped, with the reason, only where the engine cannot sta
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -14,12 +13,10 @@ import uuid
 from pathlib import Path
 
 import pytest
-from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
-from helpers.sweeps import command, load, run, scale_out_study, study_runs
+from helpers.sweeps import REDIS, command, load, redis_or_skip, run, scale_out_study, study_runs
 from hydra_plugins.sweeplab_rq.config import SERIALIZER
-from sweeplab.study.launchers import Where, placement, storage_warning
 
 # 4 trials in batches of 2; the seeded random sampler draws lr 0.01, 1e-7, 1e-7, 1e-7: the first batch
 # completes a trial that learns, so the median pruner stops the hopeless ones of the second batch.
@@ -42,64 +39,6 @@ ONE_FAILS = [
     "optimizer=sgd",
     "optimizer.lr=choice(0.01,1e30)",
 ]
-REDIS = "redis://127.0.0.1:6379/0"
-
-
-def _cfg(launcher: dict):
-    return OmegaConf.create({"hydra": {"launcher": launcher}})
-
-
-SUBMITIT = "hydra_plugins.hydra_submitit_launcher.submitit_launcher."
-RAY = "hydra_plugins.hydra_ray_launcher."
-RQ = "hydra_plugins.sweeplab_rq.rq_launcher.RQLauncher"
-JOBLIB = "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"
-
-
-@pytest.mark.parametrize(
-    ("launcher", "where", "batch"),
-    [
-        ({"_target_": "hydra._internal.core_plugins.basic_launcher.BasicLauncher"}, Where.IN_PROCESS, False),
-        ({"_target_": JOBLIB}, Where.THIS_MACHINE, True),
-        ({"_target_": SUBMITIT + "LocalLauncher"}, Where.THIS_MACHINE, True),
-        ({"_target_": SUBMITIT + "SlurmLauncher"}, Where.OTHER_MACHINES, True),
-        ({"_target_": RAY + "ray_launcher.RayLauncher", "ray": {"init": {"address": None}}},
-         Where.THIS_MACHINE, True),
-        ({"_target_": RAY + "ray_launcher.RayLauncher", "ray": {"init": {"address": "auto"}}},
-         Where.OTHER_MACHINES, True),
-        ({"_target_": RAY + "ray_aws_launcher.RayAWSLauncher"}, Where.OTHER_MACHINES, True),
-        ({"_target_": RQ, "redis": {"host": "127.0.0.1"}}, Where.THIS_MACHINE, True),
-        ({"_target_": RQ, "redis": {"host": "queue.lab"}}, Where.OTHER_MACHINES, True),
-        ({"_target_": RQ, "redis": {"mock": True}}, Where.IN_PROCESS, True),
-    ],
-)  # fmt: skip
-def test_where_each_launcher_runs_jobs(launcher, where, batch):
-    found = placement(_cfg(launcher))
-    assert (found.where, found.batch) == (where, batch)
-
-
-SQLITE, MLRUNS = "sqlite:////work/mlruns/optuna.db", "sqlite:////work/mlruns/mlflow.db"
-PG, SERVER = "postgresql://postgres:pw@db/optuna", "http://127.0.0.1:5000"
-
-
-@pytest.mark.parametrize(
-    ("launcher", "storage", "tracking", "expected"),
-    [
-        ("SlurmLauncher", SQLITE, MLRUNS,
-         "hydra/launcher=submitit_slurm runs trials on other machines, which cannot reach the study's "
-         "storage sqlite:////work/mlruns/optuna.db (set hydra.sweeper.storage="
-         "postgresql://...) or the MLflow store sqlite:////work/mlruns/mlflow.db (set tracking.uri="
-         "http://MLFLOWHOST:5000): use PostgreSQL and an MLflow server (docs/studies.md, Scaling out)"),
-        ("SlurmLauncher", PG, "./mlruns", "cannot reach the MLflow store ./mlruns (set tracking.uri="),
-        ("SlurmLauncher", PG, SERVER, None),
-        ("LocalLauncher", SQLITE, MLRUNS, None),  # other processes on this machine share SQLite fine
-    ],
-)  # fmt: skip
-def test_storage_warning_for_jobs_on_other_machines(launcher, storage, tracking, expected):
-    line = storage_warning(placement(_cfg({"_target_": SUBMITIT + launcher})), storage, tracking)
-    if expected is None:
-        assert line is None
-    else:
-        assert expected in line and "pw" not in line
 
 
 @pytest.mark.slow  # ~10 s: a train.py subprocess
@@ -111,55 +50,12 @@ def test_slurm_sweep_on_the_defaults_warns_at_its_start(tmp_path, tiny_overrides
     assert done.stdout.index("runs trials on other machines") < done.stdout.index("Study name:")
 
 
-def _redis_or_skip():
-    import redis
-
-    connection = redis.Redis.from_url(REDIS, socket_connect_timeout=3)
-    try:
-        connection.ping()
-    except redis.RedisError as e:
-        pytest.skip(f"no Redis answers on 127.0.0.1:6379 ({e})")
-    return connection
-
-
-def _rq_launcher_cfg(queue: str, port: int = 6379):
-    """hydra.launcher as the RQ plugin reads it: its structured config with Redis on this machine."""
-    from hydra_plugins.sweeplab_rq.config import RedisConf, RQLauncherConf
-
-    return OmegaConf.structured(RQLauncherConf(queue=queue, redis=RedisConf(host="127.0.0.1", port=port)))
-
-
-def test_rq_says_in_one_line_when_no_worker_serves_its_queue():
-    pytest.importorskip("rq", reason="pip install -e '.[rq]' (rq and redis)")
-    from hydra_plugins.sweeplab_rq._core import workers_problem
-
-    _redis_or_skip()
-    queue = f"sweeplab-test-{uuid.uuid4().hex[:8]}"
-    assert workers_problem(_rq_launcher_cfg(queue)) == (
-        f"hydra/launcher=rq: no rq worker serves queue '{queue}' at {REDIS} yet; trials wait until one "
-        f"starts: rq worker --url {REDIS} -S {SERIALIZER} {queue}"
-    )
-
-
-@pytest.mark.slow  # ~3 s: waits for a connection timeout
-def test_rq_says_in_one_line_when_redis_does_not_answer():
-    pytest.importorskip("rq", reason="pip install -e '.[rq]' (rq and redis)")
-    from hydra_plugins.sweeplab_rq._core import workers_problem
-
-    with socket.socket() as probe:  # a port nothing listens on once the probe closes
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    line = workers_problem(_rq_launcher_cfg("sweeplab", port))
-    assert line.startswith(f"hydra/launcher=rq: Redis at redis://127.0.0.1:{port}/0 does not answer (")
-    assert line.endswith("); the sweep waits for it") and "\n" not in line
-
-
 @pytest.mark.slow
 def test_an_rq_sweep_says_before_its_first_batch_that_no_worker_serves_the_queue(tmp_path, tiny_overrides):
     pytest.importorskip("rq", reason="pip install -e '.[rq]' (rq and redis)")
     from rq import Queue
 
-    connection = _redis_or_skip()
+    connection = redis_or_skip()
     queue = f"sweeplab-test-{uuid.uuid4().hex[:8]}"
     # No worker, and the launcher stops once it has enqueued: the batch is lost, the sweep ends.
     args = ["hydra/launcher=rq", f"hydra.launcher.queue={queue}", "hydra.launcher.redis.host=127.0.0.1"]
@@ -197,14 +93,9 @@ def _engine(name: str, tmp_path: Path) -> list[str]:
 @pytest.fixture
 def rq_worker(tmp_path):
     """A real `rq worker` on the local Redis, serving a queue of this test's own."""
-    import redis
     from rq import Queue
 
-    connection = redis.Redis.from_url(REDIS, socket_connect_timeout=3)
-    try:
-        connection.ping()
-    except redis.RedisError as e:
-        pytest.skip(f"no Redis answers on 127.0.0.1:6379 ({e})")
+    connection = redis_or_skip()
     queue = f"sweeplab-test-{uuid.uuid4().hex[:8]}"
     log = (tmp_path / "rq-worker.log").open("w")
     worker = subprocess.Popen(

@@ -1,6 +1,8 @@
-"""What a job left in an MLflow store: its one run, its artifact paths."""
+"""What a job left in an MLflow store: its one run, the run it just made, its artifact paths."""
 
-from helpers import experiment_ids
+from pathlib import Path
+
+from helpers import compose_config, experiment_ids
 
 # What makes a run's model/ folder an MLflow model (beside the weights files and model/code/sweeplab/).
 MLFLOW_MODEL_FILES = {
@@ -29,3 +31,24 @@ def artifact_paths(client, run_id, path=None) -> set[str]:
     for item in client.list_artifacts(run_id, path):
         found |= artifact_paths(client, run_id, item.path) if item.is_dir else {item.path}
     return found
+
+
+def run_ids(client) -> set[str]:
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    return {r.info.run_id for r in client.search_runs(experiments)} if experiments else set()
+
+
+def new_run(client, before: set[str]) -> str:
+    """The one run the store holds that is not in `before`."""
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    (made,) = [r.info.run_id for r in runs if r.info.run_id not in before]
+    return made
+
+
+def trained(overrides: list[str], out: Path, client) -> str:
+    """One run of the job (composed from `overrides`, its outputs in `out`); its id."""
+    from sweeplab.training.job import run
+
+    before = run_ids(client)
+    run(compose_config(overrides), output_dir=out)
+    return new_run(client, before)

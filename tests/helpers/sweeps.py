@@ -11,6 +11,7 @@ from sweeplab.study.naming import resolve_study_name
 from sweeplab.study.storage import open_storage
 
 POSTGRES = "postgresql://postgres@127.0.0.1:5432"  # started by CI and the developers' machines
+REDIS = "redis://127.0.0.1:6379/0"  # likewise
 SCALE_OUT = "scale_out"  # test_scale_out's workers' job name
 
 
@@ -59,3 +60,16 @@ def scale_out_study(storage_url: str, experiment: str = SCALE_OUT) -> optuna.Stu
     if name is None:
         raise KeyError(f"no study of {experiment} yet")  # as optuna.load_study says it
     return optuna.load_study(study_name=name, storage=storage)
+
+
+def redis_or_skip():
+    """A connection to the local Redis, or a skip saying that none answers."""
+    import pytest
+    import redis
+
+    connection = redis.Redis.from_url(REDIS, socket_connect_timeout=3)
+    try:
+        connection.ping()
+    except redis.RedisError as e:
+        pytest.skip(f"no Redis answers on 127.0.0.1:6379 ({e})")
+    return connection

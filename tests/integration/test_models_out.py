@@ -1,29 +1,18 @@
 """Models out of a run: the MLflow model under `model/`, `sweeplab predict` on a folder of images and the
-offline bundle of `sweeplab export`, each reproducing the run's own submission_best.csv."""
+offline bundle of `sweeplab export`, each reproducing the run's own submission_best.csv (the bundle's
+predict.py in a process without sweeplab: tests/e2e/test_offline_bundle.py)."""
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import mlflow.pyfunc
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
-from helpers import compose_config, frozen_backbone
-from helpers.competitions import make_tagged, tagged_overrides
-from helpers.runs import artifact_paths, only_run
-from helpers.submissions import assert_same_submission, bundle_script, predicted, rows_of, stubbed_env
+from helpers import frozen_backbone
+from helpers.runs import artifact_paths, trained
+from helpers.submissions import assert_same_submission, predicted, rows_of
 from sweeplab.cli import main as sweeplab
-from sweeplab.training.job import run
-
-
-def trained(overrides: list[str], out: Path, client) -> str:
-    """One run of the job; its id."""
-    run(compose_config(overrides), output_dir=out)
-    return only_run(client).info.run_id
 
 
 @pytest.mark.slow  # ~5 s: a run, four predictions (one through the registry) and an MLflow load
@@ -97,53 +86,6 @@ def test_every_fold_model_at_the_chosen_epoch_predicts_a_probabilities_submissio
     )
     assert rows_of(got)[0] == ["id", "cat", "dog"]
     assert_same_submission(got, tmp_path / "out" / "submission_best.csv")
-
-
-@pytest.fixture
-def tagged_run(tmp_path, store, mlflow_client) -> tuple[str, Path, Path]:
-    """A multi-label run (tags with tuned thresholds): its id, competition and output folder."""
-    root = make_tagged(tmp_path / "planet")
-    overrides = tagged_overrides(root, tmp_path, store)
-    return trained(overrides, tmp_path / "out", mlflow_client), root, tmp_path / "out"
-
-
-@pytest.mark.slow  # ~13 s: a run, a prediction, an export and predict.py in a fresh process
-def test_the_bundle_predicts_tags_offline_without_sweeplab(tagged_run, store, tmp_path, capsys):
-    run_id, root, out = tagged_run
-    sample = root / "sample_submission_v2.csv"
-    got = predicted(run_id, root / "test-jpg", tmp_path / "p.csv", store, "--sample", str(sample))
-    assert_same_submission(got, out / "submission_best.csv")
-
-    bundle = tmp_path / "bundle"
-    assert sweeplab(["export", run_id[:8], str(bundle), "--tracking-uri", store]) == 0
-    assert sorted(p.name for p in bundle.iterdir()) == ["bundle.json", "model.pt2", "predict.py"]
-    env = stubbed_env(tmp_path)
-    assert subprocess.run([sys.executable, "-c", "import sweeplab"], env=env, capture_output=True).returncode
-    command = [sys.executable, str(bundle / "predict.py"), "--images", str(root / "test-jpg")]
-    done = subprocess.run(
-        [*command, "--out", str(tmp_path / "b.csv"), "--sample", str(sample)],
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    assert done.returncode == 0, done.stderr
-    assert_same_submission(tmp_path / "b.csv", out / "submission_best.csv")
-    predict_py = bundle_script(bundle)
-    # On a GPU the graph's own device checks must move too (seen on an H200: "Tensor device mismatch!
-    # Expected: cpu, Got: cuda:0"); the meta device stands in for one here.
-    moved = predict_py.load_program(bundle / "model.pt2", torch.device("meta"))
-    assert {str(n.kwargs["device"]) for n in moved.graph.nodes if "device" in n.kwargs} == {"meta"}
-
-    with (bundle / "model.pt2").open("r+b") as f:  # one byte changed
-        f.seek(100)
-        byte = f.read(1)
-        f.seek(100)
-        f.write(bytes([byte[0] ^ 1]))
-    # in process: refused before torch loads anything
-    assert predict_py.main(["--images", str(root / "test-jpg"), "--out", str(tmp_path / "x.csv")]) == 2
-    err = capsys.readouterr().err
-    assert "model.pt2 is not the file the bundle was made with" in err and len(err.strip().splitlines()) == 1
-    assert not (tmp_path / "x.csv").exists()
 
 
 def test_bad_input_is_one_line_and_writes_nothing(

@@ -5,6 +5,7 @@ import mlflow.pyfunc
 import pytest
 
 from helpers.registry import run_with_model
+from helpers.runs import new_run, run_ids, trained
 from sweeplab.cli import main
 from sweeplab.errors import SweeplabError
 from sweeplab.runs.registry import register_run
@@ -45,3 +46,17 @@ def test_refusals_are_one_line_and_register_nothing(mlflow_client, tmp_path, wit
     with pytest.raises(SweeplabError, match=message):
         register_run(mlflow_client, run_id, name)
     assert not mlflow_client.search_registered_models()
+
+
+def test_refit_register_of_a_run_without_a_model_logs_the_refits_model(
+    tiny_overrides, store, mlflow_client, tmp_path, monkeypatch, capsys
+):
+    monkeypatch.chdir(tmp_path)
+    run_id = trained([*tiny_overrides, "tracking.log_model=false"], tmp_path / "a", mlflow_client)
+    before = run_ids(mlflow_client)
+    assert main(["refit", run_id[:8], "--register", "no-model-refit", "--tracking-uri", store]) == 0
+    refit = new_run(mlflow_client, before)
+    assert mlflow_client.get_run(refit).data.params["tracking.log_model"] == "True"
+    assert "registered run" in capsys.readouterr().out
+    version = mlflow_client.get_model_version_by_alias("no-model-refit", "champion")
+    assert version.run_id == refit
