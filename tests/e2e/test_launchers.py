@@ -1,5 +1,6 @@
 """Optuna studies launched through submitit (local executor), Ray (a local cluster) and RQ (a real
-`rq worker` on the local Redis): batches of n_jobs, pruning from inside the job, runs under one parent.
+`rq worker` on the local Redis): batches of n_jobs, pruning from inside the job, a failing job failing
+alone, runs under one parent.
 
 Each engine's test is skipped, with the reason, only where the engine cannot start here.
 """
@@ -18,26 +19,19 @@ from optuna.trial import TrialState
 from helpers.sweeps import REDIS, command, load, redis_or_skip, run, scale_out_study, study_runs
 from hydra_plugins.sweeplab_rq.config import SERIALIZER
 
-# 4 trials in batches of 2; the seeded random sampler draws lr 0.01, 1e-7, 1e-7, 1e-7: the first batch
-# completes a trial that learns, so the median pruner stops the hopeless ones of the second batch.
-PRUNING = [
+# 4 trials in batches of 2; the seeded random sampler draws lr 1e30, 0.01, 1e-7, 1e-7: in the first batch
+# one trial diverges (training loss NaN) and fails alone while the other learns and completes, so the
+# median pruner stops the hopeless ones of the second batch from inside their jobs.
+PRUNING_AND_ONE_FAILURE = [
     "hydra/sweeper/sampler=random",
-    "hydra.sweeper.sampler.seed=11",
+    "hydra.sweeper.sampler.seed=2",
     "hydra/sweeper/pruner=median",
     "hydra.sweeper.pruner.n_startup_trials=1",
     "hydra.sweeper.n_trials=4",
     "hydra.sweeper.n_jobs=2",
-    "trainer.epochs=3",
-    "optimizer.lr=choice(0.01,0.0000001)",
-]
-# Two trials at once, one of which diverges (sgd at lr 1e30): it fails alone.
-ONE_FAILS = [
-    "hydra/sweeper/sampler=grid",
-    "hydra.sweeper.n_trials=2",
-    "hydra.sweeper.n_jobs=2",
     "hydra.sweeper.max_failure_rate=1.0",
-    "optimizer=sgd",
-    "optimizer.lr=choice(0.01,1e30)",
+    "trainer.epochs=3",
+    "optimizer.lr=choice(0.01,0.0000001,1e30)",
 ]
 
 
@@ -122,10 +116,12 @@ def _launch(engine, tmp_path, request) -> list[str]:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("engine", ENGINES)
-def test_a_study_prunes_through_the_launcher_on_the_sqlite_defaults(
+def test_a_study_prunes_and_fails_alone_through_the_launcher_on_the_sqlite_defaults(
     engine, tmp_path, tiny_overrides, store, request
 ):
-    done = run(command(tiny_overrides, *PRUNING, *_launch(engine, tmp_path, request)), tmp_path)
+    done = run(
+        command(tiny_overrides, *PRUNING_AND_ONE_FAILURE, *_launch(engine, tmp_path, request)), tmp_path
+    )
     assert done.returncode == 0, done.stdout
     assert "runs trials on other machines" not in done.stdout
     _check_study(load(tmp_path), store, done.stdout)
@@ -133,10 +129,12 @@ def test_a_study_prunes_through_the_launcher_on_the_sqlite_defaults(
 
 @pytest.mark.slow
 @pytest.mark.parametrize("engine", ENGINES)
-def test_a_study_prunes_through_the_launcher_on_postgres(engine, tmp_path, tiny_overrides, store, request):
+def test_a_study_prunes_and_fails_alone_through_the_launcher_on_postgres(
+    engine, tmp_path, tiny_overrides, store, request
+):
     storage = request.getfixturevalue("new_database")()
     args = [
-        *PRUNING,
+        *PRUNING_AND_ONE_FAILURE,
         *_launch(engine, tmp_path, request),
         f"hydra.sweeper.storage={storage}",
         "name=scale_out",
@@ -147,28 +145,25 @@ def test_a_study_prunes_through_the_launcher_on_postgres(engine, tmp_path, tiny_
 
 
 def _check_study(study, store, stdout, experiment="study_test"):
-    finished = study.get_trials(states=(TrialState.COMPLETE, TrialState.PRUNED))
-    assert len(study.trials) == 4 and len(finished) == 4, stdout
-    pruned = study.get_trials(states=(TrialState.PRUNED,))
-    assert pruned and all(t.params["optimizer.lr"] == 1e-7 for t in pruned)  # pruned inside the job
+    """Every trial ended: the diverging one failed alone with the job's own error, the learning one
+    completed, the hopeless ones were pruned inside their jobs; each has a run under the study's parent."""
+    assert len(study.trials) == 4, stdout
+    by_lr = {}
+    for trial in study.trials:
+        by_lr.setdefault(trial.params["optimizer.lr"], []).append(trial)
+    assert [t.state for t in by_lr[0.01]] == [TrialState.COMPLETE], stdout
+    (failed,) = by_lr[1e30]
+    assert failed.state == TrialState.FAIL
+    assert "training loss became" in failed.user_attrs["sweeplab.reason"]  # the job's own error
+    hopeless = by_lr[1e-7]
+    assert hopeless and all(t.state == TrialState.PRUNED for t in hopeless)  # pruned inside the job
     (parent,), children = study_runs(store, experiment)
     assert len(children) == 4 and {c.data.tags["mlflow.parentRunId"] for c in children} == {
         parent.info.run_id
     }
+    statuses = {int(c.data.tags["sweeplab.trial"]): c.info.status for c in children}
+    assert statuses.pop(failed.number) == "FAILED" and set(statuses.values()) == {"FINISHED"}
     from mlflow.tracking import MlflowClient
 
     plots = {a.path for a in MlflowClient(store).list_artifacts(parent.info.run_id, "plots")}
     assert "plots/intermediate_values.png" in plots and "plots/optimization_history.png" in plots
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("engine", ENGINES)
-def test_one_failing_job_fails_alone(engine, tmp_path, tiny_overrides, store, request):
-    done = run(command(tiny_overrides, *ONE_FAILS, *_launch(engine, tmp_path, request)), tmp_path)
-    assert done.returncode == 0, done.stdout
-    trials = {t.params["optimizer.lr"]: t for t in load(tmp_path).trials}
-    assert trials[0.01].state == TrialState.COMPLETE
-    assert trials[1e30].state == TrialState.FAIL
-    assert "training loss became" in trials[1e30].user_attrs["sweeplab.reason"]  # the job's own error
-    _, children = study_runs(store)
-    assert sorted(c.info.status for c in children) == ["FAILED", "FINISHED"]
