@@ -3,8 +3,9 @@ photographs (tests/helpers/kaggle_shapes.py), run with only `data=kaggle data.ro
 data.metric=METRIC` (+ data.task=multilabel for tags) and small model and trainer choices; the
 submission and the logged Kaggle scores are checked against the sample and an independent scorer
 (tests/helpers/leaderboard.py). One shape runs here as a user runs it, `python train.py ...` in a
-subprocess; the others run the same composed config in process (tests/integration/test_competition_shapes.py:
-each subprocess would spend ~25 s of its ~35 s importing torch and MLflow again).
+subprocess; the others run the same composed config in process, in
+tests/integration/test_competition_shape_runs.py (each subprocess would spend ~25 s of its ~35 s
+importing torch and MLflow again).
 
 The lab's own cats-dogs-mini layout is run unchanged by tests/e2e/test_cli.py::test_real_photographs.
 """

@@ -27,6 +27,10 @@ from hydra_plugins.sweeplab_pool.pools import pooled
 from sweeplab.compat import job_error
 from sweeplab.study.slots import Slot
 
+# Worker processes: the end-to-end tier's, out of the inner loop (the study loop's pool logic is tested in
+# process by tests/integration/test_study_pool.py).
+pytestmark = pytest.mark.slow
+
 APP = ROOT / "tests" / "helpers" / "pool_app.py"
 # Device ids no test machine has: the job only reads its environment, it never touches CUDA.
 SLOTS = [Slot(index=0, visible_devices="3", threads=1), Slot(index=1, visible_devices="5", threads=1)]
@@ -110,7 +114,7 @@ def test_ctrl_c_fails_the_running_jobs_and_keeps_the_workers(pool):
     assert [read_record(sweep_dir(pool), number)["pid"] for number, _ in after] == pids
 
 
-@pytest.mark.slow  # ~4 s: the terminated worker's replacement imports torch
+# ~4 s: the terminated worker's replacement imports torch
 def test_ctrl_c_terminates_a_job_that_ignores_it(pool, monkeypatch):
     monkeypatch.setattr(pool, "interrupt_grace_s", 0.5)
     number, future = run(pool, SLOTS[0], "sleep=30", "ignore_ctrl_c=true")
@@ -124,7 +128,7 @@ def test_ctrl_c_terminates_a_job_that_ignores_it(pool, monkeypatch):
     assert read_record(sweep_dir(pool), number)["pid"] != pid
 
 
-@pytest.mark.slow  # ~5 s: the killed worker's replacement imports torch
+# ~5 s: the killed worker's replacement imports torch
 def test_a_killed_worker_fails_its_own_job_and_is_replaced(pool):
     doomed, killed = run(pool, SLOTS[0], "x=1", "sleep=30")
     other, survives = run(pool, SLOTS[1], "sleep=2")
@@ -143,7 +147,7 @@ def test_a_killed_worker_fails_its_own_job_and_is_replaced(pool):
     assert replaced_by not in (pid, read_record(sweep_dir(pool), other)["pid"])
 
 
-@pytest.mark.slow  # ~6 s: Hydra's BasicSweeper in a subprocess, two workers importing torch
+# ~6 s: Hydra's BasicSweeper in a subprocess, two workers importing torch
 def test_hydra_basic_sweeper_runs_on_the_pool(tmp_path):
     cmd = [sys.executable, str(APP), "-m", "hydra/launcher=pool", "x=1,2,3", f"hydra.sweep.dir={tmp_path}"]
     done = subprocess.run(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -156,7 +160,7 @@ def test_hydra_basic_sweeper_runs_on_the_pool(tmp_path):
     assert all((tmp_path / str(n) / "ended").exists() for n in range(3))
 
 
-@pytest.mark.slow  # ~8 s: a sweep subprocess, its workers, and their 3 s jobs
+# ~8 s: a sweep subprocess, its workers, and their 3 s jobs
 def test_a_worker_finishes_its_job_and_exits_when_the_sweep_dies(tmp_path):
     cmd = [sys.executable, str(APP), "-m", "hydra/launcher=pool", "x=1,2,3,4", "sleep=3"]
     sweep = subprocess.Popen([*cmd, f"hydra.sweep.dir={tmp_path}"], cwd=tmp_path, stderr=subprocess.DEVNULL)
@@ -173,7 +177,7 @@ def test_a_worker_finishes_its_job_and_exits_when_the_sweep_dies(tmp_path):
     assert not (tmp_path / "2").exists() and not (tmp_path / "3").exists()  # and no other started
 
 
-@pytest.mark.slow  # ~6 s: two loky executors started, one broken on purpose
+# ~6 s: two loky executors started, one broken on purpose
 def test_joblib_pool_gives_futures_and_survives_a_killed_worker(tmp_path):
     with pool_launcher(tmp_path, "joblib", ("hydra.launcher.n_jobs=2",)) as launcher:
         pool = pooled(launcher)

@@ -40,18 +40,23 @@ def test_experiment_composes(experiment):
     assert cfg.data.name == ("demo" if experiment.startswith("demo") else "kaggle")
 
 
-def sweeper_config(overrides: list[str]):
+def plain_compose(overrides: list[str]):
+    """Hydra's own composition (helpers.compose_config composes on the shared ConfigStore)."""
     with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
-        return compose("config", overrides=overrides, return_hydra_config=True).hydra.sweeper
+        return compose("config", overrides=overrides, return_hydra_config=True)
+
+
+def sweeper_config(overrides: list[str]):
+    return plain_compose(overrides).hydra.sweeper
 
 
 def test_a_sweeps_shared_config_store_composes_the_same_configs():
     """A sweep's jobs compose without deep-copying Hydra's ConfigStore each time (sweeplab.compat)."""
     cases = [[f"experiment={e}"] for e in EXPERIMENTS] + [["model=resnet18", "search=batch_lr_epochs"]]
-    copied = [OmegaConf.to_yaml(compose_config(o, with_hydra=True)) for o in cases]
+    copied = [OmegaConf.to_yaml(plain_compose(o)) for o in cases]
     with shared_config_store():
         assert copy.deepcopy(ConfigStore.instance()) is ConfigStore.instance()
-        shared = [OmegaConf.to_yaml(compose_config(o, with_hydra=True)) for o in cases]
+        shared = [OmegaConf.to_yaml(plain_compose(o)) for o in cases]
     assert copy.deepcopy(ConfigStore.instance()) is not ConfigStore.instance()  # only inside the sweep
     assert shared == copied
 

@@ -2,7 +2,7 @@
 photographs (tests/helpers/kaggle_shapes.py), each run in process with only `data=kaggle data.root=DIR
 data.metric=METRIC` (+ data.task=multilabel for tags) and small model and trainer choices; the submission
 and the logged Kaggle scores checked against the sample and an independent scorer. The command line's
-own run of one shape: tests/e2e/test_competition_shapes.py."""
+own run of one shape: tests/e2e/test_competition_shapes.py (this file runs the others in process)."""
 
 import pytest
 
