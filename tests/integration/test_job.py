@@ -137,10 +137,13 @@ def test_augmentations_and_schedulers_train(tiny_overrides, tmp_path, mlflow_cli
     assert logged.data.params["augmentation.normalize"] == "dataset"
 
 
-@pytest.mark.slow  # Inductor's first compilation takes ~40 s on two cores (cached afterwards)
+@pytest.mark.slow  # Inductor compiles C++ on the CPU: ~8 s a graph on two cores
 def test_compiled_model_trains_and_saves_plain_weights(tmp_path, tiny_overrides, mlflow_client):
     """trainer.compile=true runs the loop through torch.compile (Inductor, C++ on the CPU)."""
-    cfg = compose_config([*tiny_overrides, "trainer.compile=true", "trainer.epochs=1"])
+    # One batch shape per mode, so Inductor compiles two graphs (training, evaluation), not a third for a
+    # short last batch: 20 training images in batches of 4; 4 validation and 10 test images in batches of 2.
+    shapes = ["trainer.batch_size=4", "trainer.eval_batch_size=2"]
+    cfg = compose_config([*tiny_overrides, "trainer.compile=true", "trainer.epochs=1", *shapes])
     run(cfg, output_dir=tmp_path / "out", overrides=[])
     logged = only_run(mlflow_client)
     assert logged.info.status == "FINISHED" and logged.data.metrics["train/loss"] > 0
