@@ -1,19 +1,20 @@
 """Reruns: every run records what it needs, and `sweeplab rerun` reproduces it bit for bit on the CPU."""
 
 import subprocess
-import sys
 
 import pytest
 from mlflow.tracking import MlflowClient
 from omegaconf import OmegaConf
 
-from helpers import ROOT, compose_config, experiment_ids
+from helpers import compose_config, experiment_ids
+from helpers.study import job_launcher, sweeper_cfg
 from sweeplab.cli import main as sweeplab
 from sweeplab.cli.run_ids import resolve_run_id
 from sweeplab.errors import SweeplabError
 from sweeplab.runs import provenance
 from sweeplab.runs.migrate import RENAMED, migrate
 from sweeplab.runs.recorded import apply_overrides
+from sweeplab.study.loop import StudyLoop
 from sweeplab.training.job import run
 
 
@@ -145,45 +146,23 @@ def test_dirty_checkout_records_its_diff(tmp_path, tiny_overrides, store, monkey
         assert "+width = 2" in f.read()
 
 
-@pytest.mark.slow
-def test_rerun_best_trial_of_a_study(tmp_path, tiny_overrides, store):
-    sweep = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "train.py"),
-            "-m",
-            "hydra/sweeper=optuna",
-            "hydra.sweeper.direction=maximize",
-            "hydra.sweeper.n_trials=2",
-            "hydra.sweeper.n_jobs=1",
-            "name=rerun_study",
-            *tiny_overrides,
-            "optimizer.lr=choice(0.01,0.001)",
-        ],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
+def test_rerun_best_trial_of_a_study(tmp_path, tiny_overrides, store, capsys):
+    """A study of two real jobs, run in process by the study loop, then `rerun --best` of it."""
+    base = [*tiny_overrides, "name=rerun_study"]
+    storage = f"sqlite:///{tmp_path / 'mlruns' / 'optuna.db'}"
+    cfg = sweeper_cfg(
+        tmp_path,
+        direction="maximize",
+        storage=storage,
+        study_name="rerun_study",
+        params={"optimizer.lr": "choice(0.01,0.001)"},
+        n_trials=2,
+        n_jobs=1,
     )
-    assert sweep.returncode == 0, sweep.stderr
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "sweeplab.cli",
-            "rerun",
-            "--best",
-            "rerun_study",
-            "--storage",
-            f"sqlite:///{tmp_path / 'mlruns' / 'optuna.db'}",
-            "--tracking-uri",
-            store,
-        ],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-    )
-    assert done.returncode == 0, done.stderr
-    assert "identical to the original" in done.stdout
+    StudyLoop(cfg, compose_config(base), job_launcher(base, tmp_path / "jobs"), []).run()
+    capsys.readouterr()
+    assert sweeplab(["rerun", "--best", "rerun_study", "--storage", storage, "--tracking-uri", store]) == 0
+    assert "identical to the original" in capsys.readouterr().out
     trials = [r for r in runs(store, "rerun_study") if r.data.tags.get("sweeplab.role") == "trial"]
     (rerun,) = [r for r in runs(store, "rerun_study") if "sweeplab.rerun_of" in r.data.tags]
     best = max(trials, key=lambda r: r.data.metrics["objective"])
