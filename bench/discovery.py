@@ -41,7 +41,7 @@ def main() -> None:
             start = time.perf_counter()
             competition = read_competition(Path(tmp))
             seconds.append(time.perf_counter() - start)
-    assert len(competition.train_files) == args.rows
+    assert len(competition.train_files) == args.rows and competition.train_labels.sum() == args.rows // 2
     print(
         f"read_competition on a {args.rows}-row labels CSV: best {min(seconds):.2f} s of 3 "
         f"({', '.join(f'{s:.2f}' for s in seconds)})"

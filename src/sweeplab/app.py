@@ -37,7 +37,7 @@ HELP_FLAGS = ("--help", "-h")
 COMMON_KEYS = (
     ("data.root=PATH", "the competition folder (with data=kaggle): train/, test/, sample_submission.csv"),
     ("data.img_size=PX", "every image resized once to PX x PX into the image cache"),
-    ("data.metric=NAME", f"the competition's metric ({', '.join(METRICS)}): the default objective's"),
+    ("data.metric=NAME", f"the competition's metric ({', '.join(METRICS)}), which the default objective is"),
     ("data.val_fraction=F | data.folds=K", "a stratified holdout, or k-fold validation"),
     ("trainer.epochs=N trainer.batch_size=N", "the schedule"),
     ("optimizer.lr=X", "the learning rate"),
@@ -46,8 +46,8 @@ COMMON_KEYS = (
     ("tracking.uri=URI", "the MLflow store (default: ./mlruns, or $MLFLOW_TRACKING_URI)"),
     ("-m hydra/sweeper=optuna hydra.sweeper.n_trials=N", "an Optuna study; hydra.sweeper.params: its space"),
     (
-        "-m hydra/launcher=joblib hydra.launcher.n_jobs=N hydra.sweeper.n_jobs=N",
-        "an Optuna study's trials N at a time, in worker processes",
+        "-m hydra/launcher=pool hydra.sweeper.n_jobs=N",
+        "an Optuna study's trials N at a time, on warm worker processes (every slot busy)",
     ),
 )
 

@@ -1,4 +1,5 @@
-"""The one exception family for user mistakes: the CLI prints these without a traceback."""
+"""The exceptions sweeplab raises on purpose: one family for user mistakes (the CLI prints these without a
+traceback), and Pruned, a study's pruner stopping a trial."""
 
 from hydra.errors import CompactHydraException
 
@@ -29,3 +30,8 @@ class WeightsError(SweeplabError):
 
 class SweepFailed(SweeplabError):
     """More trials failed than hydra.sweeper.max_failure_rate allows."""
+
+
+class Pruned(Exception):
+    """A study's pruner stopped the trial: not a mistake. The training job ends its fit, keeps its run
+    (FINISHED, tagged pruned) and raises it on to the sweep as Optuna's TrialPruned (study.outcome)."""

@@ -37,7 +37,7 @@ IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".
 # Ten significant digits: rescoring the written file reproduces the score of the probabilities to ~1e-9.
 FLOAT_FORMAT = "{:.10g}"
 DEFAULT_THRESHOLD = 0.5  # a multi-label tag's, where no tuned thresholds are given
-SAMPLE_VALUES = 100  # the sample's values read to tell whether labels are written as class indices
+SAMPLE_VALUES = 100  # rows of the sample's first value column kept: labels written as indices? probabilities?
 # 64 images a batch: 38 MB of uint8 at 444 px (150 MB as floats), small beside any GPU's memory, and
 # enough images for the decoding threads to work on while the model runs.
 BATCH_SIZE = 64

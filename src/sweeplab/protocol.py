@@ -62,7 +62,7 @@ class Tag:
     RERUN_OF = "sweeplab.rerun_of"
     RERUN_OVERRIDES = "sweeplab.rerun_overrides"
     KAGGLE_SOURCE = "sweeplab.kaggle.source"
-    KAGGLE_SUBMISSION = "sweeplab.scoring.submission"
+    KAGGLE_SUBMISSION = "sweeplab.kaggle.submission"
     KAGGLE_EPOCH = "sweeplab.kaggle.epoch"
     KAGGLE_COMPETITION = "sweeplab.kaggle.competition"
     REFIT_OF = "sweeplab.refit_of"  # `sweeplab refit`: the trial run whose config was trained on all data

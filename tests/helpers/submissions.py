@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from sweeplab.cli import main as sweeplab
-from sweeplab.data.layout import natural_key
+from sweeplab.offline import natural_key
 
 TOLERANCE = 1e-6  # the values are written with ten significant digits
 
@@ -55,7 +55,7 @@ def stubbed_env(tmp_path: Path) -> dict[str, str]:
 
 def bundle_script(bundle: Path):
     """A bundle's predict.py imported as a module (it reads the files beside it)."""
-    spec = importlib.util.spec_from_file_location("bundle_predict", bundle / "predict.py")
+    spec = importlib.util.spec_from_file_location("predict_py", bundle / "predict.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

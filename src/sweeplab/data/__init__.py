@@ -4,28 +4,31 @@ The stages, one module each: `competition` (the folder's layout and labels, disc
 `labels_csv`, `row_images`, `folder_labels`, `test_images` and `label_forms`), `images` and `cache`
 (decode once, memory-map after), `splits` (holdout, folds, subset), `loading` (all of it for a job),
 `batches` and `augment` (uint8 batches on the device, flipped and cropped there).
+
+The face re-exports on first use (PEP 562): `sweeplab cache` lists the caches through `data.cache_listing`
+without importing what decoding needs (torch, through sweeplab.offline: ~1 s on two cores).
 """
 
-from sweeplab.data.loading import ImageData, channel_stats, competition_root, dataset_fingerprint, load_data
-from sweeplab.data.splits import (
-    Split,
-    check_folds,
-    make_splits,
-    stratified_folds,
-    stratified_split,
-    train_subset,
-)
+import importlib
+from typing import Any
 
-__all__ = [
-    "ImageData",
-    "Split",
-    "channel_stats",
-    "check_folds",
-    "competition_root",
-    "dataset_fingerprint",
-    "load_data",
-    "make_splits",
-    "stratified_folds",
-    "stratified_split",
-    "train_subset",
-]
+# What the face re-exports, and the module each comes from.
+_HOME = {
+    "ImageData": "loading",
+    "channel_stats": "loading",
+    "competition_root": "loading",
+    "dataset_fingerprint": "loading",
+    "load_data": "loading",
+    "Split": "splits",
+    "check_folds": "splits",
+    "make_splits": "splits",
+    "stratified_folds": "splits",
+    "stratified_split": "splits",
+    "train_subset": "splits",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOME:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_HOME[name]}"), name)

@@ -15,10 +15,11 @@ from sweeplab.data.folder_labels import read_folder_labels
 from sweeplab.data.keys import DataKeys
 from sweeplab.data.label_forms import Labels, from_names, from_one_hot, one_hot
 from sweeplab.data.labels_csv import LabelsTable, find_labels_csv, label_columns
-from sweeplab.data.layout import EXPECTED_LAYOUT, IMAGE_SUFFIXES, Layout
+from sweeplab.data.layout import EXPECTED_LAYOUT, Layout
 from sweeplab.data.row_images import match_rows
 from sweeplab.data.test_images import TestImages, read_test_images
 from sweeplab.errors import DataError
+from sweeplab.offline import IMAGE_SUFFIXES
 
 __all__ = ["EXPECTED_LAYOUT", "IMAGE_SUFFIXES", "Competition", "read_competition"]
 

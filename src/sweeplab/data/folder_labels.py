@@ -5,8 +5,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sweeplab.data.label_forms import Labels, indexed
-from sweeplab.data.layout import EXPECTED_LAYOUT, IMAGE_SUFFIXES, ImageFolder
+from sweeplab.data.layout import EXPECTED_LAYOUT, ImageFolder
 from sweeplab.errors import DataError
+from sweeplab.offline import IMAGE_SUFFIXES
 
 # A flat train/ file's label is its name up to the first '.', '_' or '-': cat.123.jpg -> cat.
 _LABEL_PREFIX = re.compile(r"^(.+?)[._-]")

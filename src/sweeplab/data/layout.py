@@ -6,9 +6,8 @@ from functools import cached_property
 from pathlib import Path
 
 from sweeplab.errors import ConfigError
-from sweeplab.offline import IMAGE_SUFFIXES, is_image_name, natural_key
+from sweeplab.offline import is_image_name, natural_key
 
-__all__ = ["IMAGE_SUFFIXES", "ImageFolder", "Layout", "is_test_like", "natural_key"]
 EXPECTED_LAYOUT = (
     "expected a competition folder with train/ (one sub-folder per class, or files named "
     "LABEL.N.jpg such as cat.123.jpg) or a labels CSV at its root (an id column naming the images "

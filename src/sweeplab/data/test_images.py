@@ -7,10 +7,10 @@ from pathlib import Path
 
 from sweeplab.data.keys import DataKeys
 from sweeplab.data.labels_csv import HEAD_ROWS, read_csv
-from sweeplab.data.layout import EXPECTED_LAYOUT, MATCH_SHARE, ImageFolder, Layout, is_test_like, natural_key
+from sweeplab.data.layout import EXPECTED_LAYOUT, MATCH_SHARE, ImageFolder, Layout, is_test_like
 from sweeplab.errors import DataError
+from sweeplab.offline import SAMPLE_VALUES, natural_key
 
-SAMPLE_VALUES = 100  # rows of the sample's first value column kept, to tell labels from probabilities
 SHOWN = 5
 
 

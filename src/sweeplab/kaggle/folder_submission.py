@@ -6,10 +6,10 @@ from pathlib import Path
 
 from sweeplab.data.competition import Competition
 from sweeplab.data.layout import ImageFolder
-from sweeplab.data.test_images import SAMPLE_VALUES, check_all_found, read_sample_file
+from sweeplab.data.test_images import check_all_found, read_sample_file
 from sweeplab.errors import DataError
 from sweeplab.models.packaged import Answer, EnsembleSpec, ModelSpec
-from sweeplab.offline import IMAGE_SUFFIXES, OfflineError, ids_in_natural_order
+from sweeplab.offline import IMAGE_SUFFIXES, SAMPLE_VALUES, OfflineError, ids_in_natural_order
 
 SHOWN = 5
 

@@ -164,7 +164,10 @@ class StudyLoop:
         study = self.opening.open()
         optuna.storages.fail_stale_trials(study)  # trials whose process died while running
         extra = on_start(study) if on_start else []
-        _log_start(study, self.opening, self.n_trials, self.counts(study)[0])
+        finished = self.counts(study)[0]
+        _log_start(study, self.opening, self.n_trials, finished)
+        if finished >= self.n_trials:  # a study that is done: said in one line, no worker started
+            return study
         _log_slots(self.slots, self.pool is not None and not self.batched)
         if self.pool is not None and not self.batched:
             return PoolRun(self, self.pool).run(study, extra, on_trial)
@@ -280,6 +283,14 @@ def _log_start(study: optuna.Study, opening: StudyOpening, n_trials: int, finish
         type(study.pruner).__name__,
         opening.directions,
     )
+    if finished >= n_trials:  # the same command again: resuming a study that is done runs nothing
+        log.info(
+            "Study %s is done (%d of %d trials finished): nothing to run; raise hydra.sweeper.n_trials for "
+            "more trials, or give hydra.sweeper.study_name=NAME for a new study",
+            study.study_name,
+            finished,
+            n_trials,
+        )
 
 
 def _launch(
@@ -311,10 +322,12 @@ def _log_slots(slots: list[Slot], pool: bool) -> None:
         return
     devices = sorted({s.visible_devices for s in slots if s.visible_devices is not None})
     on = f"GPUs {', '.join(devices)}" if devices else "the CPU"
+    threads = slots[0].threads
     log.info(
-        "%d slots (%s), %d threads each, on %s",
+        "%d slots (%s), %d thread%s each, on %s",
         len(slots),
         "a pool: a trial starts as soon as one ends" if pool else "batches of n_jobs",
-        slots[0].threads,
+        threads,
+        "" if threads == 1 else "s",
         on,
     )

@@ -11,8 +11,13 @@ from omegaconf import ListConfig
 from optuna.trial import TrialState
 
 from sweeplab.compat import job_error
-from sweeplab.errors import TrainingDiverged
+from sweeplab.errors import Pruned, TrainingDiverged
 from sweeplab.study.slots import failed_job
+
+
+class TrialPruned(optuna.TrialPruned, Pruned):
+    """The study's pruner stopped the trial: Optuna's exception for the sweep, the job's for its fit.
+    Defined here, where the sweep process unpickles it from a worker without importing torch."""
 
 
 @dataclass

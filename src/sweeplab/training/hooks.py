@@ -2,8 +2,8 @@
 
 The loop (`trainer.py`) knows neither MLflow nor Optuna; the job hands it these two, as Lightning's
 trainer is handed Optuna's pruning callback. The trial is the study side's (sweeplab.study.job_side),
-handed to the job by its caller: `Trial` is what the job asks of it, `Pruned` how its hook stops the fit,
-so that training/ imports neither the study nor Optuna.
+handed to the job by its caller: `Trial` is what the job asks of it; its hook stops the fit by raising
+sweeplab.errors.Pruned. So training/ imports neither the study nor Optuna.
 """
 
 from contextlib import AbstractContextManager
@@ -36,11 +36,6 @@ class TrackingHook(Hook):
         log_epoch(self.tracker, epoch, metrics, fold)
 
 
-class Pruned(Exception):
-    """Raised by a trial's hook when the study's pruner stops the trial: the fit ends, the run is kept
-    (FINISHED, tagged pruned) and the job raises it on to the sweep."""
-
-
 class Trial(Protocol):
     """A study's trial as its job sees it (sweeplab.study.job_side.StudyTrial)."""
 
@@ -51,7 +46,7 @@ class Trial(Protocol):
     heartbeat: AbstractContextManager  # beats while the job trains and records: the trial is alive
 
     def hook(self, scoring: Scoring, epochs: int, folds: int) -> Hook:
-        """What the loop reports each epoch (or fold) to; it raises Pruned when the pruner says so."""
+        """What the loop reports each epoch (or fold) to; it raises errors.Pruned when the pruner says so."""
 
     def record_run(self, run_id: str) -> None:
         """The trial's MLflow run, for the study's bookkeeping."""

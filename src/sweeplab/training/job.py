@@ -24,7 +24,7 @@ from sweeplab.data import ImageData, Split, channel_stats, load_data
 from sweeplab.data.augment import BatchAugment, Stats
 from sweeplab.data.splits import check_validation
 from sweeplab.device import resolve_device, seed_everything, set_threads
-from sweeplab.errors import ConfigError
+from sweeplab.errors import ConfigError, Pruned
 from sweeplab.models.builders import TransferModel, build_model, check_model, prepare_backbone
 from sweeplab.models.features import FeatureInput, cached_features, frozen_all_run
 from sweeplab.objective import objective_specs, objective_value
@@ -40,7 +40,7 @@ from sweeplab.scoring.submission import SubmissionFormat, submission_format, wri
 from sweeplab.scoring.thresholds import fixed_thresholds
 from sweeplab.training.cv import combine_folds
 from sweeplab.training.fold_weights import FoldWeights
-from sweeplab.training.hooks import Pruned, TrackingHook, Trial, log_epoch
+from sweeplab.training.hooks import TrackingHook, Trial, log_epoch
 from sweeplab.training.model_out import log_model
 from sweeplab.training.optim import build_optimizer, build_scheduler
 from sweeplab.training.plots import plot_learning_curves

@@ -100,7 +100,7 @@ class Trainer:
 
     def _predict_batch(self, x: torch.Tensor) -> torch.Tensor:
         """The batch's probabilities, averaged over trainer.tta's flipped views (flips of the uint8 batch):
-        the views and the activation of models.predictor.Predictor, which predicts for a logged model."""
+        the views and the activation of sweeplab.offline.Predictor, which predicts for a logged model."""
         return view_mean(self._probs, x, self.tta)
 
     @torch.no_grad()

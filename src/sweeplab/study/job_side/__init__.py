@@ -7,6 +7,6 @@ from the moment it is asked until the job has loaded, the job while it trains). 
 sweep's loop, its MLflow parent run or a launcher.
 """
 
-from sweeplab.study.job_side.trial import StudyTrial, TrialHook, TrialPruned
+from sweeplab.study.job_side.trial import StudyTrial
 
-__all__ = ["StudyTrial", "TrialHook", "TrialPruned"]
+__all__ = ["StudyTrial"]

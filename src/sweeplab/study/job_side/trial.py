@@ -19,16 +19,12 @@ from sweeplab.objective import objective_value
 from sweeplab.protocol import Attr, StudyConfig
 from sweeplab.study.fold_pruning import check_fold_pruning
 from sweeplab.study.optuna_compat import trial_handle
+from sweeplab.study.outcome import TrialPruned
 from sweeplab.study.storage import Heartbeat, open_storage
-from sweeplab.training.hooks import Pruned
 from sweeplab.training.result import FitResult, Scoring
 from sweeplab.training.trainer import Hook
 
 log = logging.getLogger(__name__)
-
-
-class TrialPruned(optuna.TrialPruned, Pruned):
-    """The study's pruner stopped the trial: Optuna's exception for the sweep, the job's for its fit."""
 
 
 class StudyTrial:
