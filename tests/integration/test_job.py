@@ -166,6 +166,7 @@ def test_bad_trainer_values_are_refused_before_the_run(tiny_overrides, mlflow_cl
     assert [e.name for e in mlflow_client.search_experiments()] == ["Default"]
 
 
+@pytest.mark.slow  # ~2 s: two walks of every object the interpreter holds
 def test_a_failed_job_holds_no_model_or_optimizer(tiny_overrides, simulate_oom):
     """A sweep keeps each failed trial's exception (and so its frames) until the batch is told: the
     model, optimizer and batches must already be let go, or a GPU would stay full for the next trial."""

@@ -49,7 +49,11 @@ def one_step(model: torch.nn.Module, img_size: int, classes: int = 3) -> None:
     assert not torch.equal(model.head.weight, head_before)
 
 
-@pytest.mark.parametrize(("arch", "img_size"), FAMILIES)
+@pytest.mark.parametrize(
+    ("arch", "img_size"),
+    # ViT at its 224 px: ~2 s, out of the inner loop
+    [pytest.param(a, s, marks=pytest.mark.slow) if s >= 224 else (a, s) for a, s in FAMILIES],
+)
 def test_every_tested_torchvision_family_builds_and_trains_a_step(arch, img_size):
     torch.manual_seed(0)
     model = build_model(compose_config(["model=torchvision", f"model.arch={arch}"]).model, 3, img_size)
