@@ -381,11 +381,15 @@ def read_bundle(folder: Path) -> dict:
 
 
 def listed_images(folder: Path) -> list[str]:
+    """The images of --images, refused in one line when it is not a folder or holds none."""
     if not folder.is_dir():
         raise OfflineError(f"--images {folder} is not a folder: point it at the folder of images to predict")
     names = image_names(folder)
     if not names:
-        raise OfflineError(f"{folder} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+        suffixes = ", ".join(sorted(IMAGE_SUFFIXES))
+        raise OfflineError(
+            f"{folder} holds no images ({suffixes}): point --images at the test images' folder"
+        )
     return names
 
 

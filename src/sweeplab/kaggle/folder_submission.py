@@ -9,20 +9,18 @@ from sweeplab.data.layout import ImageFolder
 from sweeplab.data.test_images import check_all_found, read_sample_file
 from sweeplab.errors import DataError
 from sweeplab.models.packaged import Answer, EnsembleSpec, ModelSpec
-from sweeplab.offline import IMAGE_SUFFIXES, SAMPLE_VALUES, OfflineError, ids_in_natural_order
+from sweeplab.offline import SAMPLE_VALUES, OfflineError, ids_in_natural_order, listed_images
 
 SHOWN = 5
 
 
 def image_folder(images: Path) -> ImageFolder:
-    """The folder's image files (IMAGE_SUFFIXES); refused when there is none."""
-    if not images.is_dir():
-        raise DataError(f"--images {images} is not a folder: point it at the folder of images to predict")
-    folder = ImageFolder(images, str(images))
-    if not folder.images:
-        suffixes = ", ".join(sorted(IMAGE_SUFFIXES))
-        raise DataError(f"{images} holds no images ({suffixes}): point --images at the test images' folder")
-    return folder
+    """The folder's image files, refused as the bundle's predict.py refuses it (offline.listed_images)."""
+    try:
+        listed_images(images)
+    except OfflineError as e:
+        raise DataError(str(e)) from None
+    return ImageFolder(images, str(images))
 
 
 def folder_competition(images: Path, sample: Path | None, spec: ModelSpec | EnsembleSpec) -> Competition:
