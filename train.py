@@ -7,6 +7,7 @@ from omegaconf import DictConfig
 
 from sweeplab.app import (
     answer_help,
+    choose_competition_data,
     exit_cleanly_on_user_error,
     one_line_on_interrupt,
     refuse_bad_command_line,
@@ -24,6 +25,7 @@ def main(cfg: DictConfig) -> float | list[float]:
 
 if __name__ == "__main__":
     answer_help(HERE / "conf")
+    choose_competition_data(HERE / "conf")
     refuse_bad_command_line(HERE / "conf")
     with one_line_on_interrupt():
         main()

@@ -159,6 +159,36 @@ def _first_sentence(path: Path) -> str:
     return text[: end + 1] if end >= 0 else text
 
 
+def choose_competition_data(config_dir: Path, argv: list[str] | None = None) -> None:
+    """`data.root=DIR` given without a `data=` choice trains on DIR as a competition (data=kaggle) and says
+    so in one line; the demo's config would otherwise train on DIR and file its runs under `demo`. `argv`
+    (sys.argv by default, the program's name first) gets the choice appended, before Hydra reads it."""
+    argv = sys.argv if argv is None else argv
+    chosen = competition_data(config_dir, argv[1:])
+    if chosen is not None:
+        argv.append("data=kaggle")
+        print(chosen, file=sys.stderr)
+
+
+def competition_data(config_dir: Path, args: list[str]) -> str | None:
+    """The line saying that data=kaggle is chosen for a data.root given without a data= choice (no
+    experiment chose one either); None when the command line leaves the data group as it is."""
+    keys = {a.partition("=")[0].lstrip("+~"): a.partition("=")[2] for a in args if "=" in a}
+    if "data.root" not in keys or "data" in keys:
+        return None
+    experiment = [a for a in args if a.partition("=")[0].lstrip("+") == "experiment"]
+    try:
+        name = _compose(config_dir, experiment).data.name
+    except (HydraException, OmegaConfBaseException):
+        return None  # refused with its reason by refuse_bad_command_line
+    if name != "demo":
+        return None
+    return (
+        f"data.root={keys['data.root']}: a competition folder, so data=kaggle (its runs go to the experiment "
+        "named after the folder; data=demo data.root=DIR would write the demo there)"
+    )
+
+
 def refuse_bad_command_line(config_dir: Path, argv: list[str] | None = None) -> None:
     """Print the command line's first refusal as one `error:` line and exit 2; return if it composes."""
     problem = command_line_problem(config_dir, sys.argv[1:] if argv is None else argv)

@@ -14,6 +14,7 @@ import subprocess
 import sys
 
 import pytest
+from mlflow.tracking import MlflowClient
 
 from helpers import CATS_DOGS, ROOT
 from helpers.kaggle_shapes import SHAPES
@@ -28,7 +29,9 @@ pytestmark = [
 def test_a_competition_in_kaggles_shape_runs_from_the_command_line(tmp_path, store):
     shape = SHAPES["aerial_cactus"]
     root = shape.build(tmp_path / "aerial_cactus", 48)
-    given = [*overrides(shape, root, tmp_path, store), f"hydra.run.dir={tmp_path / 'out'}"]
+    # As a user types it: the folder alone, no data=kaggle.
+    given = [o for o in overrides(shape, root, tmp_path, store) if o != "data=kaggle"]
+    given.append(f"hydra.run.dir={tmp_path / 'out'}")
     done = subprocess.run(
         [sys.executable, str(ROOT / "train.py"), *given],
         cwd=tmp_path,
@@ -38,4 +41,7 @@ def test_a_competition_in_kaggles_shape_runs_from_the_command_line(tmp_path, sto
     )
     assert done.returncode == 0, done.stderr[-4000:]
     assert f"labels from {shape.labels_csv}" in done.stdout + done.stderr  # what was found, one line
+    assert f"data.root={root}: a competition folder, so data=kaggle" in done.stderr
     check_run(shape, root, tmp_path, store)
+    (experiment,) = [e.name for e in MlflowClient(store).search_experiments() if e.name != "Default"]
+    assert experiment == root.name  # filed under the competition, never under the demo

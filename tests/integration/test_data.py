@@ -278,3 +278,12 @@ def test_a_config_recorded_before_train_subset_trains_on_everything(competition,
     migrated = migrate(recorded)
     assert migrated.data.train_subset == 1.0
     assert len(load_data(migrated.data).train_index) == 20
+
+
+def test_the_demo_is_never_written_into_nor_trained_as_another_competition(competition, tmp_path):
+    """data=demo data.root=DIR says where the demo is written: a folder holding a competition is refused."""
+    before = sorted(p.relative_to(competition) for p in competition.rglob("*"))
+    with pytest.raises(ConfigError, match="that folder holds something other than the demo; to train on it"):
+        materialise_demo(competition)
+    assert sorted(p.relative_to(competition) for p in competition.rglob("*")) == before
+    assert not list(tmp_path.glob("*.tmp-*"))  # no half-written demo beside it

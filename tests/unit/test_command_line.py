@@ -5,7 +5,7 @@ from hydra.core.config_store import ConfigStore
 from hydra.errors import ConfigCompositionException
 
 from helpers import ROOT, compose_config
-from sweeplab.app import command_line_problem
+from sweeplab.app import choose_competition_data, command_line_problem, competition_data
 from sweeplab.config import CompetitionMetric, CompileMode, ModelLibrary, Normalize
 
 CONF = ROOT / "conf"
@@ -104,3 +104,24 @@ def test_closed_choices_read_as_plain_strings():
     cfg = compose_config(["augmentation=standard", "trainer.compile_mode=max-autotune"])
     assert cfg.augmentation.normalize == "dataset" and cfg.trainer.compile_mode == "max-autotune"
     assert str(cfg.data.metric) == "accuracy"  # so MLflow params and config.yaml hold the value
+
+
+@pytest.mark.parametrize(
+    ("args", "chosen"),
+    [
+        (["data.root=/comp/planet", "data.metric=mean_f2"], True),  # the demo's config: a competition
+        (["-m", "data.root=/comp/planet", "optimizer.lr=1e-4,1e-3"], True),
+        (["data=demo", "data.root=/tmp/digits"], False),  # where the demo is written
+        (["data=kaggle", "data.root=/comp/planet"], False),
+        (["experiment=lab4_seed", "data.root=/comp/dogs"], False),  # the experiment chose data=kaggle
+        (["trainer.epochs=2"], False),
+    ],
+)
+def test_a_competition_folder_given_alone_selects_data_kaggle(args, chosen):
+    argv = ["train.py", *args]
+    choose_competition_data(CONF, argv)
+    assert argv == ["train.py", *args, *(["data=kaggle"] if chosen else [])]
+    line = competition_data(CONF, args)
+    assert (line is not None) == chosen
+    if chosen:
+        assert line.startswith("data.root=/comp/planet: a competition folder, so data=kaggle")

@@ -18,9 +18,11 @@ STORAGE_HELP = "the study's storage (default: ./mlruns/optuna.db)"
 
 def client(args: argparse.Namespace) -> MlflowClient:
     """The MLflow store named by --tracking-uri, else $MLFLOW_TRACKING_URI, else ./mlruns."""
-    from sweeplab.runs.tracking import resolve_tracking_uri
+    from sweeplab.runs.tracking import check_tracking_server, resolve_tracking_uri
 
-    return MlflowClient(resolve_tracking_uri(args.tracking_uri))
+    uri = resolve_tracking_uri(args.tracking_uri)
+    check_tracking_server(uri, "--tracking-uri " if args.tracking_uri else "$MLFLOW_TRACKING_URI=")
+    return MlflowClient(uri)
 
 
 def add_run_choice(parser: argparse.ArgumentParser, verb: str, run_help: str, example: str) -> None:

@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from sweeplab.errors import ConfigError
+
 TEST_FRACTION = 0.3
 DEMO_SEED = 0  # fixed: the demo competition must be the same on every machine
 _VERSION = "digits-v1"
@@ -18,6 +20,7 @@ def materialise_demo(root: Path) -> Path:
     root = Path(root).expanduser()
     if (root / ".complete").is_file():
         return root
+    _refuse_a_foreign_folder(root)
     from sklearn.datasets import load_digits  # bundled with scikit-learn: nothing is downloaded
 
     digits = load_digits()
@@ -55,4 +58,15 @@ def materialise_demo(root: Path) -> Path:
         os.rename(staging, root)
     except OSError:  # another process finished first: its copy is identical
         shutil.rmtree(staging, ignore_errors=True)
+        _refuse_a_foreign_folder(root)  # or the folder filled with something else meanwhile
     return root
+
+
+def _refuse_a_foreign_folder(root: Path) -> None:
+    """data=demo data.root=DIR says where the demo is written: a DIR holding anything but the demo is
+    refused, not trained on as the demo (nor written into)."""
+    if root.is_dir() and not (root / ".complete").is_file() and any(root.iterdir()):
+        raise ConfigError(
+            f"data=demo data.root={root}: that folder holds something other than the demo; to train on it "
+            f"as a competition, give data.root={root} without data=demo (or with data=kaggle)"
+        )

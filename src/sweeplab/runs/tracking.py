@@ -7,6 +7,9 @@ import os
 import re
 import time
 import traceback
+import urllib.error
+import urllib.parse
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -30,6 +33,9 @@ MAX_PARAM_LENGTH = 6000  # MLflow refuses longer param values
 BATCH_LIMIT = 100  # MLflow's log_batch accepts at most 100 params per call
 UI_URL = "http://127.0.0.1:5000"  # where `sweeplab ui` serves the local store
 VIEW_KEY, VIEW_NAME = "viewStateShareKey", "sweeplab"
+# A tracking server that does not answer: said after this long, not after the ~4 minutes of MLflow's own
+# HTTP retries (every trial of a study again).
+SERVER_CHECK_S = 5
 
 
 def default_tracking_uri(store: Path = DEFAULT_STORE) -> str:
@@ -43,6 +49,31 @@ def resolve_tracking_uri(uri: str | None) -> str:
         return uri
     DEFAULT_STORE.mkdir(exist_ok=True)
     return default_tracking_uri()
+
+
+def check_tracking_server(uri: str, given_as: str = "tracking.uri=") -> None:
+    """One request to a tracking server's /health before anything else talks to it: no answer within
+    SERVER_CHECK_S is one line naming the URI as it was given (`given_as`) and the fix. A local store needs
+    no check, and a server that goes away later still gets MLflow's retries."""
+    if not uri.startswith(("http://", "https://")):
+        return
+    parts = urllib.parse.urlsplit(uri)
+    host = parts.hostname or ""
+    netloc = f"[{host}]" if ":" in host else host  # an IPv6 host keeps its brackets
+    netloc += f":{parts.port}" if parts.port else ""  # no credentials: MLflow sends those itself
+    health = urllib.parse.urlunsplit((parts.scheme, netloc, parts.path.rstrip("/") + "/health", "", ""))
+    try:
+        with urllib.request.urlopen(health, timeout=SERVER_CHECK_S):
+            return
+    except urllib.error.HTTPError:
+        return  # something answered (a server, a proxy asking for credentials): MLflow takes it from here
+    except (urllib.error.URLError, OSError) as e:
+        reason, key = getattr(e, "reason", e), given_as.strip("= ")
+        raise ConfigError(
+            f"{given_as}{redact(uri)}: no MLflow server answers there ({reason}); start one with "
+            f"`mlflow server --host {host or 'HOST'} --port {parts.port or 5000}`, or leave {key} unset for "
+            "the local store ./mlruns"
+        ) from None
 
 
 def artifact_root_for(uri: str, experiment: str | None = None) -> str | None:

@@ -10,7 +10,7 @@ from hydra.plugins.launcher import Launcher
 from omegaconf import DictConfig
 
 from sweeplab.protocol import Tag, quoted
-from sweeplab.runs.tracking import experiment_name, resolve_tracking_uri
+from sweeplab.runs.tracking import check_tracking_server, experiment_name, resolve_tracking_uri
 from sweeplab.study.launchers import Placement, Where, placement, storage_warning
 from sweeplab.study.loop import StudyLoop
 from sweeplab.study.results import write_results
@@ -39,6 +39,7 @@ def run_sweep(
     )
     runs = None
     if sweeper_cfg.mlflow and "tracking" in job_cfg:
+        check_tracking_server(resolve_tracking_uri(job_cfg.tracking.uri))  # before a trial is asked
         runs = StudyRuns(job_cfg.tracking.uri, experiment_name(job_cfg))
     jobs_tracking = _warn_about_launcher(job_cfg, where, loop.opening.storage.url, runs)
 

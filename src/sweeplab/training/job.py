@@ -32,7 +32,13 @@ from sweeplab.protocol import Artifact, Metric, Tag
 from sweeplab.runs.naming import run_name, run_tags
 from sweeplab.runs.predictions import log_thresholds, write_test_probs, write_val_probs
 from sweeplab.runs.provenance import GitState, git_state
-from sweeplab.runs.tracking import Tracker, experiment_name, run_url
+from sweeplab.runs.tracking import (
+    Tracker,
+    check_tracking_server,
+    experiment_name,
+    resolve_tracking_uri,
+    run_url,
+)
 from sweeplab.scoring.measures import check_metric
 from sweeplab.scoring.orientation import lower_is_better
 from sweeplab.scoring.solution import job_solution
@@ -122,6 +128,7 @@ def prepare(
     """Validate the config, load the data and build the model, then open the study's trial; nothing is
     recorded yet."""
     hydra_dir, hydra_overrides = _hydra_context()
+    check_tracking_server(resolve_tracking_uri(cfg.tracking.uri))  # in seconds, not MLflow's minutes
     objectives = objective_specs(cfg.objective, cfg.data.metric)
     in_study = OmegaConf.select(cfg, "study.trial_id", default=None) is not None
     if in_study and open_trial is None:
