@@ -73,3 +73,10 @@ def test_a_server_that_answers_is_left_to_mlflow(server, path):
 def test_a_local_store_needs_no_check(tmp_path):
     check_tracking_server(f"sqlite:///{tmp_path / 'mlflow.db'}")
     check_tracking_server(str(tmp_path / "mlruns"))
+
+
+def test_the_uri_of_mlflows_environment_variable_is_checked_as_such(monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{closed_port()}")
+    with pytest.raises(ConfigError, match=r"^\$MLFLOW_TRACKING_URI=http://127\.0\.0\.1:\d+: no MLflow"):
+        check_tracking_server(None)
+    check_tracking_server("sqlite:///elsewhere.db")  # a configured local store wins over the variable

@@ -20,8 +20,8 @@ def client(args: argparse.Namespace) -> MlflowClient:
     """The MLflow store named by --tracking-uri, else $MLFLOW_TRACKING_URI, else ./mlruns."""
     from sweeplab.runs.tracking import check_tracking_server, resolve_tracking_uri
 
+    check_tracking_server(args.tracking_uri, "--tracking-uri ")
     uri = resolve_tracking_uri(args.tracking_uri)
-    check_tracking_server(uri, "--tracking-uri " if args.tracking_uri else "$MLFLOW_TRACKING_URI=")
     return MlflowClient(uri)
 
 

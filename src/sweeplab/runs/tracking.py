@@ -51,11 +51,14 @@ def resolve_tracking_uri(uri: str | None) -> str:
     return default_tracking_uri()
 
 
-def check_tracking_server(uri: str, given_as: str = "tracking.uri=") -> None:
+def check_tracking_server(uri: str | None, given_as: str = "tracking.uri=") -> None:
     """One request to a tracking server's /health before anything else talks to it: no answer within
-    SERVER_CHECK_S is one line naming the URI as it was given (`given_as`) and the fix. A local store needs
-    no check, and a server that goes away later still gets MLflow's retries."""
-    if not uri.startswith(("http://", "https://")):
+    SERVER_CHECK_S is one line naming the URI as it was given (`given_as`) and the fix. `uri` None: the
+    one $MLFLOW_TRACKING_URI names. A local store needs no check (nor is its folder made here), and a
+    server that goes away later still gets MLflow's retries."""
+    if uri is None and os.environ.get("MLFLOW_TRACKING_URI"):
+        uri, given_as = os.environ["MLFLOW_TRACKING_URI"], "$MLFLOW_TRACKING_URI="
+    if not uri or not uri.startswith(("http://", "https://")):
         return
     parts = urllib.parse.urlsplit(uri)
     host = parts.hostname or ""

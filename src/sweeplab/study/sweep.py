@@ -39,7 +39,7 @@ def run_sweep(
     )
     runs = None
     if sweeper_cfg.mlflow and "tracking" in job_cfg:
-        check_tracking_server(resolve_tracking_uri(job_cfg.tracking.uri))  # before a trial is asked
+        check_tracking_server(job_cfg.tracking.uri)  # before a trial is asked
         runs = StudyRuns(job_cfg.tracking.uri, experiment_name(job_cfg))
     jobs_tracking = _warn_about_launcher(job_cfg, where, loop.opening.storage.url, runs)
 

@@ -36,7 +36,6 @@ from sweeplab.runs.tracking import (
     Tracker,
     check_tracking_server,
     experiment_name,
-    resolve_tracking_uri,
     run_url,
 )
 from sweeplab.scoring.measures import check_metric
@@ -128,7 +127,7 @@ def prepare(
     """Validate the config, load the data and build the model, then open the study's trial; nothing is
     recorded yet."""
     hydra_dir, hydra_overrides = _hydra_context()
-    check_tracking_server(resolve_tracking_uri(cfg.tracking.uri))  # in seconds, not MLflow's minutes
+    check_tracking_server(cfg.tracking.uri)  # in seconds, not after MLflow's minutes of retries
     objectives = objective_specs(cfg.objective, cfg.data.metric)
     in_study = OmegaConf.select(cfg, "study.trial_id", default=None) is not None
     if in_study and open_trial is None:
