@@ -129,13 +129,7 @@ def prepare(
     hydra_dir, hydra_overrides = _hydra_context()
     check_tracking_server(cfg.tracking.uri)  # in seconds, not after MLflow's minutes of retries
     objectives = objective_specs(cfg.objective, cfg.data.metric)
-    in_study = OmegaConf.select(cfg, "study.trial_id", default=None) is not None
-    if in_study and open_trial is None:
-        raise ConfigError(
-            f"study.trial_id={cfg.study.trial_id} makes this job a study's trial: run it through "
-            "sweeplab.app.train (as train.py does), which opens its trial"
-        )
-    check_validation(cfg.data, in_study)
+    _check_trial(cfg, open_trial)
     check_trainer(cfg.trainer)
     threads = set_threads(cfg)
     device = resolve_device(cfg.trainer.device)
@@ -182,6 +176,18 @@ def prepare(
     )
     job.trial = open_trial(cfg) if open_trial is not None else None
     return job
+
+
+def _check_trial(cfg: DictConfig, open_trial: OpenTrial | None) -> None:
+    """A study's trial (study.trial_id set by the sweep) is handed how to open its trial, and validates:
+    without validation it would have no objective to report."""
+    in_study = OmegaConf.select(cfg, "study.trial_id", default=None) is not None
+    if in_study and open_trial is None:
+        raise ConfigError(
+            f"study.trial_id={cfg.study.trial_id} makes this job a study's trial: run it through "
+            "sweeplab.app.train (as train.py does), which opens its trial"
+        )
+    check_validation(cfg.data, in_study)
 
 
 def build_parts(job: Job) -> Parts:
