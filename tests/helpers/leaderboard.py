@@ -5,10 +5,10 @@ a submission CSV and solution.csv in Kaggle's shape (the submission's columns ho
 `Usage`), keeps the rows of one Usage, lines the submission up with them by id, and scores:
 
 - accuracy: labels equal (tags: the same set); on probability columns, the argmax is the true column
-- macro_f1: the F1 of each label, averaged
+- macro_f1: the F1 of each label (each tag, for tag sets), averaged
 - roc_auc: one probability column against 0/1
 - log_loss: probability columns against one-hot truth, each p clipped to [1e-15, 1 - 1e-15] and each row
-  divided by its sum (Dog Breed's rules); one column: binary log loss
+  divided by its sum (Dog Breed's rules); one column, or tags: binary log loss, averaged over the columns
 - mean_columnwise_roc_auc: ROC AUC per column, averaged over the columns where both 0 and 1 occur
 - mean_f2: per image F-beta (beta 2) of the predicted and the true tag sets, 0 with no tag right, averaged
 - quadratic_weighted_kappa: Cohen's kappa with weights (i - j)^2 over the ratings min..max
@@ -105,7 +105,13 @@ def _accuracy(predicted: pd.DataFrame, truth: pd.DataFrame) -> float:
 
 
 def _macro_f1(predicted: pd.DataFrame, truth: pd.DataFrame) -> float:
-    return f1_score(_labels(truth.iloc[:, 0]), _labels(predicted.iloc[:, 0]), average="macro")
+    true, guessed = _tag_sets(truth.iloc[:, 0]), _tag_sets(predicted.iloc[:, 0])
+    if all(len(t) == 1 for t in true):
+        return f1_score(_labels(truth.iloc[:, 0]), _labels(predicted.iloc[:, 0]), average="macro")
+    # Tags: each tag's F1 over the images, averaged (0 for a tag neither true nor predicted).
+    tags = sorted(set().union(*true, *guessed))
+    binary = [[[tag in row for tag in tags] for row in rows] for rows in (true, guessed)]
+    return f1_score(*np.array(binary), average="macro", zero_division=0)
 
 
 def _roc_auc(predicted: pd.DataFrame, truth: pd.DataFrame) -> float:
@@ -117,9 +123,8 @@ def _roc_auc(predicted: pd.DataFrame, truth: pd.DataFrame) -> float:
 def _log_loss(predicted: pd.DataFrame, truth: pd.DataFrame) -> float:
     probs = np.clip(_floats(predicted), EPS, 1 - EPS)
     truth = _floats(truth)
-    if probs.shape[1] == 1:  # binary: the column is the probability of 1
-        p = probs[:, 0]
-        return -np.mean(truth[:, 0] * np.log(p) + (1 - truth[:, 0]) * np.log(1 - p))
+    if probs.shape[1] == 1 or (truth.sum(axis=1) != 1).any():  # binary, or tags: each column's, averaged
+        return -np.mean(truth * np.log(probs) + (1 - truth) * np.log(1 - probs))
     probs = probs / probs.sum(axis=1, keepdims=True)
     return -np.mean(np.log((probs * truth).sum(axis=1)))
 

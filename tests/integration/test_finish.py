@@ -22,6 +22,7 @@ from sweeplab.kaggle.report import compare
 from sweeplab.models.builders import build_model
 from sweeplab.models.features import off_reason
 from sweeplab.scoring.solution import read_solution
+from sweeplab.scoring.submission import Submission
 from sweeplab.training.job import run
 from sweeplab.training.trainer import Trainer
 
@@ -101,7 +102,8 @@ def test_ensemble_of_three_runs_is_the_hand_averaged_probabilities(members, tmp_
         labels = [r[1] for r in list(csv.reader(f))[1:]]
     assert labels == [comp.classes[i] for i in expected.argmax(1)]
     solution = read_solution(comp.solution_path, comp)
-    assert scores["kaggle/public"] == pytest.approx(solution.scores("accuracy", expected)["kaggle/public"])
+    rescored = solution.scores("accuracy", Submission.of(comp), expected)["kaggle/public"]
+    assert scores["kaggle/public"] == pytest.approx(rescored)
     rows = np.arange(0, 24, 3)  # validated by all three: the third run's rows
     val = np.mean([v["probs"][np.searchsorted(v["rows"], rows)] for _, v in made], axis=0)
     assert scores["val/acc"] == pytest.approx(float((val.argmax(1) == rows % 2).mean()))

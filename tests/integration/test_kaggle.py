@@ -20,6 +20,7 @@ from sweeplab.kaggle.comparison import _short, collect, overfits
 from sweeplab.kaggle.submit import submit_run
 from sweeplab.scoring.measures import metric_score
 from sweeplab.scoring.solution import read_solution
+from sweeplab.scoring.submission import Submission, SubmissionFormat
 from sweeplab.training.job import run
 
 CLASSES = ["cat", "dog"]
@@ -55,6 +56,11 @@ P_DOG = np.array([0.2, 0.4, 0.1, 0.9, 0.7, 0.3])
 PROBS = np.stack([1 - P_DOG, P_DOG], 1)
 
 
+def written_as(kind: str) -> Submission:
+    """A cats-and-dogs submission of labels, or of p(dog)."""
+    return Submission(SubmissionFormat(kind), ("cat", "dog"), False, ("label",), ())
+
+
 @pytest.mark.parametrize(
     ("metric", "public", "private"),
     [
@@ -69,14 +75,16 @@ PROBS = np.stack([1 - P_DOG, P_DOG], 1)
     ],
 )
 def test_solution_scoring_like_kaggle(solution, metric, public, private):
-    scores = solution.scores(metric, PROBS)
+    kind = "probability" if metric in ("roc_auc", "log_loss") else "label"  # the file each would write
+    scores = solution.scores(metric, written_as(kind), PROBS)
     assert scores == {"kaggle/public": pytest.approx(public), "kaggle/private": pytest.approx(private)}
 
 
 def test_ignored_rows_do_not_count(solution):
     flipped = PROBS.copy()
     flipped[5] = [0.0, 1.0]  # change the Ignored row only
-    assert solution.scores("accuracy", flipped) == solution.scores("accuracy", PROBS)
+    labels = written_as("label")
+    assert solution.scores("accuracy", labels, flipped) == solution.scores("accuracy", labels, PROBS)
 
 
 def test_mismatched_solution_is_refused(tmp_path):

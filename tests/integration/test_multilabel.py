@@ -78,9 +78,11 @@ def test_folds_a_refit_and_an_ensemble_carry_the_thresholds(tagged_overrides, tm
 
 
 def test_thresholds_for_a_multiclass_competition_are_refused(tagged_overrides, tmp_path, mlflow_client):
+    # data.task=multiclass: data.task=auto would read this folder's labels as the tags they are.
     overrides = [o for o in tagged_overrides if "task" not in o and "metric" not in o]
+    overrides += ["data.task=multiclass", "data.thresholds=[0.5,0.5,0.5]"]
     with pytest.raises(ConfigError, match="data.thresholds is for multi-label"):
-        run(compose_config([*overrides, "data.thresholds=[0.5,0.5,0.5]"]), output_dir=tmp_path / "o")
+        run(compose_config(overrides), output_dir=tmp_path / "o")
     assert not mlflow_client.search_runs([e.experiment_id for e in mlflow_client.search_experiments()])
 
 

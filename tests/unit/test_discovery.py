@@ -186,12 +186,69 @@ def test_planet_shape_tags_with_task_multilabel(tmp_path):
     )
 
 
-def test_tags_read_as_classes_warn_once_to_set_task_multilabel(tmp_path, caplog):
-    comp = read_competition(planet(tmp_path))
-    assert comp.task == "multiclass" and len(comp.classes) == 5  # each tag combination a class
-    (message,) = warnings(caplog)
-    assert "data.task=multilabel" in message and "train_v2.csv" in message
-    assert "\n" not in message
+def test_few_tag_sets_stay_classes_in_one_line_naming_data_task(tmp_path, caplog):
+    # 5 word sets of 6 words: read as names; the line says so and how to read tags instead.
+    with caplog.at_level(logging.INFO, logger="sweeplab.data.label_forms"):
+        comp = read_competition(planet(tmp_path))
+    assert comp.task == "multiclass" and len(comp.classes) == 5
+    (message,) = [r.getMessage() for r in caplog.records]
+    assert "read as one class each" in message and "set data.task=multilabel" in message
+    assert "train_v2.csv" in message and "\n" not in message
+    assert warnings(caplog) == [
+        "labels of train_v2.csv read as one class each, 'clear primary' included "
+        "(data.task=auto: few values against their words; if they are tags, set "
+        "data.task=multilabel)"
+    ]  # most rows hold a space: a warning
+
+
+def tagged_planet(root: Path, tags: list[str], sample: str = "clear") -> Path:
+    for i in range(len(tags)):
+        image(root / "train-jpg" / f"train_{i}.jpg")
+    image(root / "test-jpg" / "test_0.jpg")
+    write_csv(root / "train_v2.csv", ["image_name", "tags"], [(f"train_{i}", t) for i, t in enumerate(tags)])
+    write_csv(root / "sample_submission_v2.csv", ["image_name", "tags"], [("test_0", sample)])
+    return root
+
+
+# Every set of 3 tags but the full one, in shuffled order: 6 sets of 3 tags.
+MANY_SETS = ["a", "b", "c", "a b", "b c", "c a", "b a", "c b"]
+
+
+@pytest.mark.parametrize(
+    ("case", "tags", "sample", "metric", "task", "said"),
+    [
+        ("many sets of few tags", MANY_SETS, "a", None, "multilabel", "6 different sets of 3 tags"),
+        ("the sample writes tags", ["x y", "z", "x"], "z y", None, "multilabel", "sample submission writes"),
+        ("a metric of tag sets", ["x y", "z", "x"], "x", "mean_f2", "multilabel", "data.metric=mean_f2"),
+        ("a sample naming a class", ["x y", "z", "x"], "x y", None, "multiclass", "one class each"),
+        (
+            "class names with spaces",
+            ["golden retriever", "labrador retriever", "pug", "golden retriever"],
+            "pug",
+            "accuracy",
+            "multiclass",
+            "'golden retriever' included",
+        ),
+    ],
+)
+def test_data_task_auto_reads_tags_by_a_stated_rule(tmp_path, caplog, case, tags, sample, metric, task, said):
+    cfg = OmegaConf.create({"metric": metric})
+    with caplog.at_level(logging.INFO, logger="sweeplab.data"):
+        comp = read_competition(tagged_planet(tmp_path, tags, sample), cfg)
+    assert comp.task == task, case
+    messages = [r.getMessage() for r in caplog.records]
+    assert len(messages) == 1 and said in messages[0] and "data.task=" in messages[0], (case, messages)
+
+
+def test_imagenet_class_names_stay_classes():
+    """The rule on real names: ImageNet's 1,000 classes, 416 of them with spaces, read as names."""
+    from torchvision.models import ResNet18_Weights
+
+    from sweeplab.data.label_forms import tags_evidence
+
+    names = ResNet18_Weights.DEFAULT.meta["categories"]
+    assert sum(" " in n for n in names) == 416
+    assert tags_evidence(names, " ") is None and tags_evidence(names[151:269], " ") is None
 
 
 def test_aptos_shape_integer_grades(tmp_path):

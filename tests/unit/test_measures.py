@@ -13,6 +13,7 @@ from sweeplab.offline import predicted_tags
 from sweeplab.scoring.measures import check_metric, metric_score
 from sweeplab.scoring.metrics import validation_metrics
 from sweeplab.scoring.orientation import METRICS, metric_mode
+from sweeplab.scoring.submission import Submission, SubmissionFormat
 
 # Three images, tags a, b, c. At 0.5: {a}, {a, c}, and no tag -> its most likely one, {a}.
 TAG_TRUTH = np.array([[1, 1, 0], [0, 0, 1], [0, 1, 0]], dtype=np.uint8)
@@ -56,8 +57,6 @@ LOWER_B = [0.5, 0.35, 0.5]  # b at 0.35: the first image gets {a, b}; the third 
         ("mean_f2", TAG_TRUTH, TAG_PROBS, LOWER_B, (1 + 5 / 6) / 3),
         ("accuracy", TAG_TRUTH, TAG_PROBS, None, 0.0),  # exact match of the tag sets
         ("accuracy", TAG_TRUTH, TAG_PROBS, LOWER_B, 1 / 3),
-        # Multi-class mean F2: the argmax is a one-tag set, right (1) or wrong (0).
-        ("mean_f2", np.array([0, 1, 1]), np.array([[0.6, 0.4], [0.3, 0.7], [0.8, 0.2]]), None, 2 / 3),
         # Grades 0, 1, 2 predicted 0, 2, 2: 1 - (1/4) / (15/4 / 3) = 0.8, whatever the unused 4th grade.
         ("quadratic_weighted_kappa", np.array([0, 1, 2]), np.eye(4)[[0, 2, 2]], None, 0.8),
         # True class first (1), third (1/3), and sixth of six (beyond 5: 0).
@@ -168,6 +167,8 @@ def test_each_metric_knows_its_orientation(metric, mode):
         ("roc_auc", 3, False, "roc_auc needs a binary competition, this one has 3 classes; use data.metric="),
         ("roc_auc", 2, True, "roc_auc needs a binary competition, this one is multi-label with 2 tags"),
         ("quadratic_weighted_kappa", 5, True, "quadratic_weighted_kappa needs one label per image"),
+        # The newcomer's Planet read as 16 classes: mean F2 would score the file's tags, not those classes.
+        ("mean_f2", 16, False, "data.metric=mean_f2 scores sets of tags, this competition has 16 classes"),
         (
             "map_at_k",
             17,
@@ -187,7 +188,6 @@ def test_a_metric_that_does_not_fit_is_refused_in_one_line(metric, num_classes, 
     [
         ("roc_auc", 2, False),
         ("mean_f2", 17, True),
-        ("mean_f2", 3, False),
         ("mean_columnwise_roc_auc", 4, True),
         ("quadratic_weighted_kappa", 5, False),
         ("map_at_k", 5005, False),
@@ -206,7 +206,8 @@ def test_multilabel_chance_is_each_tags_frequency_for_every_image():
 
 
 def test_validation_metrics_of_a_multilabel_run():
-    got = validation_metrics(TAG_TRUTH, TAG_PROBS, "mean_f2", LOWER_B)
+    tags = Submission(SubmissionFormat("tags"), ("a", "b", "c"), True, ("tags",), ())
+    got = validation_metrics(TAG_TRUTH, TAG_PROBS, "mean_f2", tags, LOWER_B)
     bce = -np.mean(TAG_TRUTH * np.log(TAG_PROBS) + (1 - TAG_TRUTH) * np.log(1 - TAG_PROBS))
     # Tags at LOWER_B: {a, b}, {a, c}, {a}: 3 + 2 + 1 of 9 tag decisions right.
     assert got == {
@@ -214,7 +215,10 @@ def test_validation_metrics_of_a_multilabel_run():
         "val/acc": pytest.approx(6 / 9),
         "val/score": pytest.approx((1 + 5 / 6) / 3),
     }
-    multiclass = validation_metrics(np.array([0, 1]), np.array([[0.8, 0.2], [0.6, 0.4]]), "log_loss")
+    probabilities = Submission(SubmissionFormat("probabilities"), ("x", "y"), False, ("x", "y"), ())
+    multiclass = validation_metrics(
+        np.array([0, 1]), np.array([[0.8, 0.2], [0.6, 0.4]]), "log_loss", probabilities
+    )
     assert multiclass == {
         "val/loss": pytest.approx(-(math.log(0.8) + math.log(0.4)) / 2),
         "val/acc": 0.5,

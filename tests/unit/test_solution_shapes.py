@@ -11,7 +11,7 @@ from helpers import kaggle_reference as ref
 from helpers.kaggle_reference import bare_competition
 from sweeplab.errors import DataError
 from sweeplab.scoring.solution import read_solution
-from sweeplab.scoring.submission import submission_format, write_submission
+from sweeplab.scoring.submission import Submission, submission_format, write_submission
 from sweeplab.scoring.thresholds import tune_thresholds
 
 IDS = ["t3", "t1", "t2", "t4"]
@@ -218,7 +218,9 @@ def test_cactus_public_roc_auc(tmp_path):
     fmt = submission_format(competition, "roc_auc")
     solution, true, sub = public_rows(tmp_path, competition, fmt, probs, [[str(t)] for t in truth])
     expected = ref.auc([int(t[0]) for t in true], [float(s[0]) for s in sub])
-    assert solution.scores("roc_auc", probs)["kaggle/public"] == pytest.approx(expected, abs=1e-6)
+    assert solution.scores("roc_auc", Submission.of(competition, fmt), probs)[
+        "kaggle/public"
+    ] == pytest.approx(expected, abs=1e-6)
 
 
 @pytest.mark.parametrize("metric", ["log_loss", "mean_columnwise_roc_auc"])
@@ -229,12 +231,13 @@ def test_dog_breed_and_plant_pathology_public_scores(tmp_path, metric):
     probs = softmax(rng, truth, 4)
     competition = bare_competition(classes, TEST_IDS, columns=columns, values=("0.25",))
     one_hot = [[str(int(classes[t] == c)) for c in columns] for t in truth]
-    solution, true, sub = public_rows(
-        tmp_path, competition, submission_format(competition, metric), probs, one_hot
-    )
+    fmt = submission_format(competition, metric)
+    solution, true, sub = public_rows(tmp_path, competition, fmt, probs, one_hot)
     true, sub = [[int(v) for v in r] for r in true], [[float(v) for v in r] for r in sub]
     expected = ref.log_loss(true, sub) if metric == "log_loss" else ref.mean_columnwise_auc(true, sub)
-    assert solution.scores(metric, probs)["kaggle/public"] == pytest.approx(expected, abs=1e-6)
+    assert solution.scores(metric, Submission.of(competition, fmt), probs)["kaggle/public"] == pytest.approx(
+        expected, abs=1e-6
+    )
 
 
 def test_planet_public_mean_f2_at_the_thresholds(tmp_path):
@@ -250,7 +253,8 @@ def test_planet_public_mean_f2_at_the_thresholds(tmp_path):
     fmt = submission_format(competition, "mean_f2")
     solution, true, sub = public_rows(tmp_path, competition, fmt, probs, cells, thresholds)
     expected = ref.mean_f2([set(t[0].split()) for t in true], [set(s[0].split()) for s in sub])
-    assert solution.scores("mean_f2", probs, thresholds)["kaggle/public"] == pytest.approx(expected, abs=1e-6)
+    scores = solution.scores("mean_f2", Submission.of(competition, fmt), probs, thresholds)
+    assert scores["kaggle/public"] == pytest.approx(expected, abs=1e-6)
 
 
 def test_aptos_public_kappa(tmp_path):
@@ -264,9 +268,9 @@ def test_aptos_public_kappa(tmp_path):
     fmt = submission_format(competition, "quadratic_weighted_kappa")
     solution, true, sub = public_rows(tmp_path, competition, fmt, probs, [[str(t)] for t in truth])
     expected = ref.quadratic_weighted_kappa([int(t[0]) for t in true], [int(s[0]) for s in sub], 5)
-    assert solution.scores("quadratic_weighted_kappa", probs)["kaggle/public"] == pytest.approx(
-        expected, abs=1e-6
-    )
+    assert solution.scores("quadratic_weighted_kappa", Submission.of(competition, fmt), probs)[
+        "kaggle/public"
+    ] == pytest.approx(expected, abs=1e-6)
 
 
 def test_humpback_public_map_at_5(tmp_path):
@@ -280,4 +284,6 @@ def test_humpback_public_map_at_5(tmp_path):
     fmt = submission_format(competition, "map_at_k")
     solution, true, sub = public_rows(tmp_path, competition, fmt, probs, [[whales[t]] for t in truth])
     expected = ref.map_at_k([t[0] for t in true], [s[0].split() for s in sub], 5)
-    assert solution.scores("map_at_k", probs, top_k=5)["kaggle/public"] == pytest.approx(expected, abs=1e-6)
+    assert solution.scores("map_at_k", Submission.of(competition, fmt), probs)[
+        "kaggle/public"
+    ] == pytest.approx(expected, abs=1e-6)

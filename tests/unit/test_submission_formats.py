@@ -113,26 +113,35 @@ WHALES = ["new_whale", "w_1287fbc", "w_98baff9", "w_7554f44", "w_1eafe46", "w_0a
         ),
         ("labels without a sample", ["cat", "dog"], "multiclass", (), (), "accuracy", None, "label"),
         (
-            "three classes sampled as 0.5",
+            "three classes sampled as 0.5: a probability per class",
             BREEDS[:3],
             "multiclass",
             ("label",),
             ("0.5",),
             "log_loss",
             None,
-            "label",
+            "probabilities",
         ),
         (
-            "binary, values beyond [0, 1]",
+            "binary, values beyond [0, 1]: the positive class's probability still",
             ["0", "1"],
             "multiclass",
             ("label",),
             ("2",),
             "roc_auc",
             None,
-            "label",
+            "probability",
         ),
-        ("override wins", ["0", "1"], "multiclass", ("has_cactus",), ("0.5",), "roc_auc", "label", "label"),
+        (
+            "override wins",
+            ["0", "1"],
+            "multiclass",
+            ("has_cactus",),
+            ("0.5",),
+            "log_loss",
+            "probabilities",
+            "probabilities",
+        ),
         (
             "override: columns",
             BREEDS,
@@ -186,6 +195,8 @@ def test_an_impossible_override_is_refused_in_one_line(classes, task, override, 
         ("map_at_k", "label", "label cannot be scored by data.metric=map_at_k"),  # one label, not five
         ("accuracy", "top_k", "top_k cannot be scored by data.metric=accuracy"),
         ("quadratic_weighted_kappa", "probabilities", "which scores labels"),
+        # Kaggle cannot score log loss from labels: the file would not be the score logged.
+        ("log_loss", "label", "label cannot be scored by data.metric=log_loss, which scores probabilities"),
     ],
 )
 def test_a_format_the_metric_would_score_otherwise_is_refused(metric, override, message):
@@ -203,15 +214,21 @@ def test_sample_columns_and_training_classes_that_differ_are_one_line_listing_bo
     assert "training classes the columns lack: ['pug']" in message and "\n" not in message
 
 
-def test_a_probability_metric_on_a_label_sample_warns_once(caplog):
-    # The demo with data.metric=log_loss: a sample of labels, scored locally from the probabilities.
-    competition = bare_competition([str(d) for d in range(10)], ["1"], columns=("label",), values=("0",))
-    with caplog.at_level(logging.WARNING, logger="sweeplab.scoring.submission"):
-        assert submission_format(competition, "log_loss").kind == "label"
-    (record,) = caplog.records
-    assert "Kaggle would score the file's labels" in record.getMessage() and "log_loss" in record.getMessage()
+def test_a_probability_metric_on_a_label_sample_writes_probabilities_in_one_line(caplog):
+    """The demo with data.metric=log_loss: the file Kaggle would score holds what the metric scores."""
+    digits = bare_competition([str(d) for d in range(10)], ["1"], columns=("label",), values=("0",))
+    cats = bare_competition(["cat", "dog"], ["1"], columns=("label",), values=("cat",))
+    with caplog.at_level(logging.INFO, logger="sweeplab.scoring.submission"):
+        assert submission_format(digits, "log_loss").kind == "probabilities"
+        assert submission_format(cats, "roc_auc").kind == "probability"
+    assert [r.getMessage() for r in caplog.records] == [
+        "data.metric=log_loss scores probabilities, so the submission holds one probability per class, not "
+        "the sample's labels (data.submission_format=label writes them)",
+        "data.metric=roc_auc scores probabilities, so the submission holds the probability of class 'dog', "
+        "not the sample's labels (data.submission_format=label writes them)",
+    ]
     caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="sweeplab.scoring.submission"):
+    with caplog.at_level(logging.INFO, logger="sweeplab.scoring.submission"):
         submission_format(bare_competition(BREEDS, ["1"], columns=tuple(BREEDS)), "log_loss")
         submission_format(bare_competition(BREEDS, ["1"], columns=("label",), values=("x",)), "accuracy")
     assert caplog.records == []

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from sweeplab.data.folder_labels import read_folder_labels
-from sweeplab.data.keys import DataKeys
+from sweeplab.data.keys import DataKeys, tag_metric_task
 from sweeplab.data.label_forms import Labels, from_names, from_one_hot, one_hot
 from sweeplab.data.labels_csv import LabelsTable, find_labels_csv, label_columns
 from sweeplab.data.layout import EXPECTED_LAYOUT, Layout
@@ -79,7 +79,7 @@ def _csv_train(table: LabelsTable, keys: DataKeys, test: TestImages) -> _Train:
     ids = [all_ids[r] for r in rows]
     values = [[table.rows[r][table.header.index(c)].strip() for r in rows] for c in columns]
     if len(columns) == 1:
-        labels = from_names(values[0], ids, keys.task, keys.label_delim, table.name)
+        labels = from_names(values[0], ids, keys.task, keys.label_delim, table.name, test.sample_values)
     else:
         labels = from_one_hot(values, columns, ids, keys.task, table.name)
     source = f"{table.name} ({table.id_column} -> {_columns_text(columns)}: {_classes_text(labels)})"
@@ -110,7 +110,7 @@ def read_competition(root: str | Path, cfg=None) -> Competition:
         raise DataError(
             f"competition folder {root} does not exist; set data.root to a folder: {EXPECTED_LAYOUT}"
         )
-    keys = DataKeys.from_cfg(cfg)
+    keys = tag_metric_task(DataKeys.from_cfg(cfg))
     layout = Layout(root)
     table = find_labels_csv(layout, keys)
     test = read_test_images(layout, keys, table.folder if table else None)

@@ -1,8 +1,12 @@
 """The data keys that settle what discovery cannot, read from a data config that may predate them."""
 
-from dataclasses import dataclass, fields
+import logging
+from dataclasses import dataclass, fields, replace
 
 from sweeplab.errors import ConfigError
+from sweeplab.scoring.orientation import TAG_SET_METRICS
+
+log = logging.getLogger(__name__)
 
 TASKS = ("auto", "multiclass", "multilabel")
 
@@ -18,6 +22,7 @@ class DataKeys:
     test_dir: str | None = None
     image_suffix: str | None = None  # ".png": appended to ids that name files without their extension
     max_corrupt_fraction: float = 0.05
+    metric: str | None = None  # the competition's: a metric of tag sets makes data.task=auto multi-label
 
     @classmethod
     def from_cfg(cls, cfg) -> "DataKeys":
@@ -30,6 +35,8 @@ class DataKeys:
             values["task"] = str(values["task"])
             if values["task"] not in TASKS:
                 raise ConfigError(f"data.task={values['task']} is unknown; valid: {', '.join(TASKS)}")
+        if "metric" in values:
+            values["metric"] = str(values["metric"])
         column = values.get("label_column")
         if column is not None and not isinstance(column, str):
             values["label_column"] = tuple(str(c) for c in column)
@@ -39,3 +46,15 @@ class DataKeys:
         if suffix and not suffix.startswith("."):
             values["image_suffix"] = "." + suffix  # png -> .png
         return cls(**values)
+
+
+def tag_metric_task(keys: DataKeys) -> DataKeys:
+    """data.task=auto under a metric of tag sets (mean_f2) is multi-label, said in one line."""
+    if keys.task != "auto" or keys.metric not in TAG_SET_METRICS:
+        return keys
+    log.info(
+        "data.metric=%s scores sets of tags: the labels are read as tags (data.task=auto; "
+        "data.task=multiclass refuses it)",
+        keys.metric,
+    )
+    return replace(keys, task="multilabel")

@@ -16,6 +16,7 @@ log = logging.getLogger(__name__)
 
 ONE_HOT_VALUES = frozenset({"0", "1", "0.0", "1.0"})  # what a one-hot column may hold
 SHOWN = 5  # ids named in a message
+COMBINATIONS_PER_TAG = 1.5  # distinct tag sets per tag from which a label column reads as tags
 
 
 @dataclass(frozen=True)
@@ -38,24 +39,61 @@ def _first(ids: list[str], rows) -> str:
     return ", ".join(ids[i] for i in list(rows)[:SHOWN])
 
 
-def from_names(values: list[str], ids: list[str], task: str, delim: str, where: str) -> Labels:
-    """One class name (or integer) a row; task=multilabel reads each value as delimited tags."""
+def from_names(
+    values: list[str], ids: list[str], task: str, delim: str, where: str, sample_values=()
+) -> Labels:
+    """One class name (or integer) a row; task=multilabel reads each value as delimited tags, and so does
+    task=auto where tags_evidence finds them."""
+    if task == "auto" and delim:
+        evidence = tags_evidence(values, delim, sample_values)
+        if evidence is not None:
+            log.info(
+                "labels of %s read as tags split on %r: %s (data.task=auto; data.task=multiclass reads "
+                "each value as one class)",
+                where,
+                delim,
+                evidence,
+            )
+            task = "multilabel"
+        elif any(delim in v for v in values):
+            # Most values holding the delimiter is the old hint of tags: said as a warning then.
+            most = sum(delim in v for v in values) > len(values) / 2
+            log.log(
+                logging.WARNING if most else logging.INFO,
+                "labels of %s read as one class each, %r included (data.task=auto: few values against their "
+                "words; if they are tags, set data.task=multilabel)",
+                where,
+                next(v for v in values if delim in v),
+            )
     if task == "multilabel":
         return from_tags(values, ids, delim, where)
     empty = [i for i, v in enumerate(values) if not v]
     if empty:
         raise DataError(f"{len(empty)} rows of {where} have no label (first ids: {_first(ids, empty)})")
-    if task == "auto" and delim and sum(delim in v for v in values) > len(values) / 2:
-        example = next(v for v in values if delim in v)
-        log.warning(
-            "most labels of %s hold %r (e.g. %r): read as one class each; if they are tags, set "
-            "data.task=multilabel (split on data.label_delim=%r)",
-            where,
-            delim,
-            example,
-            delim,
-        )
     return indexed(values)
+
+
+def tags_evidence(values: list[str], delim: str, sample_values=()) -> str | None:
+    """Why a label column holds tags, or None: the sample submission writes tags the labels use, or the
+    labels are many sets of few tags.
+
+    Tags combine, class names do not. Measured: ImageNet's 1,000 class names (416 with spaces, e.g.
+    "golden retriever") make 0.88 distinct word sets per word, its 118 dog breeds 0.80; the tests' Planet
+    shape makes 5.3 tag sets per tag (32 of 6 tags), the smallest tagged fixture 2.0 (6 of 3). From
+    COMBINATIONS_PER_TAG = 1.5 up it reads as tags: 1.7 times the names' ratio, 1.3 times below the
+    fewest tags'.
+    """
+    sets = {frozenset(t for t in v.split(delim) if t) for v in values}
+    tags = set().union(*sets) if sets else set()
+    several = [s for s in sets if len(s) > 1]
+    if not several:
+        return None
+    sampled = [v for v in sample_values if delim in v.strip() and v not in set(values)]
+    if sampled and set(sampled[0].split(delim)) - {""} <= tags:
+        return f"the sample submission writes tags ({sampled[0]!r})"
+    if len(sets) >= COMBINATIONS_PER_TAG * len(tags):
+        return f"{len(sets)} different sets of {len(tags)} tags"
+    return None
 
 
 def indexed(names: list[str]) -> Labels:

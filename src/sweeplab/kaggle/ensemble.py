@@ -35,7 +35,7 @@ from sweeplab.runs.tracking import Tracker
 from sweeplab.scoring.averaging import check_weights, combine
 from sweeplab.scoring.metrics import leaderboard_metrics, validation_metrics
 from sweeplab.scoring.solution import read_solution
-from sweeplab.scoring.submission import SubmissionFormat, submission_format, write_submission
+from sweeplab.scoring.submission import Submission, SubmissionFormat, submission_format, write_submission
 from sweeplab.scoring.thresholds import tune_thresholds
 
 
@@ -180,10 +180,11 @@ def ensemble(
     val = combine_validation(members, method, weights)
     thresholds = _thresholds(members, val, metric, answer.top_k) if competition.multilabel else None
     notes += _validation_notes(members, val, epoch)
-    metrics = validation_metrics(val.labels, val.probs, metric, thresholds, answer.top_k) if val else {}
+    submission = Submission.of(competition, answer)
+    metrics = validation_metrics(val.labels, val.probs, metric, submission, thresholds) if val else {}
     if competition.solution_path is not None:
         solution = read_solution(competition.solution_path, competition)
-        metrics |= leaderboard_metrics(solution, metric, test, metrics, thresholds, answer.top_k)
+        metrics |= leaderboard_metrics(solution, metric, submission, test, metrics, thresholds)
     tracker = Tracker(client.tracking_uri, first.experiment)
     name = f"{'greedy ' if select else ''}ensemble of {len(members)} ({method})"
     with tempfile.TemporaryDirectory(prefix="sweeplab-ensemble-") as tmp:

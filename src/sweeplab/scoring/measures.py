@@ -10,7 +10,7 @@ import numpy as np
 
 from sweeplab.errors import ConfigError
 from sweeplab.offline import predicted_tags, top_classes
-from sweeplab.scoring.orientation import METRICS
+from sweeplab.scoring.orientation import METRICS, TAG_SET_METRICS
 
 # Scored on the probabilities: a submission of labels or tags throws that information away.
 PROBABILITY_METRICS = ("roc_auc", "log_loss", "mean_columnwise_roc_auc")
@@ -33,6 +33,11 @@ def check_metric(metric: str, num_classes: int, multilabel: bool = False) -> Non
         raise ConfigError(
             f"data.metric=roc_auc needs a binary competition, this one {shape}; "
             "use data.metric=mean_columnwise_roc_auc"
+        )
+    if metric in TAG_SET_METRICS and not multilabel:
+        raise ConfigError(
+            f"data.metric={metric} scores sets of tags, this competition {shape} with one label per image: "
+            "use data.metric=accuracy or macro_f1 (or data.task=auto, which reads tags under it)"
         )
     if metric in MULTICLASS_METRICS and multilabel:
         raise ConfigError(

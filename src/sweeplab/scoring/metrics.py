@@ -6,8 +6,8 @@ import torch.nn.functional as F
 
 from sweeplab.offline import predicted_tags
 from sweeplab.protocol import Metric
-from sweeplab.scoring.measures import metric_score
 from sweeplab.scoring.solution import Solution
+from sweeplab.scoring.submission import Submission, Thresholds
 
 # log(0) guard for val/loss; the competition's log_loss clips at 1e-15 as Kaggle does.
 EPS = 1e-12
@@ -17,11 +17,11 @@ def validation_metrics(
     truth: np.ndarray,
     probs: np.ndarray,
     metric: str,
-    thresholds: np.ndarray | list[float] | None = None,
-    top_k: int = 5,
+    submission: Submission,
+    thresholds: Thresholds = None,
 ) -> dict[str, float]:
-    """val/loss, val/acc and val/score (the competition's metric, through the submission's thresholds or
-    top k) of probabilities for this truth: class indices (N,), or 0/1 tag rows (N, C)."""
+    """val/loss, val/acc and val/score (the competition's metric of the values a submission would hold
+    for these images, in memory) of probabilities for this truth: class indices (N,), or 0/1 tag rows."""
     p = torch.from_numpy(probs)
     if np.ndim(truth) == 2:  # multi-label: mean BCE of the sigmoids, per-tag accuracy at the thresholds
         # binary_cross_entropy clamps each log at -100 itself: a sigmoid of exactly 0 or 1 stays finite.
@@ -33,21 +33,22 @@ def validation_metrics(
     return {
         Metric.VAL_LOSS: float(loss),
         Metric.VAL_ACC: acc,
-        Metric.VAL_SCORE: metric_score(metric, truth, probs, thresholds, top_k),
+        Metric.VAL_SCORE: submission.score(metric, truth, probs, thresholds),
     }
 
 
 def leaderboard_metrics(
     solution: Solution,
     metric: str,
+    submission: Submission,
     probs: np.ndarray,
     val: dict[str, float],
-    thresholds: np.ndarray | list[float] | None = None,
-    top_k: int = 5,
+    thresholds: Thresholds = None,
 ) -> dict[str, float]:
-    """kaggle/public, kaggle/private as Kaggle would score them, and the gap to validation."""
+    """kaggle/public, kaggle/private of the file these probabilities would write, as Kaggle scores it,
+    and the gap to validation."""
     # The gap to validation is what shows overfitting to validation.
-    scores = solution.scores(metric, probs, thresholds, top_k)
+    scores = solution.scores(metric, submission, probs, thresholds)
     if Metric.KAGGLE_PUBLIC in scores and Metric.VAL_SCORE in val:
         scores[Metric.GAP] = val[Metric.VAL_SCORE] - scores[Metric.KAGGLE_PUBLIC]
     return scores

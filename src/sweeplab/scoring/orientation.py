@@ -16,6 +16,9 @@ HIGHER_IS_BETTER = {
     "map_at_k": True,
 }
 METRICS = tuple(HIGHER_IS_BETTER)
+# Scored on each image's set of tags (Planet's mean F2): multi-label data only, so data.task=auto reads
+# the labels as tags under it. Here, not in measures, for the data layer's light imports.
+TAG_SET_METRICS = ("mean_f2",)
 
 
 def metric_mode(metric: str) -> str:

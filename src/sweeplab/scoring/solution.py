@@ -16,6 +16,7 @@ from sweeplab.errors import ConfigError, DataError
 from sweeplab.offline import is_integer_name, positive_class
 from sweeplab.protocol import Metric
 from sweeplab.scoring.measures import metric_score
+from sweeplab.scoring.submission import Submission, Thresholds
 
 
 @dataclass(frozen=True)
@@ -27,18 +28,15 @@ class Solution:
     private: np.ndarray
 
     def scores(
-        self,
-        metric: str,
-        probs: np.ndarray,
-        thresholds: np.ndarray | list[float] | None = None,
-        top_k: int = 5,
+        self, metric: str, submission: Submission, probs: np.ndarray, thresholds: Thresholds = None
     ) -> dict[str, float]:
-        """kaggle/public and kaggle/private of one submission's probabilities (test-id order)."""
+        """kaggle/public and kaggle/private of the file these probabilities (test-id order) would write."""
+        written = submission.read(submission.values(probs, thresholds))  # once for both halves
         found = {}
         for name, mask in (("public", self.public), ("private", self.private)):
             if mask.any():
                 found[f"kaggle/{name}"] = metric_score(
-                    metric, self.truth[mask], probs[mask], thresholds, top_k
+                    metric, self.truth[mask], written[mask], top_k=submission.fmt.top_k
                 )
         return found
 

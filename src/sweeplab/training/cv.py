@@ -9,7 +9,6 @@ the folds at that epoch is its noise (Attr.NOISE).
 import numpy as np
 
 from sweeplab.protocol import Metric
-from sweeplab.scoring.measures import metric_score
 from sweeplab.scoring.metrics import leaderboard_metrics
 from sweeplab.training.result import FitResult, Scoring, improves
 
@@ -33,7 +32,8 @@ def combine_folds(
         if labels.ndim == 2:
             thresholds = scoring.thresholds_for(truth, oof)
         if solution is not None:  # the averaged submission, scored as Kaggle would
-            metrics.update(leaderboard_metrics(solution, metric, test, metrics, thresholds, scoring.top_k))
+            submission = scoring.submission
+            metrics.update(leaderboard_metrics(solution, metric, submission, test, metrics, thresholds))
         if len(results) > 1 and all(Metric.VAL_SCORE in r.history[epoch] for r in results):
             metrics[Metric.CV_STD] = float(
                 np.std([r.history[epoch][Metric.VAL_SCORE] for r in results], ddof=1)
@@ -52,7 +52,7 @@ def combine_folds(
     if oof is None:
         return combined, {}
     at = scoring.thresholds_for(truth, oof) if labels.ndim == 2 else None
-    once = {Metric.OOF_SCORE: metric_score(metric, truth, oof, at, scoring.top_k)}
+    once = {Metric.OOF_SCORE: scoring.submission.score(metric, truth, oof, at)}
     return combined, {k: v for k, v in once.items() if np.isfinite(v)}
 
 

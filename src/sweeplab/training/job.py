@@ -41,7 +41,7 @@ from sweeplab.runs.tracking import (
 from sweeplab.scoring.measures import check_metric
 from sweeplab.scoring.orientation import lower_is_better
 from sweeplab.scoring.solution import job_solution
-from sweeplab.scoring.submission import SubmissionFormat, submission_format, write_submission
+from sweeplab.scoring.submission import Submission, SubmissionFormat, submission_format, write_submission
 from sweeplab.scoring.thresholds import fixed_thresholds
 from sweeplab.training.cv import combine_folds
 from sweeplab.training.fold_weights import FoldWeights
@@ -159,7 +159,7 @@ def prepare(
             mode,
             cfg.data.metric,
             solution,
-            answer.top_k,
+            Submission.of(data.competition, answer),
             fixed_thresholds(cfg.data.get("thresholds"), data.classes, data.multilabel),
         ),
         parts=None,

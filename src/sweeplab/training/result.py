@@ -8,6 +8,7 @@ import torch
 
 from sweeplab.protocol import Metric
 from sweeplab.scoring.solution import Solution
+from sweeplab.scoring.submission import Submission
 from sweeplab.scoring.thresholds import tune_thresholds
 
 
@@ -19,10 +20,16 @@ class Scoring:
     mode: str = "max"  # max | min | last
     metric: str = "accuracy"  # the competition's metric: val/score, and kaggle/* with a solution
     solution: Solution | None = None  # the competition's solution.csv: Kaggle's scores every epoch
-    top_k: int = 5  # labels per row of a top_k submission (map_at_k)
+    # What the submission holds: every score is the score of those values (None: the objective alone).
+    submission: Submission | None = None
     # Multi-label only: fixed per-tag thresholds (a refit's, taken from the run it refits); None: tuned
     # on each epoch's validation predictions.
     thresholds: tuple[float, ...] | None = None
+
+    @property
+    def top_k(self) -> int:
+        """Labels per row of a top_k submission (map_at_k)."""
+        return self.submission.fmt.top_k if self.submission is not None else 5
 
     def thresholds_for(self, truth: np.ndarray | None, probs: np.ndarray | None) -> np.ndarray:
         """One epoch's multi-label thresholds: the fixed ones, else tuned on its validation predictions to

@@ -144,7 +144,7 @@ class Trainer:
             thresholds = scoring.thresholds_for(truth, val_probs) if data.multilabel else None
             if val_probs is not None:
                 metrics.update(
-                    validation_metrics(truth, val_probs, scoring.metric, thresholds, scoring.top_k)
+                    validation_metrics(truth, val_probs, scoring.metric, scoring.submission, thresholds)
                 )
             metrics = self._end_epoch(data, result, metrics, val_probs, thresholds, scoring)
             prefix = "" if data.fold is None else f"fold {data.fold} "
@@ -177,7 +177,9 @@ class Trainer:
             test_probs = self.predict(data.test_images, np.arange(len(data.test_images)))
         if solution is not None:
             metrics.update(
-                leaderboard_metrics(solution, scoring.metric, test_probs, metrics, thresholds, scoring.top_k)
+                leaderboard_metrics(
+                    solution, scoring.metric, scoring.submission, test_probs, metrics, thresholds
+                )
             )
         metrics = {k: v for k, v in metrics.items() if math.isfinite(v)}  # e.g. ROC-AUC of one class
         improved = improves(result, metrics, objective, mode)  # again: a NaN objective is no improvement
