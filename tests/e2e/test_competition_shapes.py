@@ -1,6 +1,6 @@
 """Kaggle image competitions as they come (issue #21): one small competition per shape, built from real
 photographs (tests/helpers/kaggle_shapes.py), run with only `data=kaggle data.root=DIR
-data.metric=METRIC` (+ data.task=multilabel for tags) and small model and trainer choices; the
+data.metric=METRIC` and small model and trainer choices; the
 submission and the logged Kaggle scores are checked against the sample and an independent scorer
 (tests/helpers/leaderboard.py). One shape runs here as a user runs it, `python train.py ...` in a
 subprocess; the others run the same composed config in process, in
@@ -27,8 +27,9 @@ pytestmark = [
 
 
 def test_a_competition_in_kaggles_shape_runs_from_the_command_line(tmp_path, store):
-    shape = SHAPES["aerial_cactus"]
-    root = shape.build(tmp_path / "aerial_cactus", 48)
+    # Planet as the newcomer typed it: the folder and the metric, no data=kaggle, no data.task.
+    shape = SHAPES["planet"]
+    root = shape.build(tmp_path / "planet", 48)
     # As a user types it: the folder alone, no data=kaggle.
     given = [o for o in overrides(shape, root, tmp_path, store) if o != "data=kaggle"]
     given.append(f"hydra.run.dir={tmp_path / 'out'}")

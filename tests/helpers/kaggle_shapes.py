@@ -325,8 +325,7 @@ SHAPES = {
         "tags",
         "train_v2.csv",
         "sample_submission_v2.csv",
-        PLANET_TAGS,
-        ("data.task=multilabel",),
+        PLANET_TAGS,  # read as tags by data.task=auto: no key needed
     ),
     "aptos": Shape(build_aptos, "quadratic_weighted_kappa", "label", values=tuple(map(str, GRADES))),
     "histopathologic": Shape(build_histopathologic, "roc_auc", "probability", "train_labels.csv"),
