@@ -53,8 +53,8 @@ def tag_metric_task(keys: DataKeys) -> DataKeys:
     if keys.task != "auto" or keys.metric not in TAG_SET_METRICS:
         return keys
     log.info(
-        "data.metric=%s scores sets of tags: the labels are read as tags (data.task=auto; "
-        "data.task=multiclass refuses it)",
+        "data.metric=%s scores sets of tags, so the labels are read as tags (data.task=auto; for one "
+        "class per value set data.task=multiclass and a metric of labels)",
         keys.metric,
     )
     return replace(keys, task="multilabel")
