@@ -141,6 +141,7 @@ class AdamConfig:
     betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
     weight_decay: float = 0.0
     backbone_lr_scale: float = 1.0  # a pretrained backbone trains at lr x this (the head at lr)
+    no_decay_norm_bias: bool = False  # no weight decay on norm weights and biases (timm's, AutoGluon's)
 
 
 @dataclass
@@ -151,6 +152,7 @@ class SGDConfig:
     nesterov: bool = False
     weight_decay: float = 0.0
     backbone_lr_scale: float = 1.0
+    no_decay_norm_bias: bool = False
 
 
 @dataclass
@@ -196,6 +198,10 @@ class TrainerConfig:
     deterministic: bool | None = None  # None: on for CPU, off for CUDA
     progress: bool | None = None  # epoch and cache progress bars; null: only when stderr is a terminal
     oom_retry: bool = False  # on CUDA out-of-memory, start again with half the batch size
+    # Cross-entropy against (1 - e) on the label and e spread over all classes; for tags, BCE against
+    # 1 - e/2 and e/2. 0: off (fastai's LabelSmoothingCrossEntropy and timm use 0.1).
+    label_smoothing: float = 0.0
+    grad_clip: float | None = None  # the gradients' largest total L2 norm per step; null: not clipped
     # torch's threads and data.num_workers' default; None: the sweep slot's share of the cores, else torch's
     num_threads: int | None = None
     # Test-time augmentation: predictions averaged over the image and these views, for validation and

@@ -32,10 +32,23 @@ def check_trainer(cfg) -> None:
         raise ConfigError(f"trainer.batch_size={cfg.batch_size} must be at least 1")
     if cfg.epochs < 1:
         raise ConfigError(f"trainer.epochs={cfg.epochs} must be at least 1")
+    if not 0.0 <= cfg.get("label_smoothing", 0.0) < 1.0:
+        raise ConfigError(f"trainer.label_smoothing={cfg.label_smoothing} must be in [0, 1), e.g. 0.1")
+    if cfg.get("grad_clip") is not None and cfg.grad_clip <= 0:
+        raise ConfigError(f"trainer.grad_clip={cfg.grad_clip} must be positive, or null for no clipping")
     if cfg.compile_mode not in COMPILE_MODES:
         raise ConfigError(
             f"trainer.compile_mode={cfg.compile_mode!r} is unknown; valid: {', '.join(COMPILE_MODES)}"
         )
+
+
+def training_loss(logits: torch.Tensor, y: torch.Tensor, multilabel: bool, smoothing: float) -> torch.Tensor:
+    """Cross-entropy of class indices, or BCE of each tag's yes/no (one independent sigmoid per tag),
+    against targets smoothed by `smoothing`: each class keeps smoothing / C, each tag smoothing / 2."""
+    if multilabel:
+        target = y.float() * (1.0 - smoothing) + smoothing / 2
+        return F.binary_cross_entropy_with_logits(logits, target)
+    return F.cross_entropy(logits, y, label_smoothing=smoothing)
 
 
 class Hook:
@@ -71,6 +84,8 @@ class Trainer:
         # weights stay shared with self.model, which is what gets saved.
         self.network = torch.compile(model, mode=cfg.compile_mode) if cfg.compile else model
         self.tta = [str(v) for v in (cfg.get("tta") or ())]
+        # Read once: a DictConfig lookup per step costs more than a small model's step on a GPU.
+        self.label_smoothing, self.grad_clip = cfg.get("label_smoothing", 0.0), cfg.get("grad_clip")
         self.multilabel = False  # set by fit from its data's labels: sigmoid and BCE instead of softmax
         # The best epoch's weights, copied to the CPU when an epoch improves: the run's logged model.
         self.keep_weights = True
@@ -85,12 +100,11 @@ class Trainer:
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """One optimizer step on a uint8 batch; loss and logits stay on the device (no sync)."""
         logits = self._forward(x, train=True)
-        if self.multilabel:  # one independent yes/no per tag
-            loss = F.binary_cross_entropy_with_logits(logits, y.float())
-        else:
-            loss = F.cross_entropy(logits, y)
+        loss = training_loss(logits, y, self.multilabel, self.label_smoothing)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if self.grad_clip is not None:  # one norm over every parameter, as timm's --clip-grad
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
         optimizer.step()
         return loss.detach(), logits.detach()
 
