@@ -62,7 +62,7 @@ def simulate_oom(monkeypatch) -> Callable[[int], None]:
     """simulate_oom(N): from then on in this test, batches above N images raise CUDA out-of-memory."""
 
     def above(batch: int) -> None:
-        monkeypatch.setattr(Trainer, "train_step", out_of_memory_above(batch, Trainer.train_step))
+        monkeypatch.setattr(Trainer, "backward", out_of_memory_above(batch, Trainer.backward))
 
     return above
 

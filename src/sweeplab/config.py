@@ -197,7 +197,10 @@ class TrainerConfig:
     compile_mode: CompileMode = CompileMode.default
     deterministic: bool | None = None  # None: on for CPU, off for CUDA
     progress: bool | None = None  # epoch and cache progress bars; null: only when stderr is a terminal
-    oom_retry: bool = False  # on CUDA out-of-memory, start again with half the batch size
+    # The batch is split into micro-batches of this many images whose gradients add up to the batch's
+    # (one optimizer step per batch); null: the whole batch at once.
+    micro_batch: int | None = None
+    oom_retry: bool = False  # on CUDA out-of-memory, start again with half the micro-batch (same batch)
     # Cross-entropy against (1 - e) on the label and e spread over all classes; for tags, BCE against
     # 1 - e/2 and e/2. 0: off (fastai's LabelSmoothingCrossEntropy and timm use 0.1).
     label_smoothing: float = 0.0

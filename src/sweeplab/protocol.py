@@ -46,7 +46,9 @@ class Tag:
     INPUT_STD = "sweeplab.input.std"
     FEATURE_CACHE = "sweeplab.feature_cache"  # hit | miss | off: a frozen backbone's features from the cache
     BEST_EPOCH = "sweeplab.best_epoch"
-    BATCH_SIZE_RAN = "sweeplab.batch_size_ran"  # smaller than trainer.batch_size after an OOM retry
+    # Older runs: the batch after out-of-memory retries halved it. Since #31 a retry halves the micro-batch.
+    BATCH_SIZE_RAN = "sweeplab.batch_size_ran"
+    MICRO_BATCH = "sweeplab.micro_batch"  # the micro-batch that ran: trainer.micro_batch or an OOM retry's
     OBJECTIVE = "sweeplab.objective"
     COMPETITION = "sweeplab.competition"  # what discovery found: labels, training and test images
     SUBMISSION_FORMAT = "sweeplab.submission_format"  # label | probability | probabilities | tags | top_k
@@ -106,6 +108,7 @@ class Metric:
     KAGGLE_PUBLIC, KAGGLE_PRIVATE = "kaggle/public", "kaggle/private"
     GAP = "gap/val_minus_public"
     LR = "lr"
+    TRAIN_STEPS = "train/steps"  # optimizer steps so far, at each epoch's end
     OBJECTIVE = "objective"
     FIT_SECONDS = "time/fit_s"
     DATA_PREFIX = "data/"  # data/train_images, data/val_images, ... at step 0

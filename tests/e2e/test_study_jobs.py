@@ -191,9 +191,8 @@ def test_injected_failures_fail_alone_and_oom_can_retry(
     (trial,) = load(tmp_path, "oom_retry").trials
     assert trial.state == TrialState.COMPLETE
     (_, (child,)) = study_runs(store, "oom_retry")
-    assert (
-        child.data.tags["sweeplab.batch_size_ran"] == "8" and child.data.params["trainer.batch_size"] == "16"
-    )
+    # The batch the trial sampled is the batch it trained with, in micro-batches that fit.
+    assert child.data.tags["sweeplab.micro_batch"] == "8" and child.data.params["trainer.batch_size"] == "16"
 
 
 def test_nan_loss_can_be_recorded_as_pruned(tmp_path, tiny_overrides):

@@ -1,4 +1,4 @@
-"""Test-only failures injected into training: a CUDA out-of-memory error for batches above a size.
+"""Test-only failures injected into training: a CUDA out-of-memory error for (micro-)batches above a size.
 
 In process, the `simulate_oom` fixture patches the trainer. A `train.py -m` subprocess gets the same
 patch from a Hydra callback in each job's process (`simulate_oom_in_jobs` fixture of tests/e2e): no
@@ -14,16 +14,17 @@ from hydra.experimental.callback import Callback
 from sweeplab.training.trainer import Trainer
 
 
-def out_of_memory_above(above_batch: int, train_step: Callable) -> Callable:
-    """Trainer.train_step, raising CUDA out-of-memory as a full GPU would for batches above above_batch."""
+def out_of_memory_above(above_batch: int, backward: Callable) -> Callable:
+    """Trainer.backward, raising CUDA out-of-memory as a full GPU would for (micro-)batches above
+    above_batch: the activations of what runs at once are what fills the memory."""
 
-    @functools.wraps(train_step)
-    def step(self: Trainer, x: torch.Tensor, y: torch.Tensor, optimizer: torch.optim.Optimizer):
+    @functools.wraps(backward)
+    def step(self: Trainer, x: torch.Tensor, y: torch.Tensor, batch: float):
         if len(y) > above_batch:
             raise torch.cuda.OutOfMemoryError(
                 f"CUDA out of memory (simulated: batch {len(y)} > {above_batch})"
             )
-        return train_step(self, x, y, optimizer)
+        return backward(self, x, y, batch)
 
     return step
 
@@ -46,10 +47,10 @@ class SimulatedOutOfMemory(Callback):
 
     def on_job_start(self, config, **kwargs) -> None:
         if self.train_step is None:
-            self.train_step = Trainer.train_step
-            Trainer.train_step = out_of_memory_above(self.above_batch, self.train_step)
+            self.train_step = Trainer.backward
+            Trainer.backward = out_of_memory_above(self.above_batch, self.train_step)
 
     def on_job_end(self, config, job_return, **kwargs) -> None:
         # Put back: with the basic launcher every job runs in the sweep's own process.
         if self.train_step is not None:
-            Trainer.train_step, self.train_step = self.train_step, None
+            Trainer.backward, self.train_step = self.train_step, None

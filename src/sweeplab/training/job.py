@@ -82,7 +82,8 @@ class Job:
     parts: Parts | None
     trial: Trial | None  # the study's trial this job reports to, in a sweep
     git: GitState | None
-    batch_size: int  # trainer.batch_size, halved by each out-of-memory retry
+    batch_size: int  # trainer.batch_size: what every optimizer step averages over, whatever the memory
+    micro_batch: int | None  # trainer.micro_batch, halved by each out-of-memory retry (None: the batch)
     answer: SubmissionFormat  # what the submission file holds: labels, probabilities, tags, top-k
     features: ImageData | None = None  # a frozen backbone's cached features in place of the pixels
     feature_cache: str = "off"  # hit | miss | off
@@ -166,6 +167,7 @@ def prepare(
         trial=None,
         git=git_state(),
         batch_size=cfg.trainer.batch_size,
+        micro_batch=cfg.trainer.get("micro_batch"),
         answer=answer,
         threads=threads,
     )
@@ -290,10 +292,11 @@ def fit_split(
     job: Job, tracker: Tracker, split: Split, weights: FoldWeights | None = None
 ) -> tuple[FitResult, float]:
     """Train one model, reporting every epoch to the study (and a fold's weights to `weights`); after CUDA
-    out-of-memory, maybe again at half the batch."""
+    out-of-memory, maybe again in micro-batches half the size: the batch the trial sampled stays."""
     cfg = job.cfg
     while True:
-        tracker.set_tags({Tag.BATCH_SIZE_RAN: job.batch_size})
+        if job.micro_batch is not None:
+            tracker.set_tags({Tag.MICRO_BATCH: job.micro_batch})
         trainer, data = _trainer(job)
         hooks = _hooks(job, tracker)
         if weights is not None:
@@ -306,10 +309,15 @@ def fit_split(
             )
             return result, time.perf_counter() - started
         except torch.cuda.OutOfMemoryError:
-            if not cfg.trainer.oom_retry or job.batch_size == 1:
+            if not cfg.trainer.oom_retry or (job.micro_batch or job.batch_size) == 1:
                 raise
-            job.batch_size //= 2
-            log.warning("Out of memory: training again from scratch with batch size %d", job.batch_size)
+            job.micro_batch = (job.micro_batch or job.batch_size) // 2
+            log.warning(
+                "Out of memory: training again from scratch in micro-batches of %d (trainer.micro_batch; "
+                "the batch stays %d: their gradients add up to it)",
+                job.micro_batch,
+                job.batch_size,
+            )
             trainer = job.parts = None
             torch.cuda.empty_cache()
             job.parts = build_parts(job)
@@ -334,7 +342,7 @@ def _hooks(job: Job, tracker: Tracker) -> list[Hook]:
 def _trainer(job: Job) -> tuple[Trainer, ImageData]:
     """The loop over pixels through the whole model, or over cached features through the head alone."""
     trainer_cfg = job.cfg.trainer.copy()
-    trainer_cfg.batch_size = job.batch_size
+    trainer_cfg.batch_size, trainer_cfg.micro_batch = job.batch_size, job.micro_batch
     if job.features is None:
         unfreeze = job.cfg.model.get("unfreeze_at_epoch")
         trainer = Trainer(trainer_cfg, job.parts.model, job.parts.augment, job.device, unfreeze)

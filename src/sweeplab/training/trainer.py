@@ -32,6 +32,12 @@ def check_trainer(cfg) -> None:
         raise ConfigError(f"trainer.batch_size={cfg.batch_size} must be at least 1")
     if cfg.epochs < 1:
         raise ConfigError(f"trainer.epochs={cfg.epochs} must be at least 1")
+    micro = cfg.get("micro_batch")
+    if micro is not None and not 1 <= micro <= cfg.batch_size:
+        raise ConfigError(
+            f"trainer.micro_batch={micro} must be in 1..trainer.batch_size ({cfg.batch_size}), or null "
+            "for the whole batch at once"
+        )
     if not 0.0 <= cfg.get("label_smoothing", 0.0) < 1.0:
         raise ConfigError(f"trainer.label_smoothing={cfg.label_smoothing} must be in [0, 1), e.g. 0.1")
     if cfg.get("grad_clip") is not None and cfg.grad_clip <= 0:
@@ -86,6 +92,8 @@ class Trainer:
         self.tta = [str(v) for v in (cfg.get("tta") or ())]
         # Read once: a DictConfig lookup per step costs more than a small model's step on a GPU.
         self.label_smoothing, self.grad_clip = cfg.get("label_smoothing", 0.0), cfg.get("grad_clip")
+        self.micro_batch = cfg.get("micro_batch")
+        self.steps = 0  # optimizer steps taken: train/steps
         self.multilabel = False  # set by fit from its data's labels: sigmoid and BCE instead of softmax
         # The best epoch's weights, copied to the CPU when an epoch improves: the run's logged model.
         self.keep_weights = True
@@ -98,14 +106,30 @@ class Trainer:
     def train_step(
         self, x: torch.Tensor, y: torch.Tensor, optimizer: torch.optim.Optimizer
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """One optimizer step on a uint8 batch; loss and logits stay on the device (no sync)."""
-        logits = self._forward(x, train=True)
-        loss = training_loss(logits, y, self.multilabel, self.label_smoothing)
+        """One optimizer step on a uint8 batch, in micro-batches whose gradients add up to the batch's;
+        the batch's mean loss and its logits stay on the device (no sync)."""
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        size = self.micro_batch or len(y)
+        if size >= len(y):
+            loss, logits = self.backward(x, y, 1.0)
+        else:
+            parts = [self.backward(x[i : i + size], y[i : i + size], len(y)) for i in range(0, len(y), size)]
+            loss, logits = sum(p[0] for p in parts), torch.cat([p[1] for p in parts])
         if self.grad_clip is not None:  # one norm over every parameter, as timm's --clip-grad
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
         optimizer.step()
+        self.steps += 1
+        return loss, logits
+
+    def backward(self, x: torch.Tensor, y: torch.Tensor, batch: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """Forward and backward of one micro-batch of a batch of `batch` images (1.0: the whole batch),
+        its mean loss weighted by its share so the accumulated gradient is the batch's. BatchNorm sees the
+        micro-batch alone."""
+        logits = self._forward(x, train=True)
+        loss = training_loss(logits, y, self.multilabel, self.label_smoothing)
+        if batch != 1.0:
+            loss = loss * (len(y) / batch)
+        loss.backward()
         return loss.detach(), logits.detach()
 
     def _probs(self, x: torch.Tensor) -> torch.Tensor:
@@ -245,4 +269,5 @@ class Trainer:
             Metric.TRAIN_LOSS: loss_sum.item() / seen,
             Metric.TRAIN_ACC: correct.item() / seen,
             Metric.LR: optimizer.param_groups[0]["lr"],
+            Metric.TRAIN_STEPS: float(self.steps),
         }
