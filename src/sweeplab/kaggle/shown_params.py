@@ -79,7 +79,7 @@ def params_text(run: Run, keys: list[str]) -> str:
 
 
 def role_name(run: Run, by_id: dict[str, Run]) -> str:
-    """What a row is: `#3` for a trial, `refit of #3`, `ensemble of #1 #4 #7`; empty for a plain run."""
+    """What a row is: `#3` for a trial, `refit of #3`, `ensemble of 3 (#1 #4 #7)`; empty for a plain run."""
     tags = run.data.tags
     role = tags.get(Tag.ROLE)
     if role == Role.TRIAL and Tag.TRIAL in tags:
