@@ -22,6 +22,8 @@ PANELS = (
     ),
 )
 
+COLORS = {"train": "C0", "val": "C1", "public": "C2", "private": "C3"}  # one colour per split, every panel
+
 
 def plot_learning_curves(history: list[dict[str, float]], path: Path, metric: str = "score") -> Path:
     """The curves' PNG at `path`; `metric` names the competition's metric (data.metric) on its panel."""
@@ -38,7 +40,7 @@ def learning_curves(history: list[dict[str, float]], metric: str) -> Figure:
     for ax, (label, curves) in zip(axes, PANELS, strict=True):
         drawn = [(key, name) for key, name in curves if history and all(key in h for h in history)]
         for key, name in drawn:
-            ax.plot(epochs, [h[key] for h in history], marker="o", label=name)
+            ax.plot(epochs, [h[key] for h in history], marker="o", label=name, color=COLORS[name])
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
         ax.set_ylabel(label.format(metric=metric))
