@@ -42,7 +42,7 @@ def learning_curves(history: list[dict[str, float]], metric: str) -> Figure:
         for key, name in drawn:
             ax.plot(epochs, [h[key] for h in history], marker="o", label=name, color=COLORS[name])
         ax.set_xlabel("epoch")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))  # whole epochs, even just one
         ax.set_ylabel(label.format(metric=metric))
         if drawn:
             ax.legend()
