@@ -58,16 +58,22 @@ def open_first(
 ) -> tuple[str, bool]:
     """(name, whether this worker created it): the first of `names` that is free or holds this search space
     and these directions; the last is taken whatever it holds (the resume guards refuse it then)."""
-    for i, name in enumerate(names):
-        try:
-            study_id = storage.create_new_study(directions, name)
-        except DuplicatedStudyError:
-            if i == len(names) - 1 or _holds(storage, name, directions, signature):
-                return name, False
-            continue
-        storage.set_study_user_attr(study_id, Attr.SEARCH_SPACE, signature)  # at once: others wait for it
-        return name, True
-    raise AssertionError("unreachable: the last name is always taken")
+    for name in names[:-1]:
+        created = _create(storage, name, directions, signature)
+        if created or _holds(storage, name, directions, signature):
+            return name, created
+    return names[-1], _create(storage, names[-1], directions, signature)
+
+
+def _create(storage: BaseStorage, name: str, directions: list[StudyDirection], signature: str) -> bool:
+    """Whether this worker created the study `name` (and recorded its search space at once: others wait
+    for it); False when it was there."""
+    try:
+        study_id = storage.create_new_study(directions, name)
+    except DuplicatedStudyError:
+        return False
+    storage.set_study_user_attr(study_id, Attr.SEARCH_SPACE, signature)
+    return True
 
 
 def _holds(storage: BaseStorage, name: str, directions: list[StudyDirection], signature: str) -> bool:
