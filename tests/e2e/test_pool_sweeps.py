@@ -81,6 +81,7 @@ def test_a_sweep_sigkilled_mid_study_resumes_and_keeps_what_its_jobs_finished(
             os.killpg(sweep.pid, signal.SIGKILL)
     assert done.returncode == 0, done.stdout
     study = load(tmp_path)
+    assert study.study_name == "study_test-lr"  # the experiment and the key it sweeps, resumed by both
     assert len(study.get_trials(states=FINISHED)) == 4
     killed = {t.number: t.state for t in study.trials if t.number in running}
     parents, children = study_runs(store)

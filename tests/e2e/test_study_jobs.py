@@ -1,6 +1,7 @@
 """Optuna studies of real training jobs: pruning, MLflow study runs, kills, failures, parallel trials."""
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -63,7 +64,7 @@ def test_median_pruner_prunes_bad_trials_and_mlflow_mirrors_the_study(tmp_path, 
         "plots/parallel_coordinate.png",
         "plots/param_importances.png",
     } <= plots
-    assert "Trials of study study_test-" in done.stdout
+    assert "Trials of study study_test-lr:" in done.stdout  # the experiment and the key it sweeps
 
     # Resumed: the same parent run is reused and nothing runs again.
     again = run(
@@ -94,7 +95,10 @@ def test_median_pruner_prunes_bad_trials_and_mlflow_mirrors_the_study(tmp_path, 
         cwd=tmp_path,
     )
     assert compared.returncode == 0, compared.stderr
-    assert compared.stdout.count(" lr=") == 6 and parent.info.run_id in compared.stdout
+    header, *lines = compared.stdout.splitlines()
+    assert header.split()[:2] == ["run", "lr"]  # the swept key is the first column
+    assert sum(bool(re.match(r"[0-9a-f]{8} #\d", line)) for line in lines) == 6
+    assert parent.info.run_id in compared.stdout
     assert {a.path for a in client.list_artifacts(parent.info.run_id, "comparison")} == {
         "comparison/compare.html",
         "comparison/compare.csv",

@@ -33,7 +33,7 @@ def run(cmd, cwd, timeout=600):
 
 
 def load(cwd, name="study_test"):
-    """The study of job `name`: unnamed, it is called `<name>-<signature of the search space>`."""
+    """The study of job `name`: unnamed, it is called `<name>-<the keys it sweeps>`."""
     storage = f"sqlite:///{cwd / 'mlruns' / 'optuna.db'}"
     found = resolve_study_name(name, optuna.get_all_study_names(storage))
     if found is None:

@@ -17,7 +17,7 @@ from sweeplab.data.augment import BatchAugment
 from sweeplab.data.competition import read_competition
 from sweeplab.errors import SweeplabError
 from sweeplab.kaggle.agreement import describe, rank_agreement
-from sweeplab.kaggle.ensemble import ensemble
+from sweeplab.kaggle.ensemble import Member, ensemble, ensemble_name
 from sweeplab.kaggle.report import compare
 from sweeplab.models.builders import build_model
 from sweeplab.models.features import off_reason
@@ -110,6 +110,7 @@ def test_ensemble_of_three_runs_is_the_hand_averaged_probabilities(members, tmp_
     logged = client.get_run(new_id)
     assert logged.data.tags["sweeplab.ensemble_of"] == ",".join(run_ids)
     assert logged.data.tags["sweeplab.role"] == "ensemble" and logged.data.params["data/val_images"] == "8"
+    assert logged.info.run_name == "ensemble of 3 (mean): " + " ".join(r[:8] for r in run_ids)
     # Weights: all on the second run gives the second run's own predictions.
     weighted = ensemble(client, run_ids, tmp_path / "w", weights=[0, 1, 0]).run_id
     got = np.load(
@@ -287,6 +288,23 @@ def test_greedy_ensemble_never_loses_to_its_best_member_and_skips_runs_at_chance
     assert made.notes[-1].startswith("greedy selection from 4 runs: ")
     tags = client.get_run(made.run_id).data.tags
     assert tags["sweeplab.ensemble_method"] == "mean, greedy selection"
+    assert client.get_run(made.run_id).info.run_name.startswith("ensemble of 2 (mean, greedy selection): ")
+
+
+def test_an_ensemble_of_one_studys_trials_is_named_by_their_numbers():
+    trials = [
+        Member(
+            f"run{n}",
+            "planet",
+            {"sweeplab.study": "planet-lr", "sweeplab.trial": str(n)},
+            None,
+            None,
+            None,
+            None,
+        )
+        for n in (4, 1)
+    ]
+    assert ensemble_name(trials, "rank") == "ensemble of 2 (rank): planet-lr #4 #1"
 
 
 def test_greedy_selection_may_keep_one_run_and_says_so(study_members, tmp_path):

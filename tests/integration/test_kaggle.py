@@ -16,7 +16,8 @@ from helpers.kaggle_standin import KaggleStandIn
 from sweeplab.cli import main as sweeplab
 from sweeplab.data.competition import Competition
 from sweeplab.errors import ConfigError, DataError, SweeplabError
-from sweeplab.kaggle.comparison import _short, collect, overfits
+from sweeplab.kaggle.comparison import collect, overfits
+from sweeplab.kaggle.shown_params import short
 from sweeplab.kaggle.submit import submit_run
 from sweeplab.scoring.measures import metric_score
 from sweeplab.scoring.solution import read_solution
@@ -326,7 +327,7 @@ def test_compare_shows_runs_with_and_without_kaggle_scores(
 
 
 @pytest.mark.parametrize(
-    ("value", "short"),
+    ("value", "expected"),
     [
         ("0.0001", "0.0001"),
         ("0.123456789", "0.1235"),
@@ -334,6 +335,6 @@ def test_compare_shows_runs_with_and_without_kaggle_scores(
         ("adam", "adam"),
     ],
 )
-def test_compare_rounds_params_so_equal_values_look_equal(value, short):
-    assert _short(value) == short
-    assert _short("[0.75, 1.3333333]") == _short("[0.75, 1.3333333333333333]")
+def test_compare_rounds_params_so_equal_values_look_equal(value, expected):
+    assert short(value) == expected
+    assert short("[0.75, 1.3333333]") == short("[0.75, 1.3333333333333333]")

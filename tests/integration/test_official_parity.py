@@ -1,6 +1,7 @@
 """hydra-optuna-sweeper's behaviours in process: results file, user_attrs, sampler keys, failures, names."""
 
 import logging
+import re
 import sys
 
 import optuna
@@ -14,7 +15,7 @@ from helpers import SWEEPER_APPS as APPS
 from helpers.study import launcher, sphere, sweeper_cfg
 from sweeplab.errors import ConfigError, SweeplabError
 from sweeplab.study.loop import StudyLoop
-from sweeplab.study.naming import default_study_name, resolve_study_name
+from sweeplab.study.naming import hashed_study_name, resolve_study_name
 from sweeplab.study.official_plugin import official_plugin_problem
 from sweeplab.study.results import RESULTS_FILE, four_digits, write_results
 
@@ -253,11 +254,16 @@ def test_unnamed_study_follows_the_search_space_and_a_named_one_refuses(tmp_path
     space = {"x": "interval(-2, 2)", "y": "choice(0, 1)"}
     with caplog.at_level(logging.INFO):
         first, _ = run_loop(tmp_path, study_name=None, n_trials=2, params=space)
-    assert first.study_name.startswith("study-") and len(first.study_name) == len("study-") + 8
+    assert first.study_name == "study-x-y"  # the job's name and the keys it sweeps
     assert f"New study {first.study_name}: hydra.sweeper.study_name is unset" in caplog.text
     other, _ = run_loop(tmp_path, study_name=None, n_trials=2, params={**space, "y": "choice(0, 2)"})
     maximize, _ = run_loop(tmp_path, study_name=None, n_trials=2, params=space, direction="maximize")
-    assert len({first.study_name, other.study_name, maximize.study_name}) == 3
+    # Other ranges or another direction over the same keys: a study of their own, a suffix only then.
+    assert re.fullmatch(r"study-x-y-[0-9a-f]{4}", other.study_name)
+    assert (
+        re.fullmatch(r"study-x-y-[0-9a-f]{4}", maximize.study_name)
+        and maximize.study_name != other.study_name
+    )
     back, study = run_loop(tmp_path, study_name=None, n_trials=3, params=space)
     assert back.study_name == first.study_name and not back.created and len(study.trials) == 3
     run_loop(tmp_path, n_trials=1, params=space)  # named "loop"
@@ -271,7 +277,8 @@ def test_unnamed_study_follows_the_search_space_and_a_named_one_refuses(tmp_path
         ("sphere-0123abcd", ["sphere-0123abcd", "sphere-89abcdef"], "sphere-0123abcd"),  # as printed
         ("sphere", ["sphere-0123abcd", "spheres-89abcdef"], "sphere-0123abcd"),  # the job's only one
         ("sphere", ["sphere"], "sphere"),  # named by the user
-        ("sphere", ["sphere-0123abc", "other-0123abcd"], None),
+        ("planet", ["planet-lr-batch_size", "other-lr"], "planet-lr-batch_size"),  # today's default name
+        ("sphere", ["spheres-x", "other-0123abcd"], None),
     ],
 )
 def test_resolve_study_name(name, names, expected):
@@ -281,7 +288,7 @@ def test_resolve_study_name(name, names, expected):
 def test_resolve_study_name_refuses_an_ambiguous_job_name():
     with pytest.raises(SweeplabError, match="'sphere' has 2 studies, one per search space"):
         resolve_study_name("sphere", ["sphere-0123abcd", "sphere-89abcdef"])
-    assert default_study_name("a", "{}", ["minimize"]) != default_study_name("a", "{}", ["maximize"])
+    assert hashed_study_name("a", "{}", ["minimize"]) != hashed_study_name("a", "{}", ["maximize"])
 
 
 def test_official_plugin_installed_beside_is_detected_from_its_metadata(tmp_path, monkeypatch):

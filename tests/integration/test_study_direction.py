@@ -12,7 +12,7 @@ from helpers.study import launcher, sweeper_cfg
 from sweeplab.errors import ConfigError
 from sweeplab.study.directions import sweep_directions
 from sweeplab.study.loop import StudyLoop
-from sweeplab.study.naming import default_study_name
+from sweeplab.study.naming import hashed_study_name
 from sweeplab.study.search_space import search_space_signature
 
 
@@ -76,7 +76,7 @@ def earlier_study(tmp_path, direction: str):
     job = compose_config(["data=kaggle", f"data.root={tmp_path / 'dogs-vs-cats'}"])
     cfg = sweeper_cfg(tmp_path, direction=None, study_name=None, n_trials=2, params={"x": "choice(1, 2)"})
     signature = search_space_signature(StudyLoop(cfg, job, launcher(lambda p: 0.0), []).opening.distributions)
-    name = default_study_name("demo", signature, [direction])
+    name = hashed_study_name("demo", signature, [direction])
     optuna.create_study(study_name=name, storage=cfg.storage, direction=direction)
     return job, cfg, name
 
@@ -93,7 +93,7 @@ def test_studies_take_the_competition_folders_name_and_find_the_old_name(tmp_pat
     # Without it, the study goes by the experiment's name, as its MLflow runs do.
     (tmp_path / "fresh").mkdir()
     fresh = sweeper_cfg(tmp_path / "fresh", direction=None, study_name=None, params={"x": "choice(1, 2)"})
-    assert StudyLoop(fresh, job, launcher(lambda p: 0.0), []).opening.study_name.startswith("dogs-vs-cats-")
+    assert StudyLoop(fresh, job, launcher(lambda p: 0.0), []).opening.study_name == "dogs-vs-cats-x"
 
 
 def test_a_named_study_made_the_wrong_way_is_resumed_with_one_warning(tmp_path, caplog):

@@ -1,35 +1,31 @@
 """`sweeplab compare`'s rows: validation against Kaggle scores for every run of an experiment (or study)."""
 
-import ast
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from mlflow.tracking import MlflowClient
 
 from sweeplab.errors import SweeplabError
 from sweeplab.kaggle.agreement import describe, rank_agreement
+from sweeplab.kaggle.shown_params import (
+    params_text,
+    role_name,
+    swept_keys,
+    swept_value,
+    varying_keys,
+)
 from sweeplab.protocol import Role, Tag
 from sweeplab.scoring.orientation import lower_is_better
-from sweeplab.study.naming import resolve_study_name
+from sweeplab.study.naming import resolve_study_name, short_names
 from sweeplab.study.queries import existing
 
 OVERFIT_WINDOW = 3  # epochs: val still rising while the test score falls over the last three
-# Params that do not change what is trained (and the data counts, which follow from the data).
-HIDDEN_PARAMS = (
-    "data.root",
-    "data.cache_dir",
-    "data.num_workers",
-    "tracking.",
-    "study.",
-    "trainer.progress",
-    "data/",
-)
 
 
 @dataclass
 class Row:
     run_id: str
-    name: str
-    params: str  # the parameters that differ between the compared runs
+    name: str  # #3 for a trial, `refit of #3`, `ensemble of 3 (#1 #4 #7)`; else the run's name
+    params: str  # the other parameters that differ (with --sweep: between the study's trials)
     best_val: float | None
     final_val: float | None
     public: float | None  # at the best-validation epoch (the submission_best.csv a user would send)
@@ -40,6 +36,7 @@ class Row:
     overfits: bool | None  # None: not enough per-epoch test scores to tell
     pruned: bool  # a study's trial stopped early by the pruner: its scores are from fewer epochs
     kind: str = ""  # trial | refit | ensemble (sweeplab.role); empty for a plain run
+    swept: dict[str, str] = field(default_factory=dict)  # with --sweep: the study's keys, by short name
 
 
 def history(client: MlflowClient, run_id: str, key: str) -> dict[int, float]:
@@ -68,7 +65,7 @@ def _sign(run) -> int:
     return -1 if lower_is_better(run.data.params.get("data.metric", "accuracy")) else 1
 
 
-def _row(client: MlflowClient, run, varying: list[str]) -> Row:
+def _row(client: MlflowClient, run) -> Row:
     run_id = run.info.run_id
     val = history(client, run_id, "val/score") or history(client, run_id, "val/acc")
     public = history(client, run_id, "kaggle/public")
@@ -81,9 +78,7 @@ def _row(client: MlflowClient, run, varying: list[str]) -> Row:
     return Row(
         run_id=run_id,
         name=run.info.run_name or "",
-        params=" ".join(
-            f"{_label(k, varying)}={_short(run.data.params[k])}" for k in varying if k in run.data.params
-        ),
+        params="",  # known once the runs listed are
         best_val=val[best_epoch] if val else None,
         final_val=val[max(val)] if val else None,
         public=at_best,
@@ -99,25 +94,6 @@ def _row(client: MlflowClient, run, varying: list[str]) -> Row:
 
 def _int(value: str | None) -> int | None:
     return None if value is None else int(value)
-
-
-def _label(key: str, keys: list[str]) -> str:
-    """A param's last name part when no other compared key shares it (optimizer.lr -> lr): a short column."""
-    leaf = key.rpartition(".")[2]
-    return leaf if sum(k.rpartition(".")[2] == leaf for k in keys) == 1 else key
-
-
-def _short(value: str) -> str:
-    """A param value at 4 significant digits: [0.75, 1.3333333] and [0.75, 1.3333333333333333] are one."""
-    try:
-        parsed = ast.literal_eval(value)
-    except (ValueError, SyntaxError):
-        return value
-    if isinstance(parsed, float):
-        return f"{parsed:.4g}"
-    if isinstance(parsed, list | tuple):
-        return "[" + ", ".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in parsed) + "]"
-    return value
 
 
 def collect(client: MlflowClient, experiment: str, study: str | None = None, top: int | None = None):
@@ -146,15 +122,32 @@ def collect(client: MlflowClient, experiment: str, study: str | None = None, top
         parent = by_name[name]
     if not runs:
         raise SweeplabError(f"no finished runs to compare in experiment {experiment!r}")
-    keys = sorted({k for r in runs for k in r.data.params if not k.startswith(HIDDEN_PARAMS)})
-    # A key varies when the runs that have it disagree (a run recorded by hand may hold only a few).
-    varying = [k for k in keys if len({_short(r.data.params[k]) for r in runs if k in r.data.params}) > 1]
     sign = _sign(runs[0])  # one experiment, one competition: best first, its metric's way
     rows = sorted(
-        (_row(client, r, varying) for r in runs),
+        (_row(client, r) for r in runs),
         key=lambda row: -sign * row.best_val if row.best_val is not None else float("inf"),
     )
-    return rows[:top] if top else rows, parent
+    rows = rows[:top] if top else rows
+    _describe(rows, runs, client.get_run(parent) if parent else None)
+    return rows, parent
+
+
+def _describe(rows: list[Row], runs: list, parent) -> None:
+    """Each row's swept values, other differing params and role name. With a study: its swept keys first,
+    the params that differ between its trials after; without: the params that differ between those listed."""
+    by_id = {r.info.run_id: r for r in runs}
+    listed = [by_id[row.run_id] for row in rows]
+    swept: list[str] = []
+    basis = listed
+    if parent is not None:
+        basis = [r for r in runs if r.data.tags.get(Tag.ROLE) == Role.TRIAL] or listed
+        swept = swept_keys(parent, basis)
+    varying = varying_keys(basis, leave_out=swept)
+    for row, run in zip(rows, listed, strict=True):
+        row.swept = {n: swept_value(run, k) for k, n in zip(swept, short_names(swept), strict=True)}
+        row.params = params_text(run, varying)
+        if parent is not None or row.kind in (Role.REFIT, Role.ENSEMBLE):  # trial numbers: one study's
+            row.name = role_name(run, by_id) or row.name
 
 
 def agreement_lines(client: MlflowClient, rows: list[Row]) -> list[str]:

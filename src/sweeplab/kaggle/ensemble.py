@@ -22,6 +22,7 @@ from sweeplab.errors import SweeplabError
 from sweeplab.kaggle.ensemble_model import log_ensemble_model, member_models
 from sweeplab.kaggle.ensemble_selection import Candidates, best_of, better, draggers, greedy_counts
 from sweeplab.protocol import Artifact, Role, Tag
+from sweeplab.runs.naming import MAX_NAME
 from sweeplab.runs.predictions import (
     ValProbs,
     log_thresholds,
@@ -186,7 +187,7 @@ def ensemble(
         solution = read_solution(competition.solution_path, competition)
         metrics |= leaderboard_metrics(solution, metric, submission, test, metrics, thresholds)
     tracker = Tracker(client.tracking_uri, first.experiment)
-    name = f"{'greedy ' if select else ''}ensemble of {len(members)} ({method})"
+    name = ensemble_name(members, method + (", greedy selection" if select else ""))
     with tempfile.TemporaryDirectory(prefix="sweeplab-ensemble-") as tmp:
         models, no_model = member_models(client, members, weights, epoch, Path(tmp))
         if no_model and require_model:
@@ -284,6 +285,18 @@ def _dragging(members: list[Member], method: str, weights: list[float] | None, m
         f"{members[best].run_id[:8]} ({alone:.4g}); dragging it down: {dragging}. Drop "
         "them, or let `sweeplab ensemble --sweep STUDY` (no --top) select members greedily"
     ]
+
+
+def ensemble_name(members: list[Member], how: str) -> str:
+    """`ensemble of 3 (mean): planet-lr-batch_size #1 #4 #7`, the members by their trial numbers when they
+    are trials of one study, else by their run ids."""
+    studies = {m.tags.get(Tag.STUDY) for m in members}
+    numbers = [m.tags.get(Tag.TRIAL) for m in members]
+    if len(studies) == 1 and None not in studies and None not in numbers:
+        which = f"{studies.pop()} " + " ".join(f"#{n}" for n in numbers)
+    else:
+        which = " ".join(m.run_id[:8] for m in members)
+    return f"ensemble of {len(members)} ({how}): {which}"[:MAX_NAME]
 
 
 def _tags(

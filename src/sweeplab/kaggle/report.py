@@ -21,8 +21,7 @@ from sweeplab.study.table import text_table  # noqa: E402
 
 PARAMS_WIDTH = 60  # characters of the params column; the CSV and HTML report keep them whole
 OVERFIT_WORDS = {True: "YES", False: "no", None: "-"}
-SHOWN_KINDS = (Role.REFIT, Role.ENSEMBLE)  # marked beside the run id: they are not trials
-HEADER = ("run", "params", "best val", "final val", "public", "private", "gap", "ep val", "ep pub", "overfit")
+SCORES = ("best val", "final val", "public", "private", "gap", "ep val", "ep pub", "overfit")
 
 
 def compare(
@@ -45,21 +44,35 @@ def compare(
 
 
 def format_table(rows: list[Row]) -> str:
-    """The console's table: one line per run, best first."""
-    return text_table(HEADER, [_line(r) for r in rows])
+    """The console's table: one line per run, best first; a study's swept keys are its first columns, the
+    other params that differ one column after them."""
+    swept = list(rows[0].swept) if rows else []
+    with_params = not swept or any(r.params for r in rows)
+    header = ("run", *swept, *(["params"] if with_params else []), *SCORES)
+    return text_table(header, [_line(r, with_params) for r in rows])
 
 
-def _line(r: Row) -> tuple[str, ...]:
-    params = r.params or r.name
+def _line(r: Row, with_params: bool) -> tuple[str, ...]:
+    named = r.kind in (Role.REFIT, Role.ENSEMBLE) or (r.kind == Role.TRIAL and r.name.startswith("#"))
+    params = r.params or ("" if named else r.name)
     if len(params) > PARAMS_WIDTH:
         params = params[: PARAMS_WIDTH - 1] + "…"
     return (
-        r.run_id[:8] + (" pruned" if r.pruned else "") + (f" {r.kind}" if r.kind in SHOWN_KINDS else ""),
-        params,
+        r.run_id[:8] + (f" {r.name}" if named else "") + (" pruned" if r.pruned else ""),
+        *r.swept.values(),
+        *([params] if with_params else []),
         *(_f(v) for v in (r.best_val, r.final_val, r.public, r.private, r.gap)),
         *(_f(v) for v in (r.best_val_epoch, r.best_public_epoch)),
         OVERFIT_WORDS[r.overfits],
     )
+
+
+def record(r: Row) -> dict:
+    """A row as compare.csv and compare.html have it: the swept keys as columns of their own."""
+    fields = asdict(r)
+    swept = fields.pop("swept")
+    named = {f"param.{k}" if k in fields else k: v for k, v in swept.items()}
+    return {"run_id": fields.pop("run_id"), "name": fields.pop("name"), **named, **fields}
 
 
 def _f(value) -> str:
@@ -141,9 +154,9 @@ def write_report(
     """compare.html (val vs public scatter with the diagonal; curves of the top runs) and compare.csv."""
     table = folder / "compare.csv"
     with table.open("w", newline="") as f:
-        writer = csv.DictWriter(f, list(asdict(rows[0])))
+        writer = csv.DictWriter(f, list(record(rows[0])))
         writer.writeheader()
-        writer.writerows(asdict(r) for r in rows)
+        writer.writerows(record(r) for r in rows)
     scored = [r for r in rows if r.best_val is not None and r.public is not None]
     figure, ax = plt.subplots(figsize=(5, 5))
     if scored:
@@ -177,15 +190,16 @@ def write_report(
     ax.legend(fontsize=7)
     curves_png = _png(figure)
     html_rows = "".join(
-        "<tr>" + "".join(f"<td>{_html_cell(k, v)}</td>" for k, v in asdict(r).items()) + "</tr>" for r in rows
+        "<tr>" + "".join(f"<td>{_html_cell(k, v)}</td>" for k, v in record(r).items()) + "</tr>" for r in rows
     )
     trust = (
         f"<h2>How far to trust validation</h2><pre>{html.escape(chr(10).join(notes))}</pre>" if notes else ""
     )
+    header = "".join(f"<th>{html.escape(k)}</th>" for k in record(rows[0]))
     report = folder / "compare.html"
     report.write_text(
         f"<html><head><meta charset='utf-8'><title>{title}</title></head><body><h1>{title}</h1>"
-        f"<table border='1'><tr>{''.join(f'<th>{k}</th>' for k in asdict(rows[0]))}</tr>{html_rows}</table>"
+        f"<table border='1'><tr>{header}</tr>{html_rows}</table>"
         f"{trust}"
         f"<h2>Validation vs public score</h2><img src='data:image/png;base64,{scatter}'>"
         f"<h2>Per-epoch validation (solid) and public (dashed) scores, top runs</h2>"

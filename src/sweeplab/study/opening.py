@@ -15,7 +15,6 @@ import zlib
 import optuna
 from hydra.utils import get_method, instantiate
 from omegaconf import DictConfig, OmegaConf
-from optuna.exceptions import DuplicatedStudyError
 from optuna.trial import TrialState
 
 from sweeplab.errors import ConfigError
@@ -30,11 +29,12 @@ from sweeplab.study.directions import (
     sweep_directions,
 )
 from sweeplab.study.fold_pruning import check_fold_pruning, sweep_folds
-from sweeplab.study.naming import default_study_name, studies_of
+from sweeplab.study.naming import default_study_names, readable_name, studies_of
 from sweeplab.study.optuna_compat import trial_id
 from sweeplab.study.samplers import build_sampler, check_sampler, sampler_class
 from sweeplab.study.search_space import grid_values, parse_search_space, search_space_signature
 from sweeplab.study.storage import open_storage
+from sweeplab.study.unnamed import open_first, recorded_study
 from sweeplab.study.warm_start import WarmStart
 
 log = logging.getLogger(__name__)
@@ -84,26 +84,27 @@ class StudyOpening:
         self.grid = {n: grid_values(n, d) for n, d in self.distributions.items()} if is_grid else None
         self.named = cfg.study_name is not None  # named by the user: kept, and refused with another space
         self.base_name = cfg.study_name or base_name(cfg, job_cfg)
-        signature = search_space_signature(self.distributions)
-        self.study_name = cfg.study_name or default_study_name(self.base_name, signature, self.directions)
+        self.signature = search_space_signature(self.distributions)
         self.storage = open_storage(
             cfg.storage, cfg.heartbeat_interval, cfg.grace_period, cfg.retry_stale_trials
         )
-        if not self.named:
-            self._find_earlier(job_cfg.get("name") or self.base_name, signature)
-        self.warm_start.read_source(self.storage, self.study_name)
+        # The names to open, in order (study/unnamed.py): the user's, the stored study of this search space,
+        # or the default names; study_name is the first until open() has taken one.
+        self.names = [cfg.study_name] if self.named else self._default_names(job_cfg.get("name"))
+        self.study_name = self.names[0]
+        # Before any study is created: a refused warm start leaves none behind.
+        self.warm_start.read_source(self.storage, self.study_name if len(self.names) == 1 else None)
         self.storage_url = redact(self.storage.url)  # for messages; jobs get self.storage.url
         self.worker = f"{socket.gethostname()}:{os.getpid()}"
         self.created = False  # set by open: whether this worker created the study (so its MLflow parent run)
 
     def open(self) -> optuna.Study:
-        try:  # the storage's unique study name decides which of several starting workers is the creator
-            self.storage.create_new_study(study_directions(self.directions), self.study_name)
-            self.created = True
-            if not self.named:
-                self._log_new_study()
-        except DuplicatedStudyError:
-            self.created = False
+        # The storage's unique study name decides which of several starting workers is the creator.
+        self.study_name, self.created = open_first(
+            self.storage, self.names, study_directions(self.directions), self.signature
+        )
+        if self.created and not self.named:
+            self._log_new_study()
         existing = self.storage.get_all_trials(
             self.storage.get_study_id_from_name(self.study_name), deepcopy=False
         )
@@ -122,28 +123,26 @@ class StudyOpening:
             self.warm_start.enqueue(study)
         return study
 
-    def _find_earlier(self, job_name: str, signature: str) -> None:
-        """The study an earlier sweeplab named for this search space, when none has today's name yet:
-        after the job's `name` (`demo-<signature>` on a competition folder) or for the old default
-        direction (minimize). Resumed under its name, said so."""
-        names = {s.study_name for s in self.storage.get_all_studies()}
-        if self.study_name in names:
-            return
+    def _default_names(self, job_name: str | None) -> list[str]:
+        """[the stored study of this search space] if there is one (said when an earlier sweeplab named it),
+        else the default names to take the first free one of."""
+        keys = list(self.distributions)
         ways = [self.directions] + ([[OFFICIAL_DEFAULT] * len(self.directions)] if self.derived else [])
-        for base in dict.fromkeys([self.base_name, job_name]):
-            for directions in ways:
-                earlier = default_study_name(base, signature, directions)
-                if earlier != self.study_name and earlier in names:
-                    log.info(
-                        "Resuming study %s, named by an earlier sweeplab (after %s, for direction %s); "
-                        "set hydra.sweeper.study_name=%s to start afresh under today's name",
-                        earlier,
-                        base,
-                        directions,
-                        self.study_name,
-                    )
-                    self.study_name = earlier
-                    return
+        bases = list(dict.fromkeys([self.base_name, job_name or self.base_name]))
+        found = recorded_study(self.storage.get_all_studies(), bases, keys, self.signature, ways)
+        if found is None:
+            return default_study_names(self.base_name, keys, self.signature, self.directions)
+        name, hashed_after, directions = found
+        if hashed_after is not None:
+            log.info(
+                "Resuming study %s, named by an earlier sweeplab (after %s, for direction %s); set "
+                "hydra.sweeper.study_name=%s to start afresh under today's name",
+                name,
+                hashed_after,
+                directions,
+                readable_name(self.base_name, keys),
+            )
+        return [name]
 
     def _sampler(self, n_existing: int, concurrent: bool) -> optuna.samplers.BaseSampler:
         sampler_cfg = OmegaConf.to_container(self.sweeper_cfg.sampler, resolve=True)
@@ -218,7 +217,7 @@ class StudyOpening:
         pruner = OmegaConf.to_container(self.sweeper_cfg.pruner, resolve=True)
         if study.user_attrs.get(Attr.PRUNER) != pruner:
             study.set_user_attr(Attr.PRUNER, pruner)
-        signature = search_space_signature(self.distributions)
+        signature = self.signature
         stored = study.user_attrs.get(Attr.SEARCH_SPACE)
         if stored is None:
             # Concurrent workers write the same value; Optuna ignores the losing insert.

@@ -77,7 +77,7 @@ class WarmStart:
                 )
         return params
 
-    def read_source(self, storage: BaseStorage, study_name: str) -> None:
+    def read_source(self, storage: BaseStorage, study_name: str | None) -> None:
         """The warm_start_from study's best configs, read before this study is created: a refusal (no such
         study, nothing to start from) leaves no empty study behind."""
         if self.source is None:

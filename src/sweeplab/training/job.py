@@ -361,7 +361,8 @@ def record_outputs(job: Job, tracker: Tracker, result: FitResult, fit_seconds: f
     for name in ("last", "best"):
         tracker.log_artifact(_write_submission(job, result, name), "submissions")
     log_predictions(job, tracker, result)
-    tracker.log_artifact(plot_learning_curves(result.history, job.output_dir / "learning_curves.png"))
+    curves = plot_learning_curves(result.history, job.output_dir / "learning_curves.png", job.cfg.data.metric)
+    tracker.log_artifact(curves)
     if job.cfg.tracking.log_model:
         log_model(job, tracker, result)
     tracker.set_tags(
