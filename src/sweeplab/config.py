@@ -155,23 +155,55 @@ class SGDConfig:
     no_decay_norm_bias: bool = False
 
 
+class Interval(StrEnum):
+    epoch = "epoch"  # the schedule moves once per epoch (before #31, every schedule)
+    step = "step"  # once per optimizer step: the same curve in epochs, smooth within them
+
+
+# The schedules' own keys (interval, warmup_epochs, a one-cycle's epochs) are sweeplab's, never passed to
+# torch; lengths are in epochs (fractions allowed per step), so a refit that stops early replays the
+# trial's curve, not a squeezed one.
 @dataclass
 class SchedulerConfig:
     _target_: str | None = None  # None: constant learning rate
+    interval: Interval = Interval.epoch
+    warmup_epochs: float = 0.0  # linear from 1% of the rate, then the schedule over the remaining epochs
 
 
 @dataclass
 class CosineSchedulerConfig:
     _target_: str = "torch.optim.lr_scheduler.CosineAnnealingLR"
-    T_max: int = MISSING
+    T_max: float = MISSING  # epochs
     eta_min: float = 0.0
+    interval: Interval = Interval.epoch
+    warmup_epochs: float = 0.0
 
 
 @dataclass
 class StepSchedulerConfig:
     _target_: str = "torch.optim.lr_scheduler.StepLR"
-    step_size: int = 1
+    step_size: int = 1  # epochs
     gamma: float = 0.5
+    interval: Interval = Interval.epoch
+    warmup_epochs: float = 0.0
+
+
+@dataclass
+class OneCycleSchedulerConfig:
+    """fastai's fit_one_cycle on torch's OneCycleLR: each parameter group peaks at its own lr."""
+
+    _target_: str = "torch.optim.lr_scheduler.OneCycleLR"
+    epochs: float = MISSING  # the cycle's length: trainer.epochs, or a trial's for its refit
+    pct_start: float = 0.25  # fastai's; torch's own default is 0.3
+    div_factor: float = 25.0  # starts at lr / 25
+    final_div_factor: float = 1e5  # ends at lr / 25 / 1e5
+    anneal_strategy: str = "cos"
+    cycle_momentum: bool = True  # momentum (Adam's beta1) 0.95 -> 0.85 -> 0.95, as fastai's moms
+    base_momentum: float = 0.85
+    max_momentum: float = 0.95
+    three_phase: bool = False
+    interval: Interval = Interval.step
+    warmup_epochs: float = 0.0  # refused above 0: the cycle warms up itself (pct_start)
 
 
 @dataclass
@@ -235,6 +267,7 @@ SCHEMAS: dict[str, dict[str, type]] = {
         "base_scheduler": SchedulerConfig,
         "base_cosine": CosineSchedulerConfig,
         "base_step": StepSchedulerConfig,
+        "base_onecycle": OneCycleSchedulerConfig,
     },
     "augmentation": {"base_augmentation": AugmentationConfig},
     "trainer": {"base_trainer": TrainerConfig},

@@ -47,7 +47,7 @@ from sweeplab.training.cv import combine_folds
 from sweeplab.training.fold_weights import FoldWeights
 from sweeplab.training.hooks import TrackingHook, Trial, log_epoch
 from sweeplab.training.model_out import log_model
-from sweeplab.training.optim import build_optimizer, build_scheduler
+from sweeplab.training.optim import Schedule, build_optimizer, build_scheduler
 from sweeplab.training.plots import plot_learning_curves
 from sweeplab.training.result import FitResult, Scoring, objective_noise, shown
 from sweeplab.training.trainer import Hook, Trainer, check_trainer
@@ -64,7 +64,7 @@ class Parts:
     model: torch.nn.Module
     augment: BatchAugment
     optimizer: torch.optim.Optimizer
-    scheduler: torch.optim.lr_scheduler.LRScheduler | None
+    schedule: Schedule | None  # the learning-rate scheduler, stepped per epoch or per optimizer step
 
 
 @dataclass
@@ -199,7 +199,10 @@ def build_parts(job: Job) -> Parts:
     model = build_model(cfg.model, num_classes=len(job.data.classes), img_size=cfg.data.img_size)
     optimizer = build_optimizer(cfg.optimizer, model, trains_backbone=not frozen_all_run(cfg.model))
     augment = BatchAugment(cfg.augmentation, _input_stats(job, model), job.device)
-    return Parts(model, augment, optimizer, build_scheduler(cfg.scheduler, optimizer))
+    # The longest split's steps: folds differ by a row or so, and a schedule must never run out of steps.
+    rows = max(len(split.train_index) for split in job.data.splits)
+    schedule = build_scheduler(cfg.scheduler, optimizer, -(-rows // job.batch_size), cfg.trainer.epochs)
+    return Parts(model, augment, optimizer, schedule)
 
 
 def _input_stats(job: Job, model: torch.nn.Module) -> Stats | None:
@@ -305,7 +308,7 @@ def fit_split(
         try:
             # Read from job.parts, not kept in locals: an out-of-memory retry must let the old parts go.
             result = trainer.fit(
-                data.with_split(split), job.parts.optimizer, job.parts.scheduler, job.scoring, hooks
+                data.with_split(split), job.parts.optimizer, job.parts.schedule, job.scoring, hooks
             )
             return result, time.perf_counter() - started
         except torch.cuda.OutOfMemoryError:

@@ -1,5 +1,7 @@
 """The `optimizer` and `scheduler` config groups, instantiated from their `_target_`."""
 
+from dataclasses import dataclass
+
 import torch
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
@@ -58,13 +60,70 @@ def build_optimizer(
         raise ConfigError(f"optimizer config cannot build {cfg._target_}: {e}") from e
 
 
+# Warm-up starts at 1% of the rate (timm's warmup_lr 1e-5 beside an lr of 1e-3) and rises linearly.
+WARMUP_START = 0.01
+SCHEDULE_KEYS = ("interval", "warmup_epochs", "epochs")  # sweeplab's, not the torch scheduler's
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A torch learning-rate scheduler and when the loop steps it: after every optimizer step, or after
+    every epoch."""
+
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    per_step: bool
+
+
 def build_scheduler(
-    cfg: DictConfig, optimizer: torch.optim.Optimizer
-) -> torch.optim.lr_scheduler.LRScheduler | None:
-    """A per-epoch learning-rate schedule, or None for a constant rate."""
-    if cfg.get("_target_") is None:
+    cfg: DictConfig, optimizer: torch.optim.Optimizer, steps_per_epoch: int = 1, epochs: int | None = None
+) -> Schedule | None:
+    """The `scheduler` group for `epochs` epochs of `steps_per_epoch` optimizer steps, with its warm-up;
+    None for a constant rate. Lengths in the config are epochs; per step they become steps."""
+    cycle = cfg.get("epochs")
+    if cycle is not None and epochs is not None and cycle < epochs:
+        raise ConfigError(
+            f"scheduler.epochs={cycle} is shorter than trainer.epochs={epochs}: a one-cycle schedule cannot "
+            "run past its end; leave scheduler.epochs at ${trainer.epochs}"
+        )
+    per_step = str(cfg.get("interval", "epoch")) == "step"
+    unit = steps_per_epoch if per_step else 1  # scheduler steps per epoch
+    warmup = float(cfg.get("warmup_epochs", 0.0))
+    if warmup < 0 or (not per_step and not warmup.is_integer()):
+        raise ConfigError(
+            f"scheduler.warmup_epochs={warmup} must be a whole number of epochs >= 0 with "
+            "scheduler.interval=epoch; set scheduler.interval=step for fractions"
+        )
+    warm = round(warmup * unit)
+    main = _main_scheduler(cfg, optimizer, unit, warm)
+    if warm == 0:
+        return None if main is None else Schedule(main, per_step)
+    rise = torch.optim.lr_scheduler.LinearLR(optimizer, WARMUP_START, 1.0, total_iters=warm)
+    if main is None:  # a constant rate after the warm-up
+        return Schedule(rise, per_step)
+    return Schedule(
+        torch.optim.lr_scheduler.SequentialLR(optimizer, [rise, main], milestones=[warm]), per_step
+    )
+
+
+def _main_scheduler(cfg: DictConfig, optimizer: torch.optim.Optimizer, unit: int, warm: int):
+    """The configured torch scheduler, its epoch lengths in scheduler steps (the warm-up's taken off)."""
+    target = cfg.get("_target_")
+    if target is None:
         return None
+    arguments = {k: cfg[k] for k in cfg if k not in SCHEDULE_KEYS}
+    if "T_max" in arguments:  # cosine: the decay fills what the warm-up leaves
+        arguments["T_max"] = max(round(cfg.T_max * unit) - warm, 1)
+    if "step_size" in arguments:
+        arguments["step_size"] = max(round(cfg.step_size * unit), 1)
+    if target.endswith("OneCycleLR"):
+        if warm:
+            raise ConfigError("scheduler=onecycle warms up itself (scheduler.pct_start); set warmup_epochs=0")
+        # Each group peaks at its own rate, so a backbone's optimizer.backbone_lr_scale survives.
+        arguments["max_lr"] = [group["lr"] for group in optimizer.param_groups]
+        # One step more than the cycle trains: the loop steps after the last batch too, and that step lands
+        # on the cycle's end (lr / 2.5e6, the logged lr) instead of past it.
+        arguments["total_steps"] = max(round(cfg.epochs * unit), 1) + 1
     try:
-        return instantiate(cfg, optimizer=optimizer)
-    except InstantiationException as e:
-        raise ConfigError(f"scheduler config cannot build {cfg._target_}: {e}") from e
+        return instantiate(arguments, optimizer=optimizer, _convert_="all")  # max_lr: a list, not a config
+    except (InstantiationException, ValueError) as e:
+        raise ConfigError(f"scheduler config cannot build {target}: {e}") from e

@@ -19,6 +19,7 @@ from sweeplab.errors import ConfigError, TrainingDiverged
 from sweeplab.offline import probabilities, view_mean
 from sweeplab.protocol import Metric
 from sweeplab.scoring.metrics import leaderboard_metrics, validation_metrics
+from sweeplab.training.optim import Schedule
 from sweeplab.training.result import FitResult, Scoring, improves, shown, state_copy
 
 log = logging.getLogger(__name__)
@@ -157,7 +158,7 @@ class Trainer:
         self,
         data: ImageData,
         optimizer: torch.optim.Optimizer,
-        scheduler: torch.optim.lr_scheduler.LRScheduler | None,
+        schedule: Schedule | None,
         scoring: Scoring,
         hooks: Sequence[Hook] = (),
     ) -> FitResult:
@@ -174,9 +175,9 @@ class Trainer:
             if epoch == self.unfreeze_at_epoch:
                 self.model.set_frozen(False)
                 log.info("epoch %d: backbone unfrozen, everything trains from now on", epoch)
-            metrics = self.train_epoch(data, optimizer, generator, epoch)
-            if scheduler is not None:
-                scheduler.step()
+            metrics = self.train_epoch(data, optimizer, generator, epoch, schedule)
+            if schedule is not None and not schedule.per_step:
+                schedule.scheduler.step()
             val_probs = self.predict(data.images, data.val_index) if len(data.val_index) else None
             truth = data.labels[data.val_index]
             thresholds = scoring.thresholds_for(truth, val_probs) if data.multilabel else None
@@ -235,9 +236,15 @@ class Trainer:
         return metrics
 
     def train_epoch(
-        self, data: ImageData, optimizer: torch.optim.Optimizer, generator: torch.Generator, epoch: int
+        self,
+        data: ImageData,
+        optimizer: torch.optim.Optimizer,
+        generator: torch.Generator,
+        epoch: int,
+        schedule: Schedule | None = None,
     ) -> dict[str, float]:
-        """One pass over the training rows: train/loss, train/acc and the learning rate used."""
+        """One pass over the training rows (a per-step schedule moving after each optimizer step):
+        train/loss, train/acc, the learning rate at its end and the optimizer steps so far."""
         cfg = self.cfg
         self.model.train()
         # Running sums stay on the device: reading them is a sync, done every SYNC_EVERY steps only.
@@ -251,6 +258,8 @@ class Trainer:
         with tqdm(steps, total=total, leave=True, **progress) as bar:
             for step, (x, y) in enumerate(bar, 1):
                 loss, logits = self.train_step(x, y, optimizer)
+                if schedule is not None and schedule.per_step:
+                    schedule.scheduler.step()
                 seen += len(y)
                 loss_sum += loss * len(y)
                 if self.multilabel:
