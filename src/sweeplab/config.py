@@ -214,6 +214,12 @@ class AugmentationConfig:
     crop_ratio: list[float] = field(default_factory=lambda: [3 / 4, 4 / 3])
     normalize: Normalize = Normalize.auto
     transforms: list[Any] = field(default_factory=list)  # extra torchvision.transforms.v2, per image
+    # Mixup and CutMix (0: off), drawn per image on the batch: each mixed with probability mix_prob, up
+    # to and including epoch mix_until_epoch (null: every epoch); both on: each mixed image takes one.
+    mixup_alpha: float = 0.0
+    cutmix_alpha: float = 0.0
+    mix_prob: float = 1.0
+    mix_until_epoch: int | None = None
 
 
 @dataclass

@@ -3,6 +3,7 @@
 import torch
 from hydra.utils import instantiate
 
+from sweeplab.data.mixing import BatchMix
 from sweeplab.errors import ConfigError
 from sweeplab.offline import Stats
 
@@ -18,6 +19,8 @@ def is_random(cfg) -> str | None:
         return f"crop_scale_min={cfg.crop_scale_min}"
     if cfg.transforms:
         return f"{len(cfg.transforms)} extra transforms"
+    if cfg.get("mixup_alpha") or cfg.get("cutmix_alpha"):
+        return f"mixup_alpha={cfg.get('mixup_alpha')}, cutmix_alpha={cfg.get('cutmix_alpha')}"
     return None
 
 
@@ -41,6 +44,7 @@ class BatchAugment:
                 f"augmentation.crop_scale_min={cfg.crop_scale_min} must be in (0, 1]; 1.0 turns cropping off"
             )
         self.hflip, self.vflip = cfg.hflip, cfg.vflip
+        self.mix = BatchMix.from_cfg(cfg)  # images and labels together: the trainer applies it
         self.crop_scale_min = cfg.crop_scale_min
         self.log_ratio = torch.log(torch.tensor(list(cfg.crop_ratio), dtype=torch.float32))
         try:

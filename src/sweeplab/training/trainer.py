@@ -14,6 +14,7 @@ from tqdm import tqdm
 from sweeplab.data import ImageData
 from sweeplab.data.augment import BatchAugment
 from sweeplab.data.batches import batches
+from sweeplab.data.mixing import Mixed
 from sweeplab.device import autocast
 from sweeplab.errors import ConfigError, TrainingDiverged
 from sweeplab.offline import probabilities, view_mean
@@ -49,13 +50,28 @@ def check_trainer(cfg) -> None:
         )
 
 
-def training_loss(logits: torch.Tensor, y: torch.Tensor, multilabel: bool, smoothing: float) -> torch.Tensor:
+def training_loss(
+    logits: torch.Tensor, y: torch.Tensor, multilabel: bool, smoothing: float, mixed: Mixed | None = None
+) -> torch.Tensor:
     """Cross-entropy of class indices, or BCE of each tag's yes/no (one independent sigmoid per tag),
-    against targets smoothed by `smoothing`: each class keeps smoothing / C, each tag smoothing / 2."""
+    against targets smoothed by `smoothing`: each class keeps smoothing / C, each tag smoothing / 2. For a
+    mixed batch, each image's loss is its own label's weighted by `mixed.own` plus its partner's."""
+    if mixed is None:
+        return _image_losses(logits, y, multilabel, smoothing, "mean")
+    own = _image_losses(logits, y, multilabel, smoothing, "none")
+    partners = _image_losses(logits, y[mixed.partner], multilabel, smoothing, "none")
+    return (mixed.own * own + (1 - mixed.own) * partners).mean()
+
+
+def _image_losses(
+    logits: torch.Tensor, y: torch.Tensor, multilabel: bool, smoothing: float, reduction: str
+) -> torch.Tensor:
     if multilabel:
         target = y.float() * (1.0 - smoothing) + smoothing / 2
-        return F.binary_cross_entropy_with_logits(logits, target)
-    return F.cross_entropy(logits, y, label_smoothing=smoothing)
+        if reduction == "mean":
+            return F.binary_cross_entropy_with_logits(logits, target)
+        return F.binary_cross_entropy_with_logits(logits, target, reduction="none").mean(1)
+    return F.cross_entropy(logits, y, label_smoothing=smoothing, reduction=reduction)
 
 
 class Hook:
@@ -94,6 +110,8 @@ class Trainer:
         # Read once: a DictConfig lookup per step costs more than a small model's step on a GPU.
         self.label_smoothing, self.grad_clip = cfg.get("label_smoothing", 0.0), cfg.get("grad_clip")
         self.micro_batch = cfg.get("micro_batch")
+        self.mix = getattr(augment, "mix", None)  # Mixup/CutMix: images and labels, so here, not in augment
+        self.mixing = False  # this epoch's: mixing may stop after augmentation.mix_until_epoch
         self.steps = 0  # optimizer steps taken: train/steps
         self.multilabel = False  # set by fit from its data's labels: sigmoid and BCE instead of softmax
         # The best epoch's weights, copied to the CPU when an epoch improves: the run's logged model.
@@ -126,8 +144,11 @@ class Trainer:
         """Forward and backward of one micro-batch of a batch of `batch` images (1.0: the whole batch),
         its mean loss weighted by its share so the accumulated gradient is the batch's. BatchNorm sees the
         micro-batch alone."""
-        logits = self._forward(x, train=True)
-        loss = training_loss(logits, y, self.multilabel, self.label_smoothing)
+        inputs = self.augment(x, train=True).contiguous(memory_format=self.memory_format)
+        mixed = self.mix(inputs) if self.mixing else None
+        with autocast(self.cfg.amp, self.device):
+            logits = self.network(inputs if mixed is None else mixed.images).float()
+        loss = training_loss(logits, y, self.multilabel, self.label_smoothing, mixed)
         if batch != 1.0:
             loss = loss * (len(y) / batch)
         loss.backward()
@@ -247,6 +268,7 @@ class Trainer:
         train/loss, train/acc, the learning rate at its end and the optimizer steps so far."""
         cfg = self.cfg
         self.model.train()
+        self.mixing = self.mix is not None and self.mix.active(epoch)
         # Running sums stay on the device: reading them is a sync, done every SYNC_EVERY steps only.
         seen, loss_sum = 0, torch.zeros((), device=self.device)
         correct = torch.zeros((), device=self.device)  # multi-label: the share of tags right per image
