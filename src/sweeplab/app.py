@@ -57,6 +57,10 @@ def train(cfg: DictConfig, **kwargs) -> float | list[float]:
     open its Optuna trial, which hears every epoch and may prune it. A single run never imports Optuna."""
     from sweeplab.training.job import run  # torch and MLflow load here: a refused command line answers fast
 
+    if cfg.get("lr_find"):  # the range test instead of training: the suggested optimizer.lr is returned
+        from sweeplab.training.lr_find import find_lr
+
+        return find_lr(cfg, kwargs.get("output_dir"))
     if OmegaConf.select(cfg, "study.trial_id", default=None) is None:
         return run(cfg, **kwargs)
     from sweeplab.study.job_side import StudyTrial

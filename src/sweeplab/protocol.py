@@ -81,6 +81,7 @@ class Role:
     COMPARISON = "comparison"  # `sweeplab compare`'s report
     REFIT = "refit"  # `sweeplab refit` of a study's trial: in the study's compare table, not a trial
     ENSEMBLE = "ensemble"  # `sweeplab ensemble`
+    LR_FIND = "lr-find"  # `python train.py lr_find=true`: the range test's plot, left out of compare
 
 
 class Attr:

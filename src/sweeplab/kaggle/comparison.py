@@ -105,7 +105,7 @@ def collect(client: MlflowClient, experiment: str, study: str | None = None, top
     runs = [
         r
         for r in client.search_runs([exp.experiment_id], "attributes.status = 'FINISHED'")
-        if r.data.tags.get(Tag.ROLE) not in (Role.STUDY, Role.COMPARISON)
+        if r.data.tags.get(Tag.ROLE) not in (Role.STUDY, Role.COMPARISON, Role.LR_FIND)
     ]
     parent = None
     if study is not None:
