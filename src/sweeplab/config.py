@@ -243,6 +243,9 @@ class TrainerConfig:
     # 1 - e/2 and e/2. 0: off (fastai's LabelSmoothingCrossEntropy and timm use 0.1).
     label_smoothing: float = 0.0
     grad_clip: float | None = None  # the gradients' largest total L2 norm per step; null: not clipped
+    # The weights' exponential moving average (e.g. 0.999), warmed up as timm's ModelEmaV3, is what is
+    # validated, submitted and logged; null: the raw weights.
+    ema_decay: float | None = None
     # torch's threads and data.num_workers' default; None: the sweep slot's share of the cores, else torch's
     num_threads: int | None = None
     # Test-time augmentation: predictions averaged over the image and these views, for validation and

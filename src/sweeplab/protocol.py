@@ -106,6 +106,7 @@ class Metric:
 
     TRAIN_LOSS, TRAIN_ACC = "train/loss", "train/acc"
     VAL_LOSS, VAL_ACC, VAL_SCORE = "val/loss", "val/acc", "val/score"
+    VAL_SCORE_RAW = "val/score_raw"  # the raw model's val/score beside the averaged (EMA) one's
     KAGGLE_PUBLIC, KAGGLE_PRIVATE = "kaggle/public", "kaggle/private"
     GAP = "gap/val_minus_public"
     LR = "lr"

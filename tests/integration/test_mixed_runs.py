@@ -40,3 +40,22 @@ def test_mixing_runs_multilabel_with_folds_and_tta(tmp_path, store, mlflow_clien
     (logged,) = mlflow_client.search_runs([e.experiment_id for e in mlflow_client.search_experiments()])
     assert logged.info.status == "FINISHED" and Metric.OOF_SCORE in logged.data.metrics
     assert "predictions/thresholds.json" in artifact_paths(mlflow_client, logged.info.run_id)
+
+
+def test_ema_weights_are_validated_and_kept_with_the_raw_score_beside(
+    tiny_overrides, tmp_path, mlflow_client
+):
+    """The average does not change training: with trainer.ema_decay the raw weights score exactly as a
+    run without it (val/score_raw), while val/loss and val/score are the average's."""
+    curves = {}
+    for name, extra in (("ema", ["trainer.ema_decay=0.9"]), ("plain", [])):
+        overrides = [*tiny_overrides, *extra, "optimizer.lr=3e-3", f"tracking.experiment={name}"]
+        run(compose_config(overrides), output_dir=tmp_path / name)
+        run_id = mlflow_client.search_runs([mlflow_client.get_experiment_by_name(name).experiment_id])[
+            0
+        ].info.run_id
+        keys = (Metric.VAL_SCORE, Metric.VAL_SCORE_RAW, Metric.VAL_LOSS)
+        curves[name] = {k: [m.value for m in mlflow_client.get_metric_history(run_id, k)] for k in keys}
+    assert curves["ema"][Metric.VAL_SCORE_RAW] == curves["plain"][Metric.VAL_SCORE]
+    assert curves["plain"][Metric.VAL_SCORE_RAW] == []  # only beside an average
+    assert curves["ema"][Metric.VAL_LOSS] != curves["plain"][Metric.VAL_LOSS]  # validated: the average

@@ -303,7 +303,7 @@ def fit_split(
         trainer, data = _trainer(job)
         hooks = _hooks(job, tracker)
         if weights is not None:
-            hooks.insert(0, weights.watching(trainer.model))
+            hooks.insert(0, weights.watching(trainer.evaluated))
         started = time.perf_counter()
         try:
             # Read from job.parts, not kept in locals: an out-of-memory retry must let the old parts go.

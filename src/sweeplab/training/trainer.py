@@ -20,6 +20,7 @@ from sweeplab.errors import ConfigError, TrainingDiverged
 from sweeplab.offline import probabilities, view_mean
 from sweeplab.protocol import Metric
 from sweeplab.scoring.metrics import leaderboard_metrics, validation_metrics
+from sweeplab.training.ema import WeightsEma
 from sweeplab.training.optim import Schedule
 from sweeplab.training.result import FitResult, Scoring, improves, shown, state_copy
 
@@ -44,6 +45,9 @@ def check_trainer(cfg) -> None:
         raise ConfigError(f"trainer.label_smoothing={cfg.label_smoothing} must be in [0, 1), e.g. 0.1")
     if cfg.get("grad_clip") is not None and cfg.grad_clip <= 0:
         raise ConfigError(f"trainer.grad_clip={cfg.grad_clip} must be positive, or null for no clipping")
+    decay = cfg.get("ema_decay")
+    if decay is not None and not 0.0 < decay < 1.0:
+        raise ConfigError(f"trainer.ema_decay={decay} must be in (0, 1), e.g. 0.999, or null for no EMA")
     if cfg.compile_mode not in COMPILE_MODES:
         raise ConfigError(
             f"trainer.compile_mode={cfg.compile_mode!r} is unknown; valid: {', '.join(COMPILE_MODES)}"
@@ -110,6 +114,9 @@ class Trainer:
         # Read once: a DictConfig lookup per step costs more than a small model's step on a GPU.
         self.label_smoothing, self.grad_clip = cfg.get("label_smoothing", 0.0), cfg.get("grad_clip")
         self.micro_batch = cfg.get("micro_batch")
+        decay = cfg.get("ema_decay")
+        self.ema = None if decay is None else WeightsEma(self.model, decay)
+        self.raw = False  # predict the last step's weights, not their average (val/score_raw)
         self.mix = getattr(augment, "mix", None)  # Mixup/CutMix: images and labels, so here, not in augment
         self.mixing = False  # this epoch's: mixing may stop after augmentation.mix_until_epoch
         self.steps = 0  # optimizer steps taken: train/steps
@@ -117,10 +124,16 @@ class Trainer:
         # The best epoch's weights, copied to the CPU when an epoch improves: the run's logged model.
         self.keep_weights = True
 
-    def _forward(self, x: torch.Tensor, train: bool) -> torch.Tensor:
+    @property
+    def evaluated(self) -> torch.nn.Module:
+        """The weights validated, submitted and kept: the moving average with trainer.ema_decay."""
+        return self.model if self.ema is None else self.ema.module
+
+    def _forward(self, x: torch.Tensor, train: bool, raw: bool = False) -> torch.Tensor:
         x = self.augment(x, train=train).contiguous(memory_format=self.memory_format)
+        network = self.network if train or raw or self.ema is None else self.ema.module
         with autocast(self.cfg.amp, self.device):
-            return self.network(x).float()
+            return network(x).float()
 
     def train_step(
         self, x: torch.Tensor, y: torch.Tensor, optimizer: torch.optim.Optimizer
@@ -137,6 +150,8 @@ class Trainer:
         if self.grad_clip is not None:  # one norm over every parameter, as timm's --clip-grad
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
         optimizer.step()
+        if self.ema is not None:
+            self.ema.update(self.model)
         self.steps += 1
         return loss, logits
 
@@ -156,7 +171,7 @@ class Trainer:
 
     def _probs(self, x: torch.Tensor) -> torch.Tensor:
         """Class probabilities (softmax), or each tag's (sigmoid) for multi-label."""
-        return probabilities(self._forward(x, train=False), self.multilabel)
+        return probabilities(self._forward(x, train=False, raw=self.raw), self.multilabel)
 
     def _predict_batch(self, x: torch.Tensor) -> torch.Tensor:
         """The batch's probabilities, averaged over trainer.tta's flipped views (flips of the uint8 batch):
@@ -164,16 +179,27 @@ class Trainer:
         return view_mean(self._probs, x, self.tta)
 
     @torch.no_grad()
-    def predict(self, images: np.ndarray, index: np.ndarray) -> np.ndarray:
-        """Class probabilities for the given rows, in their order (averaged over the TTA views)."""
+    def predict(self, images: np.ndarray, index: np.ndarray, raw: bool = False) -> np.ndarray:
+        """Class probabilities for the given rows, in their order (averaged over the TTA views), of the
+        evaluated weights (raw: the last step's, not their average)."""
         self.model.eval()
+        self.raw = raw
         zeros = np.zeros(len(images), dtype=np.int64)
         # Kept on the device and copied once: a copy per batch is a sync per batch on a GPU.
         probs = [
             self._predict_batch(x)
             for x, _ in batches(images, zeros, index, self.eval_batch_size, self.device)
         ]
+        self.raw = False
         return torch.cat(probs).cpu().numpy()
+
+    def raw_score(self, data: ImageData, scoring: Scoring) -> dict[str, float]:
+        """val/score_raw: the last step's weights' val/score beside the average's (trainer.ema_decay): one
+        more pass over the validation images an epoch."""
+        truth, raw = data.labels[data.val_index], self.predict(data.images, data.val_index, raw=True)
+        thresholds = scoring.thresholds_for(truth, raw) if data.multilabel else None
+        score = validation_metrics(truth, raw, scoring.metric, scoring.submission, thresholds)
+        return {Metric.VAL_SCORE_RAW: score[Metric.VAL_SCORE]}
 
     def fit(
         self,
@@ -206,6 +232,8 @@ class Trainer:
                 metrics.update(
                     validation_metrics(truth, val_probs, scoring.metric, scoring.submission, thresholds)
                 )
+                if self.ema is not None:
+                    metrics.update(self.raw_score(data, scoring))
             metrics = self._end_epoch(data, result, metrics, val_probs, thresholds, scoring)
             prefix = "" if data.fold is None else f"fold {data.fold} "
             log.info("%sepoch %d/%d: %s", prefix, epoch, cfg.epochs, shown(metrics))
@@ -249,7 +277,7 @@ class Trainer:
             result.best_test_probs, result.best_val_probs = test_probs, val_probs
             result.best_thresholds = thresholds
             if self.keep_weights and data.fold is None:  # folds: the mean curve's epoch, the job's hook
-                result.best_weights = [state_copy(self.model)]
+                result.best_weights = [state_copy(self.evaluated)]
         if last:
             result.last_test_probs, result.last_thresholds = test_probs, thresholds
         if data.fold is not None:
