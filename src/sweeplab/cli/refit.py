@@ -14,7 +14,7 @@ from sweeplab.protocol import Metric, Tag
 
 FLOOR_HELP = (
     "the least refit/agreement with the trial's submission for --register to move the alias "
-    "(default: 0.6 for labels and tags, a share of rows; 0.8 for probabilities, a rank correlation)"
+    "(default: 0.7 for labels and tags, a share of rows; 0.75 for probabilities, a rank correlation)"
 )
 
 
