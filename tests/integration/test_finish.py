@@ -58,6 +58,7 @@ def test_refit_trains_on_every_image_for_the_recorded_epochs_and_links_the_runs(
     out = capsys.readouterr().out
     assert f"refit {refit.info.run_id} of {trial_id}" in out
     assert "refit/agreement=" in out and "(share of rows with the same label; floor 0.7)" in out
+    assert "kaggle/public=" in out and "(trial " in out and "trial val/score=" in out and "at epoch 2" in out
     assert client.download_artifacts(
         refit.info.run_id, "submissions/submission_best.csv", str(tmp_path / "d")
     )

@@ -120,14 +120,16 @@ def _check(args: argparse.Namespace, client: MlflowClient, trial_id: str, refit_
 
 
 def _scores(client: MlflowClient, refit_id: str, trial_id: str) -> str:
-    """The refit's Kaggle scores, each beside the trial's at its best epoch (what its submission was)."""
+    """The refit's Kaggle scores, each beside the trial's at its best epoch (what its submission was), and
+    the trial's val/score there: a refit has none, and without a solution file it is all there is."""
     metrics = client.get_run(refit_id).data.metrics
     best = client.get_run(trial_id).data.tags.get(Tag.BEST_EPOCH, "")
     shown = []
-    for key in (Metric.KAGGLE_PUBLIC, Metric.KAGGLE_PRIVATE):
-        if key not in metrics:
-            continue
+    for key in (Metric.KAGGLE_PUBLIC, Metric.KAGGLE_PRIVATE, Metric.VAL_SCORE):
         trial = {m.step: m.value for m in client.get_metric_history(trial_id, key)}
         at_best = trial.get(int(best)) if best.isdigit() else None
-        shown.append(f"{key}={metrics[key]:.4g}" + ("" if at_best is None else f" (trial {at_best:.4g})"))
+        if key in metrics:
+            shown.append(f"{key}={metrics[key]:.4g}" + ("" if at_best is None else f" (trial {at_best:.4g})"))
+        elif at_best is not None:
+            shown.append(f"trial {key}={at_best:.4g} at epoch {best}")
     return "  ".join(shown)
