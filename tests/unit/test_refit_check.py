@@ -80,9 +80,13 @@ def test_agreement_of_two_written_submissions(tmp_path, kind, header, trial, ref
         (
             ["id", "label"],
             [(1, "cat"), (3, "cat")],
-            r"2 ids are in one submission and not the other \(e.g. '2'\)",
+            r"2 ids are in one of the trial's and the refit's submissions and not the other \(e.g. '2'\)",
         ),
-        (["id", "target"], [(1, "cat"), (2, "cat")], "have other columns"),
+        (
+            ["id", "target"],
+            [(1, "cat"), (2, "cat")],
+            "the trial's and the refit's submissions have other columns",
+        ),
     ],
 )
 def test_submissions_that_cannot_be_compared_are_one_line(tmp_path, header, refit, message):

@@ -19,10 +19,11 @@ from sweeplab.errors import SweeplabError
 RANKED = ("probability", "probabilities")  # the formats compared by rank; the others by shares of rows
 # Under these a refit does not move `champion` (bench/refit_agreement.py on real photographs, 2026-12-08,
 # docs/validation.md#a-refit-checked-before-it-counts). Shares: honest refits and second seeds of models
-# that learnt 0.86-0.98 (Planet's shape, tags), one-epoch refits that lost 0.12-0.29 of public F2 at
-# 0.50-0.68; only trials near chance (cats-dogs-mini, accuracy 0.48-0.64) fall under it honestly (0.64,
-# 0.69), where a refit has nothing to agree with. Spearman: honest 0.79-0.97 (Aerial Cactus' and Dog
-# Breed's shapes), one-epoch refits 0.61 and 0.71 (a third, 0.79, is indistinguishable from a seed).
+# that learnt 0.86-0.98 (Planet's shape, tags; Humpback's top-5: 0.93-0.99), one-epoch refits that lost
+# 0.12-0.29 of public F2 at 0.50-0.68; only trials near chance (cats-dogs-mini, accuracy 0.48-0.64) fall
+# under it honestly (0.64, 0.69), where a refit has nothing to agree with. Spearman: honest 0.79-0.97
+# (Aerial Cactus' and Dog Breed's shapes), one-epoch refits 0.61 and 0.71 (a third, 0.79, is no lower
+# than a second seed).
 FLOOR_SHARE = 0.70
 FLOOR_SPEARMAN = 0.75
 MEASURES = {
@@ -46,18 +47,20 @@ def submission_agreement(trial: Path, refit: Path, kind: str) -> Agreement:
     other_header, second = read_submission(refit)
     if header != other_header:
         raise SweeplabError(
-            f"the submissions {trial.name} and {refit.name} have other columns ({','.join(header)} vs "
+            f"the trial's and the refit's submissions have other columns ({','.join(header)} vs "
             f"{','.join(other_header)}): not one competition's; refit the trial on its own competition"
         )
     missing = first.keys() ^ second.keys()
     if missing:
         raise SweeplabError(
-            f"{len(missing)} ids are in one submission and not the other (e.g. {sorted(missing)[0]!r}): "
-            "the test images changed since the trial ran; rerun the trial on today's folder"
+            f"{len(missing)} ids are in one of the trial's and the refit's submissions and not the other "
+            f"(e.g. {sorted(missing)[0]!r}): the test images changed since the trial ran; rerun the trial"
         )
     ids = sorted(first)
     if not ids:
-        raise SweeplabError(f"the submission {trial.name} holds no rows: nothing to compare; write it again")
+        raise SweeplabError(
+            "the trial's submission holds no rows: nothing to compare; refit a trial that has one"
+        )
     if kind in RANKED:
         value = flat_spearman([first[i] for i in ids], [second[i] for i in ids])
         return Agreement(value, "Spearman rank correlation", len(ids), FLOOR_SPEARMAN)
