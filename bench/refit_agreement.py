@@ -17,7 +17,7 @@ refit's mean F2 at the trial's thresholds beside the refit's at 0.5 and at the b
 lost score owes to the thresholds). Goal: the floor sits under every honest refit's agreement (refit,
 seed) and above the broken ones' where they lost score.
 
-    python bench/refit_agreement.py [--seeds 3] [--epochs 10] [--shapes planet dog_breed ...]
+    python bench/refit_agreement.py [--seeds 3] [--epochs 10] [--shapes planet ...] [--set data.folds=5]
 """
 
 import argparse
@@ -167,6 +167,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="for every trial, e.g. data.folds=5"
+    )
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument(
@@ -180,7 +183,7 @@ def main() -> None:
         for name in args.shapes:
             root, base = competition(name, tmp / "shapes")
             for seed in range(args.seeds):
-                r = one_seed(name, root, base, seed, args.epochs, tmp)
+                r = one_seed(name, root, [*base, *args.set], seed, args.epochs, tmp)
                 cells = "  ".join(
                     f"{v}: public {r[v][0]:.3f} agree {r[v][1]:.3f}"
                     for v in ("refit", "short", "one", "seed")
