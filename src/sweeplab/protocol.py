@@ -120,6 +120,8 @@ class Metric:
     FOLD_PREFIX = "fold"
     CV_STD = "cv/std"
     OOF_SCORE = "oof/score"  # once, at the last epoch's step
+    # `sweeplab refit`: on the refit run, its submission's agreement with its trial's (no labels needed)
+    REFIT_AGREEMENT = "refit/agreement"
 
     @staticmethod
     def fold(i: int, key: str) -> str:

@@ -35,20 +35,31 @@ def test_refit_trains_on_every_image_for_the_recorded_epochs_and_links_the_runs(
     tiny_overrides, store, tmp_path, monkeypatch, capsys
 ):
     monkeypatch.chdir(tmp_path)
-    run(compose_config([*tiny_overrides, "trainer.epochs=3", "optimizer.lr=3e-3"]), output_dir=tmp_path / "o")
+    given = [*tiny_overrides, "trainer.epochs=3", "optimizer.lr=3e-3", "scheduler=cosine"]
+    run(compose_config(given), output_dir=tmp_path / "o")
     client = MlflowClient(store)
     (original,) = all_runs(client)
-    best = original.data.tags["sweeplab.best_epoch"]
-    assert sweeplab(["refit", original.info.run_id[:8], "--tracking-uri", store]) == 0
+    trial_id = original.info.run_id
+    client.set_tag(trial_id, "sweeplab.best_epoch", "2")  # as if it peaked at epoch 2 of its 3
+    assert sweeplab(["refit", trial_id[:8], "--tracking-uri", store]) == 0
     (refit,) = [r for r in all_runs(client) if "sweeplab.refit_of" in r.data.tags]
-    assert refit.data.tags["sweeplab.refit_of"] == original.info.run_id
+    assert refit.data.tags["sweeplab.refit_of"] == trial_id
+    assert refit.info.run_name == f"refit of {original.info.run_name}"
     params = refit.data.params
     assert (params["data/train_images"], params["data/val_images"]) == ("24", "0")  # every labelled image
-    assert params["trainer.epochs"] == best and params["data.val_fraction"] == "0.0"
-    assert refit.data.tags["sweeplab.best_epoch"] == best  # no validation: the submission is the last epoch
+    assert params["trainer.epochs"] == "2" and params["data.val_fraction"] == "0.0"
+    # The replay rule: the trial's learning rate per epoch up to its best, its cosine over its own 3 epochs.
+    assert params["scheduler.T_max"] == "3"
+    lr = [[m.value for m in client.get_metric_history(r, "lr")] for r in (trial_id, refit.info.run_id)]
+    assert lr[1] == pytest.approx(lr[0][:2])
+    assert refit.data.tags["sweeplab.best_epoch"] == "2"  # no validation: the submission is the last epoch
     metrics = refit.data.metrics
     assert "kaggle/public" in metrics and "val/acc" not in metrics and "objective" not in metrics
-    assert f"refit {refit.info.run_id} of {original.info.run_id}" in capsys.readouterr().out
+    assert 0 <= metrics["refit/agreement"] <= 1
+    out = capsys.readouterr().out
+    assert f"refit {refit.info.run_id} of {trial_id}" in out
+    assert "refit/agreement=" in out and "(share of rows with the same label; floor 0.7)" in out
+    assert "kaggle/public=" in out and "(trial " in out and "trial val/score=" in out and "at epoch 2" in out
     assert client.download_artifacts(
         refit.info.run_id, "submissions/submission_best.csv", str(tmp_path / "d")
     )

@@ -1,6 +1,10 @@
 """The Model Registry: a run's model as a version with the alias moved to it, its scores as tags, and
 the one-line refusals."""
 
+import csv
+from pathlib import Path
+from urllib.parse import urlparse
+
 import mlflow.pyfunc
 import pytest
 
@@ -60,3 +64,39 @@ def test_refit_register_of_a_run_without_a_model_logs_the_refits_model(
     assert "registered run" in capsys.readouterr().out
     version = mlflow_client.get_model_version_by_alias("no-model-refit", "champion")
     assert version.run_id == refit
+
+
+def test_a_refit_under_its_agreement_floor_is_recorded_but_moves_champion_only_when_forced(
+    tiny_overrides, store, mlflow_client, tmp_path, monkeypatch, capsys
+):
+    monkeypatch.chdir(tmp_path)
+    trial = trained([*tiny_overrides, "trainer.epochs=1"], tmp_path / "a", mlflow_client)
+    assert register_run(mlflow_client, trial, "guarded").version == "1"  # today's champion
+    # The trial's submission with one label no model writes: no refit agrees with it on every row.
+    rows = list(csv.reader((tmp_path / "a" / "submission_best.csv").open()))
+    rows[1][1] = "not-a-class"
+    (tmp_path / "t").mkdir()
+    with (tmp_path / "t" / "submission_best.csv").open("w", newline="") as f:
+        csv.writer(f).writerows(rows)
+    mlflow_client.log_artifact(trial, str(tmp_path / "t" / "submission_best.csv"), "submissions")
+    args = ["refit", trial[:8], "--register", "guarded", "--min-agreement", "1", "--tracking-uri", store]
+    before = run_ids(mlflow_client)
+    assert main(args) == 0
+    refit = new_run(mlflow_client, before)
+    out = capsys.readouterr().out
+    assert f"warning: refit {refit[:8]} agrees with its trial {trial[:8]} at " in out
+    assert "alias champion not moved: refit/agreement " in out and "version 2, no alias moved" in out
+    assert mlflow_client.get_model_version_by_alias("guarded", "champion").version == 1
+    held = mlflow_client.get_model_version("guarded", "2")  # recorded all the same, with its agreement
+    assert held.run_id == refit and float(held.tags["refit/agreement"]) < 1
+    assert main([*args, "--force"]) == 0
+    assert mlflow_client.get_model_version_by_alias("guarded", "champion").version == 3
+    # A trial without its submission: no agreement, said in one line; the refit counts as before.
+    artifacts = Path(urlparse(mlflow_client.get_run(trial).info.artifact_uri).path)
+    (artifacts / "submissions" / "submission_best.csv").unlink()
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert (
+        f"refit/agreement not logged: the trial run {trial[:8]} has no submissions/submission_best.csv" in out
+    )
+    assert mlflow_client.get_model_version_by_alias("guarded", "champion").version == 4

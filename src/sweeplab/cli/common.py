@@ -70,13 +70,15 @@ def train_again(
     tags: dict[str, str],
     overrides: list[str],
     output_dir: Path,
+    name: str | None = None,
 ) -> str:
-    """Train a recorded run's config as a new run beside it, tagged `link`=run_id; the new run's id."""
+    """Train a recorded run's config as a new run beside it, tagged `link`=run_id; the new run's id.
+    `name`: the new run's name, else what its overrides change."""
     from sweeplab.training.job import run
 
     config.tracking.uri = client.tracking_uri  # the new run lands beside the one it came from
     logging.basicConfig(level=logging.INFO, format="%(message)s")  # the epochs and the summary, as train.py
-    run(config, output_dir=output_dir, overrides=overrides, tags={link: run_id, **tags})
+    run(config, output_dir=output_dir, overrides=overrides, tags={link: run_id, **tags}, name=name)
     (newest,) = client.search_runs(
         [client.get_run(run_id).info.experiment_id],
         f"tags.`{link}` = '{run_id}'",

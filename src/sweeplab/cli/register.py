@@ -24,12 +24,14 @@ def check_register(args: argparse.Namespace) -> None:
         check_name(args.register, args.alias)
 
 
-def register_made(args: argparse.Namespace, client, run_id: str) -> None:
-    """After refit or ensemble: register the run they made, when --register asked for it."""
+def register_made(args: argparse.Namespace, client, run_id: str, move_alias: bool = True) -> None:
+    """After refit or ensemble: register the run they made, when --register asked for it; move_alias
+    False records the version and leaves the alias where it was (a refit under its agreement floor)."""
     from sweeplab.runs.registry import describe, register_run
 
     if args.register:
-        print(describe(register_run(client, run_id, args.register, args.alias), client.tracking_uri))
+        registered = register_run(client, run_id, args.register, args.alias, move_alias)
+        print(describe(registered, client.tracking_uri))
 
 
 def register(commands: common.Subparsers) -> None:

@@ -1,8 +1,22 @@
-"""A refit: a trial's recorded config for every labelled image and the epoch count where it peaked."""
+"""A refit: a trial's recorded config for every labelled image and the epoch count where it peaked, and
+its check against the trial (the agreement of their submissions).
+
+What a refit replays of its trial: the learning rate per epoch up to the trial's best epoch (the recorded
+config is resolved, so a cosine's T_max stays the trial's run length, not the refit's), its tuned
+thresholds and its seed; what differs is the data (every labelled image) and so the steps per epoch.
+"""
+
+import tempfile
+from pathlib import Path
+
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
 
 from sweeplab.errors import SweeplabError
-from sweeplab.protocol import Role, Tag
+from sweeplab.protocol import Artifact, Metric, Role, Tag
+from sweeplab.runs.naming import MAX_NAME
 from sweeplab.runs.recorded import Recorded
+from sweeplab.runs.submission_agreement import Agreement, submission_agreement
 
 
 def refit_overrides(recorded: Recorded) -> list[str]:
@@ -31,3 +45,28 @@ def refit_tags(recorded: Recorded, overrides: list[str]) -> dict[str, str]:
     if Tag.STUDY in recorded.tags:  # shown in `sweeplab compare --sweep STUDY`, beside its trial
         tags |= {Tag.STUDY: recorded.tags[Tag.STUDY], Tag.ROLE: Role.REFIT}
     return tags
+
+
+def refit_name(trial_name: str) -> str:
+    """The refit's run name: what it is of (its overrides would say `data.val_fraction=0 ...`)."""
+    return f"refit of {trial_name}"[:MAX_NAME]
+
+
+def refit_agreement(client: MlflowClient, trial_id: str, refit_id: str) -> Agreement:
+    """The refit's submission_best.csv against its trial's, as the two runs logged them; logged on the
+    refit as refit/agreement. A trial without one, or other test ids: one line, nothing logged."""
+    kind = client.get_run(refit_id).data.tags.get(Tag.SUBMISSION_FORMAT, "label")
+    path = Artifact.SUBMISSION.format(epoch="best")
+    with tempfile.TemporaryDirectory() as tmp:
+        files = []
+        for role, run_id in (("trial", trial_id), ("refit", refit_id)):
+            try:
+                files.append(Path(client.download_artifacts(run_id, path, f"{tmp}/{role}")))
+            except (MlflowException, OSError) as e:
+                raise SweeplabError(
+                    f"the {role} run {run_id[:8]} has no {path} artifact: no agreement to measure; "
+                    "compare the two submissions by eye, or refit a trial that finished"
+                ) from e
+        agreement = submission_agreement(*files, kind)
+    client.log_metric(refit_id, Metric.REFIT_AGREEMENT, agreement.value)
+    return agreement

@@ -27,19 +27,28 @@ VERSION_TAGS = (
     Tag.ENSEMBLE_METHOD,
     Tag.ENSEMBLE_WEIGHTS,
 )
-VERSION_METRICS = (Metric.VAL_SCORE, Metric.OOF_SCORE, Metric.KAGGLE_PUBLIC, Metric.KAGGLE_PRIVATE)
+VERSION_METRICS = (
+    Metric.VAL_SCORE,
+    Metric.OOF_SCORE,
+    Metric.KAGGLE_PUBLIC,
+    Metric.KAGGLE_PRIVATE,
+    Metric.REFIT_AGREEMENT,
+)
 
 
 @dataclass(frozen=True)
 class Registered:
     name: str
     version: str
-    alias: str
+    alias: str | None  # None: the alias was left where it was (a refit under its agreement floor)
     run_id: str
 
 
-def register_run(client: MlflowClient, run_id: str, name: str, alias: str = "champion") -> Registered:
-    """A new version of registered model `name` from the run's model; `alias` now points at it."""
+def register_run(
+    client: MlflowClient, run_id: str, name: str, alias: str = "champion", move_alias: bool = True
+) -> Registered:
+    """A new version of registered model `name` from the run's model; `alias` now points at it, unless
+    move_alias is False (the version is recorded, the alias stays)."""
     check_name(name, alias)
     run = _run(client, run_id)
     run_model_uri(client, run_id)  # refused here when the run has no MLflow model
@@ -54,6 +63,8 @@ def register_run(client: MlflowClient, run_id: str, name: str, alias: str = "cha
         run_id=run_id,
         tags=_version_tags(client, run),
     )
+    if not move_alias:
+        return Registered(name, str(version.version), None, run_id)
     client.set_registered_model_alias(name, alias, version.version)
     return Registered(name, str(version.version), alias, run_id)
 
@@ -96,9 +107,15 @@ def _version_tags(client: MlflowClient, run) -> dict[str, str]:
 
 def describe(registered: Registered, tracking_uri: str) -> str:
     """One line: what was registered and how to use it (in Python: from the store that holds it)."""
-    uri = f"models:/{registered.name}@{registered.alias}"
+    held = registered.alias is None
+    uri = (
+        f"models:/{registered.name}/{registered.version}"
+        if held
+        else f"models:/{registered.name}@{registered.alias}"
+    )
+    alias = "no alias moved" if held else f"alias {registered.alias}"
     return (
         f"registered run {registered.run_id[:8]} as {registered.name} version {registered.version}, "
-        f"alias {registered.alias}: load it with mlflow.set_tracking_uri({redact(tracking_uri)!r}); "
+        f"{alias}: load it with mlflow.set_tracking_uri({redact(tracking_uri)!r}); "
         f"mlflow.pyfunc.load_model({uri!r}), or `sweeplab predict {uri} --images DIR`"
     )

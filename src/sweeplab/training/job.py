@@ -96,12 +96,14 @@ def run(
     overrides: list[str] | None = None,
     tags: dict[str, str] | None = None,
     open_trial: OpenTrial | None = None,
+    name: str | None = None,
 ) -> float | list[float]:
-    """Train once as cfg says; everything is validated before the MLflow run is created."""
+    """Train once as cfg says; everything is validated before the MLflow run is created. `name`: the
+    run's name (a refit's `refit of ...`), else what its overrides change."""
     job = prepare(cfg, output_dir, overrides, open_trial)
     # The UI's runs table sorts best first.
     tracker = Tracker(cfg.tracking.uri, experiment_name(cfg), lower_is_better(cfg.data.metric))
-    name = run_name(job.overrides, cfg.name, job.trial)
+    name = name or run_name(job.overrides, cfg.name, job.trial)
     try:
         with tracker.run(name, {**_run_tags(job), **(tags or {})}, ok=(Pruned,)):
             if job.trial is not None:
