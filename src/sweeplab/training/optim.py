@@ -120,9 +120,9 @@ def _main_scheduler(cfg: DictConfig, optimizer: torch.optim.Optimizer, unit: int
             raise ConfigError("scheduler=onecycle warms up itself (scheduler.pct_start); set warmup_epochs=0")
         # Each group peaks at its own rate, so a backbone's optimizer.backbone_lr_scale survives.
         arguments["max_lr"] = [group["lr"] for group in optimizer.param_groups]
-        # One step more than the cycle trains: the loop steps after the last batch too, and that step lands
-        # on the cycle's end (lr / 2.5e6, the logged lr) instead of past it.
-        arguments["total_steps"] = max(round(cfg.epochs * unit), 1) + 1
+        # Exactly the cycle's steps, so a refit with more steps per epoch replays the same curve in epochs;
+        # the loop's step after the last batch computes a rate no batch trains at, and torch allows it.
+        arguments["total_steps"] = max(round(cfg.epochs * unit), 1)
     try:
         return instantiate(arguments, optimizer=optimizer, _convert_="all")  # max_lr: a list, not a config
     except (InstantiationException, ValueError) as e:

@@ -307,6 +307,7 @@ class Trainer:
         progress = dict(desc=f"epoch {epoch}/{cfg.epochs}", disable=not bars, dynamic_ncols=True)
         with tqdm(steps, total=total, leave=True, **progress) as bar:
             for step, (x, y) in enumerate(bar, 1):
+                lr = optimizer.param_groups[0]["lr"]  # what this step trains at: the epoch's logged lr
                 loss, logits = self.train_step(x, y, optimizer)
                 if schedule is not None and schedule.per_step:
                     schedule.scheduler.step()
@@ -327,6 +328,6 @@ class Trainer:
         return {
             Metric.TRAIN_LOSS: loss_sum.item() / seen,
             Metric.TRAIN_ACC: correct.item() / seen,
-            Metric.LR: optimizer.param_groups[0]["lr"],
+            Metric.LR: lr,  # the last step's rate (per-epoch schedules: the epoch's, as before)
             Metric.TRAIN_STEPS: float(self.steps),
         }
