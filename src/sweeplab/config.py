@@ -173,7 +173,7 @@ class SchedulerConfig:
 @dataclass
 class CosineSchedulerConfig:
     _target_: str = "torch.optim.lr_scheduler.CosineAnnealingLR"
-    T_max: float = MISSING  # epochs
+    T_max: int = MISSING  # epochs
     eta_min: float = 0.0
     interval: Interval = Interval.epoch
     warmup_epochs: float = 0.0
@@ -193,7 +193,7 @@ class OneCycleSchedulerConfig:
     """fastai's fit_one_cycle on torch's OneCycleLR: each parameter group peaks at its own lr."""
 
     _target_: str = "torch.optim.lr_scheduler.OneCycleLR"
-    epochs: float = MISSING  # the cycle's length: trainer.epochs, or a trial's for its refit
+    epochs: int = MISSING  # the cycle's length: trainer.epochs, or a trial's for its refit
     pct_start: float = 0.25  # fastai's; torch's own default is 0.3
     div_factor: float = 25.0  # starts at lr / 25
     final_div_factor: float = 1e5  # ends at lr / 25 / 1e5

@@ -89,7 +89,7 @@ def test_one_cycle_is_fastais_and_each_group_peaks_at_its_own_rate():
         (["scheduler=onecycle", "scheduler.warmup_epochs=1"], "scheduler=onecycle warms up itself"),
         (
             ["scheduler=onecycle", "scheduler.epochs=2"],
-            "scheduler.epochs=2.0 is shorter than trainer.epochs=4: a one-cycle schedule cannot run past",
+            "scheduler.epochs=2 is shorter than trainer.epochs=4: a one-cycle schedule cannot run past",
         ),
     ],
 )
