@@ -183,6 +183,7 @@ def test_a_failed_job_holds_no_model_or_optimizer(tiny_overrides, simulate_oom):
     assert alive() == before
 
 
+@pytest.mark.slow  # ~1.4 s: a 4-epoch run
 def test_without_a_solution_the_test_set_is_predicted_only_for_the_submissions(
     tiny_overrides, tmp_path, competition, mlflow_client, monkeypatch
 ):

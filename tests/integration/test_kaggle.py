@@ -282,6 +282,7 @@ def test_overfit_flag_table():
     )  # last 3 only
 
 
+@pytest.mark.slow  # ~2.5 s: three runs, then compare
 def test_compare_shows_runs_with_and_without_kaggle_scores(
     tiny_overrides, store, tmp_path, competition, capsys
 ):

@@ -1,6 +1,8 @@
 """The recipe's mixing in whole runs (issue #31): Mixup and CutMix with label smoothing train single- and
 multi-label competitions, with folds and TTA, and a rerun on the CPU is bit-identical."""
 
+import pytest
+
 from helpers import compose_config
 from helpers.competitions import make_tagged, tagged_overrides
 from helpers.runs import artifact_paths
@@ -20,6 +22,7 @@ def history(client, run_id: str) -> list[float]:
     return [m.value for m in client.get_metric_history(run_id, Metric.TRAIN_LOSS)]
 
 
+@pytest.mark.slow  # ~1.5-4 s: three 2-fold runs
 def test_mixing_runs_single_label_with_folds_and_reruns_bit_identically(
     tiny_overrides, tmp_path, mlflow_client
 ):

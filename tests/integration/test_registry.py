@@ -15,6 +15,7 @@ from sweeplab.errors import SweeplabError
 from sweeplab.runs.registry import register_run
 
 
+@pytest.mark.slow  # ~1.6 s: runs and the registry
 def test_a_version_gets_the_alias_and_the_best_epochs_scores(mlflow_client, tmp_path, store, monkeypatch):
     first = run_with_model(mlflow_client, tmp_path, name="a")
     second = run_with_model(mlflow_client, tmp_path, name="b")
@@ -66,6 +67,7 @@ def test_refit_register_of_a_run_without_a_model_logs_the_refits_model(
     assert version.run_id == refit
 
 
+@pytest.mark.slow  # ~1.8 s: a trial, two refits, the registry
 def test_a_refit_under_its_agreement_floor_is_recorded_but_moves_champion_only_when_forced(
     tiny_overrides, store, mlflow_client, tmp_path, monkeypatch, capsys
 ):

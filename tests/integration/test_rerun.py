@@ -129,6 +129,7 @@ def test_run_without_config_artifact(store, capsys):
     assert "has no config.yaml artifact" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # ~1.6 s: a git repository and a run
 def test_dirty_checkout_records_its_diff(tmp_path, tiny_overrides, store, monkeypatch):
     repo = tmp_path / "code"
     repo.mkdir()
@@ -149,6 +150,7 @@ def test_dirty_checkout_records_its_diff(tmp_path, tiny_overrides, store, monkey
         assert "+width = 2" in f.read()
 
 
+@pytest.mark.slow  # ~1.8 s: a study's trials, then a rerun
 def test_rerun_best_trial_of_a_study(tmp_path, tiny_overrides, store, capsys):
     """A study of two real jobs, run in process by the study loop, then `rerun --best` of it."""
     base = [*tiny_overrides, "name=rerun_study"]

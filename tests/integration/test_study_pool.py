@@ -45,6 +45,7 @@ def test_a_pool_starts_the_next_trial_the_moment_a_slot_is_free(tmp_path):
     assert sorted(s[0] for s in slots.spans) == list(range(8)) and slots.shut
 
 
+@pytest.mark.slow  # ~1.4 s: a pool of real processes
 def test_batched_true_waits_for_each_batchs_slowest_trial(tmp_path):
     spans = []
 
@@ -75,6 +76,7 @@ def test_failures_in_a_pool_follow_max_failure_rate(tmp_path):
     assert all("boom" in t.user_attrs[Attr.REASON] for t in study.trials if t.state == TrialState.FAIL)
 
 
+@pytest.mark.slow  # ~1.8 s: a pool of real processes
 def test_a_failure_rate_stop_lets_the_running_trials_finish_and_tells_them(tmp_path):
     def objective(params):
         if float(params["x"]) == LONG_MARK:
@@ -93,6 +95,7 @@ def test_a_failure_rate_stop_lets_the_running_trials_finish_and_tells_them(tmp_p
     assert not [t for t in study.trials if t.state == TrialState.RUNNING]
 
 
+@pytest.mark.slow  # ~1.6 s: a pool of real processes
 def test_ctrl_c_in_a_pool_fails_the_running_trials_and_stops_every_slot(tmp_path):
     calls = []
 
