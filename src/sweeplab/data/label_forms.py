@@ -88,7 +88,8 @@ def tags_evidence(values: list[str], delim: str, sample_values=()) -> str | None
     several = [s for s in sets if len(s) > 1]
     if not several:
         return None
-    sampled = [v for v in sample_values if delim in v.strip() and v not in set(values)]
+    labels = set(values)  # a sample value that is itself a label is a class name, not tags
+    sampled = [v for v in sample_values if delim in v.strip() and v not in labels]
     if sampled and set(sampled[0].split(delim)) - {""} <= tags:
         return f"the sample submission writes tags ({sampled[0]!r})"
     if len(sets) >= COMBINATIONS_PER_TAG * len(tags):

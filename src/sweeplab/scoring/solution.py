@@ -31,7 +31,7 @@ class Solution:
         self, metric: str, submission: Submission, probs: np.ndarray, thresholds: Thresholds = None
     ) -> dict[str, float]:
         """kaggle/public and kaggle/private of the file these probabilities (test-id order) would write."""
-        written = submission.read(submission.values(probs, thresholds))  # once for both halves
+        written = submission.written(probs, thresholds)  # once for both halves
         found = {}
         for name, mask in (("public", self.public), ("private", self.private)):
             if mask.any():

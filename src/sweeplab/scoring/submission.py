@@ -167,9 +167,7 @@ class Submission:
             fmt, tuple(classes), competition.multilabel, tuple(columns), tuple(competition.sample_values)
         )
 
-    def values(
-        self, probs: np.ndarray, thresholds: np.ndarray | list[float] | None = None
-    ) -> list[list[str]]:
+    def values(self, probs: np.ndarray, thresholds: Thresholds = None) -> list[list[str]]:
         """One row of cells per image, exactly as the CSV holds them."""
         return submission_values(
             probs,
@@ -205,15 +203,15 @@ class Submission:
                 read[r, [index[n] for n in names]] = 1.0 if kind == "tags" else np.arange(len(names), 0, -1)
         return read
 
+    def written(self, probs: np.ndarray, thresholds: Thresholds = None) -> np.ndarray:
+        """What the metric scores of the file these probabilities (and thresholds) would write."""
+        return self.read(self.values(probs, thresholds))
+
     def score(
-        self,
-        metric: str,
-        truth: np.ndarray,
-        probs: np.ndarray,
-        thresholds: np.ndarray | list[float] | None = None,
+        self, metric: str, truth: np.ndarray, probs: np.ndarray, thresholds: Thresholds = None
     ) -> float:
         """The metric of the file these probabilities (and thresholds) would write."""
-        return metric_score(metric, truth, self.read(self.values(probs, thresholds)), top_k=self.fmt.top_k)
+        return metric_score(metric, truth, self.written(probs, thresholds), top_k=self.fmt.top_k)
 
 
 def write_submission(

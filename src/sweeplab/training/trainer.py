@@ -129,9 +129,10 @@ class Trainer:
         """The weights validated, submitted and kept: the moving average with trainer.ema_decay."""
         return self.model if self.ema is None else self.ema.module
 
-    def _forward(self, x: torch.Tensor, train: bool, raw: bool = False) -> torch.Tensor:
-        x = self.augment(x, train=train).contiguous(memory_format=self.memory_format)
-        network = self.network if train or raw or self.ema is None else self.ema.module
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits of an evaluation batch: the evaluated weights', or the last step's (self.raw)."""
+        x = self.augment(x, train=False).contiguous(memory_format=self.memory_format)
+        network = self.network if self.raw or self.ema is None else self.ema.module
         with autocast(self.cfg.amp, self.device):
             return network(x).float()
 
@@ -171,7 +172,7 @@ class Trainer:
 
     def _probs(self, x: torch.Tensor) -> torch.Tensor:
         """Class probabilities (softmax), or each tag's (sigmoid) for multi-label."""
-        return probabilities(self._forward(x, train=False, raw=self.raw), self.multilabel)
+        return probabilities(self._forward(x), self.multilabel)
 
     def _predict_batch(self, x: torch.Tensor) -> torch.Tensor:
         """The batch's probabilities, averaged over trainer.tta's flipped views (flips of the uint8 batch):
